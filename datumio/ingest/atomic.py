@@ -1,0 +1,91 @@
+"""A dataset is complete or absent: build under a temporary name, rename into place.
+
+The temporary directory sits beside OUT as ``.NAME.tmp-PID-TOKEN`` (hidden, same
+filesystem, so the final rename is atomic). A later run removes temporaries whose
+process is gone, so a kill -9 at any moment leaves nothing that blocks the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+
+from datumio.errors import IngestError
+
+
+def _tmp_prefix(out: str) -> str:
+    parent, name = os.path.split(os.path.abspath(out))
+    return os.path.join(parent, f".{name}.tmp-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(out: str) -> list[str]:
+    """Remove temporaries of ``out`` left by dead runs; returns what was removed."""
+    prefix = _tmp_prefix(out)
+    parent, base = os.path.split(prefix)
+    removed: list[str] = []
+    if not os.path.isdir(parent):
+        return removed
+    for name in os.listdir(parent):
+        if not name.startswith(base):
+            continue
+        pid_text = name[len(base) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+            removed.append(os.path.join(parent, name))
+    return removed
+
+
+def make_tmp(out: str) -> str:
+    """Create and return a fresh temporary directory for building ``out``."""
+    path = f"{_tmp_prefix(out)}{os.getpid()}-{secrets.token_hex(4)}"
+    os.makedirs(path)
+    return path
+
+
+def _fsync_dir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def publish(tmp: str, out: str, overwrite: bool) -> None:
+    """Rename the finished ``tmp`` to ``out``; an existing ``out`` needs ``overwrite``."""
+    out = os.path.abspath(out)
+    old = None
+    if os.path.lexists(out):
+        if not overwrite:
+            raise IngestError(f"{out} already exists; pass --overwrite to replace it")
+        old = f"{_tmp_prefix(out)}{os.getpid()}-old-{secrets.token_hex(4)}"
+        os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except OSError as exc:
+        if old is not None:
+            os.rename(old, out)
+        raise IngestError(f"cannot move the finished dataset into {out}: {exc}") from exc
+    _fsync_dir(os.path.dirname(out))
+    if old is not None:
+        if os.path.isdir(old) and not os.path.islink(old):
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.remove(old)
+
+
+def discard(tmp: str) -> None:
+    """Remove an unfinished temporary directory."""
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,135 @@
+"""Options of an ingest run: one frozen dataclass, validated on construction."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from datumio.codec import DEFAULT_BACKGROUND, DEFAULT_MAX_PIXELS, ENCODINGS
+from datumio.errors import OptionError
+from datumio.shards.format import backend_for_path
+
+_BYTE_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def parse_shard_size(text: str) -> tuple[int, int]:
+    """``"512MiB"`` -> (bytes, 0); ``"10000"`` -> (0, records). Bytes need a unit."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if match is None:
+        raise OptionError(
+            f"shard size {text!r} is not understood: give bytes with a unit (512MiB, 2GB) "
+            "or a plain number of records (10000)"
+        )
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if unit in ("", "r", "rec", "records"):
+        return 0, int(number)
+    if unit not in _BYTE_UNITS:
+        raise OptionError(f"shard size unit {unit!r} is unknown; use one of {sorted(_BYTE_UNITS)}")
+    return int(number * _BYTE_UNITS[unit]), 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"224x224"`` -> (224, 224) as (width, height)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if match is None:
+        raise OptionError(f"size {text!r} is not WxH (for example 256x256)")
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestOptions:
+    """How ``datumio-ingest`` reads, checks, transforms and stores images.
+
+    Every field maps to one CLI flag of the same name (``max_side`` -> ``--max-side``).
+    """
+
+    #: Storage backend; None picks it from OUT's suffix (.lmdb / .h5), else LMDB.
+    format: str | None = None
+    #: keep the original bytes, re-encode (jpeg/png/webp) or store raw pixels. ``auto``
+    #: keeps originals unless the pixels change (resize), then uses jpeg.
+    encode: str = "auto"
+    quality: int = 90
+    max_side: int | None = None
+    short_side: int | None = None
+    #: (width, height): resize to cover, then centre-crop to exactly this size.
+    size: tuple[int, int] | None = None
+    gray: bool = False
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND
+    min_side: int = 1
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    shard_bytes: int = 1 << 30
+    shard_records: int = 0
+    shuffle: bool = False
+    seed: int = 0
+    workers: int | None = None
+    #: Records per task sent to a worker.
+    chunk_size: int = 16
+    labels_file: str | None = None
+    #: Fixed class list (and order) for a labels file; other labels are rejected.
+    class_names: tuple[str, ...] | None = None
+    on_error: str = "skip"
+    max_errors: int | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in (None, "lmdb", "hdf5"):
+            raise OptionError(f"format={self.format!r}; use 'lmdb' or 'hdf5'")
+        if self.encode not in ("auto", *ENCODINGS):
+            raise OptionError(f"encode={self.encode!r}; use one of auto, {', '.join(ENCODINGS)}")
+        resizes = [n for n in ("max_side", "short_side", "size") if getattr(self, n) is not None]
+        if len(resizes) > 1:
+            raise OptionError(f"choose one resize option, not {' and '.join(resizes)}")
+        if resizes and self.encode == "keep":
+            raise OptionError(
+                f"encode='keep' stores the original bytes, so it cannot apply {resizes[0]}; "
+                "use --encode jpeg|png|webp|raw with a resize"
+            )
+        for name in ("max_side", "short_side"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise OptionError(f"{name}={value}; it must be a positive number of pixels")
+        if self.size is not None and min(self.size) < 1:
+            raise OptionError(f"size={self.size}; both sides must be positive")
+        if not 1 <= self.quality <= 100:
+            raise OptionError(f"quality={self.quality}; use 1..100")
+        if self.workers is not None and self.workers < 1:
+            raise OptionError(f"workers={self.workers}; use 1 or more (default: all cores)")
+        if self.shard_bytes < 1 and self.shard_records < 1:
+            raise OptionError("shard size must be positive (bytes or records)")
+        if self.chunk_size < 1:
+            raise OptionError(f"chunk_size={self.chunk_size}; use 1 or more")
+        if self.on_error not in ("skip", "raise"):
+            raise OptionError(f"on_error={self.on_error!r}; use 'skip' or 'raise'")
+        if self.max_errors is not None and self.max_errors < 0:
+            raise OptionError(f"max_errors={self.max_errors}; use 0 or more")
+        if self.max_pixels < 1 or self.min_side < 1:
+            raise OptionError("max_pixels and min_side must be positive")
+        if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
+            raise OptionError(f"background={self.background}; give three values in 0..255")
+
+    @property
+    def encoding(self) -> str:
+        """The encoding records are stored with (``auto`` resolved)."""
+        if self.encode != "auto":
+            return self.encode
+        resizing = self.max_side or self.short_side or self.size
+        return "jpeg" if resizing else "keep"
+
+    @property
+    def num_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def backend_for(self, out: str) -> str:
+        """The backend used for dataset path ``out``."""
+        return self.format or backend_for_path(out) or "lmdb"

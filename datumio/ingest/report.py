@@ -1,0 +1,72 @@
+"""The result of an ingest run, as data (the tools render it as text or JSON)."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from datumio.ingest.sources import Reject
+
+
+def summarise_sizes(sizes: list[tuple[int, int]]) -> dict[str, Any]:
+    """min/max/mean/median of widths, heights and aspect ratios (width / height)."""
+    if not sizes:
+        return {}
+    arr = np.asarray(sizes, dtype=np.float64)
+    out: dict[str, Any] = {}
+    for name, col in (
+        ("width", arr[:, 0]),
+        ("height", arr[:, 1]),
+        ("aspect", arr[:, 0] / arr[:, 1]),
+    ):
+        out[name] = {
+            "min": round(float(col.min()), 4),
+            "max": round(float(col.max()), 4),
+            "mean": round(float(col.mean()), 4),
+            "median": round(float(np.median(col)), 4),
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest run produced."""
+
+    out: str
+    manifest: dict[str, Any]
+    rejects: list[Reject]
+    files_seen: int
+    seconds: float
+
+    @property
+    def num_records(self) -> int:
+        return int(self.manifest["num_records"])
+
+    @property
+    def images_per_second(self) -> float:
+        return self.files_seen / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary (the ``--json`` output of ``datumio-ingest``)."""
+        m = self.manifest
+        return {
+            "out": self.out,
+            "backend": m["backend"],
+            "encoding": m["encoding"],
+            "records": m["num_records"],
+            "files_seen": self.files_seen,
+            "classes": dict(zip(m["class_names"], m["class_counts"], strict=True)),
+            "empty_classes": m["empty_classes"],
+            "shards": len(m["shards"]),
+            "bytes": sum(s["file_bytes"] for s in m["shards"]),
+            "rejected": len(self.rejects),
+            "rejects_by_reason": dict(collections.Counter(r.reason for r in self.rejects)),
+            "rejects_sample": [r.to_dict() for r in self.rejects[:20]],
+            "mean": m["stats"]["mean"],
+            "std": m["stats"]["std"],
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 1),
+        }

@@ -1,0 +1,246 @@
+"""What to ingest: a class-per-folder tree or a labels file, with path safety.
+
+Both listings give items in a deterministic order, class names, and the rejects found
+while listing (a file outside any class folder, a symlink that escapes the root, a
+labels-file row with an absolute path ...). No file content is read here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+
+from datumio.errors import IngestError
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to ingest: its path relative to the root (POSIX separators) and label."""
+
+    rel: str
+    label: int
+    group: int | None = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A file (or labels-file row) that was not ingested, and why."""
+
+    path: str
+    reason: str
+    detail: str = ""
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "reason": self.reason}
+        if self.detail:
+            out["detail"] = self.detail
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+@dataclass
+class Listing:
+    """The outcome of listing the input."""
+
+    items: list[Item]
+    class_names: list[str]
+    rejects: list[Reject] = field(default_factory=list)
+    group_names: list[str] | None = None
+    kind: str = "folders"
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _inside(real: str, root_real: str) -> bool:
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+class _Walker:
+    """Recursive, sorted directory walk that follows safe symlinks and rejects the rest."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.root_real = os.path.realpath(root)
+        self.rejects: list[Reject] = []
+
+    def rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def check_link(self, path: str) -> str | None:
+        """Reject reason for a symlink at ``path``, or None when it is safe to follow."""
+        real = os.path.realpath(path)
+        if not os.path.exists(path):
+            looping = os.path.islink(real) or real == os.path.abspath(path)
+            return "symlink loop" if looping else "dangling symlink"
+        if not _inside(real, self.root_real):
+            return "symlink escapes the input root"
+        return None
+
+    def files(self, top: str, seen: set[str]) -> list[str]:
+        """Files below ``top`` (recursive), sorted by relative path."""
+        real_top = os.path.realpath(top)
+        if real_top in seen:
+            self.rejects.append(Reject(self.rel(top), "symlink loop", "directory already visited"))
+            return []
+        seen = seen | {real_top}
+        found: list[str] = []
+        try:
+            entries = sorted(os.scandir(top), key=lambda e: e.name)
+        except OSError as exc:
+            self.rejects.append(Reject(self.rel(top), "unreadable directory", str(exc)))
+            return []
+        for entry in entries:
+            if _hidden(entry.name):
+                continue
+            if entry.is_symlink():
+                reason = self.check_link(entry.path)
+                if reason is not None:
+                    self.rejects.append(Reject(self.rel(entry.path), reason))
+                    continue
+            if entry.is_dir():
+                found += self.files(entry.path, seen)
+            elif entry.is_file():
+                found.append(entry.path)
+            else:
+                self.rejects.append(Reject(self.rel(entry.path), "not a regular file"))
+        return found
+
+
+def list_folders(root: str) -> Listing:
+    """One class per sub-folder of ``root`` (sorted by code point), files found recursively.
+
+    Every non-hidden sub-folder is a class, also when it holds no usable file: class ids
+    follow the folder list and never shift because files were rejected. Files directly in
+    ``root`` belong to no class and are rejected.
+    """
+    walker = _Walker(root)
+    class_dirs: list[tuple[str, str]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if _hidden(entry.name):
+            continue
+        if entry.is_symlink():
+            reason = walker.check_link(entry.path)
+            if reason is not None:
+                walker.rejects.append(Reject(walker.rel(entry.path), reason))
+                continue
+        if entry.is_dir():
+            class_dirs.append((entry.name, entry.path))
+        else:
+            walker.rejects.append(
+                Reject(walker.rel(entry.path), "not in a class folder", "files directly in SRC")
+            )
+    items: list[Item] = []
+    for label, (_name, path) in enumerate(class_dirs):
+        items += [Item(walker.rel(f), label) for f in walker.files(path, {walker.root_real})]
+    return Listing(items, [name for name, _ in class_dirs], walker.rejects, kind="folders")
+
+
+def _sorted_names(values: set[str]) -> list[str]:
+    """Integer-looking names sort numerically (2 before 10); others by code point."""
+    if values and all(v.lstrip("-").isdigit() for v in values):
+        return sorted(values, key=int)
+    return sorted(values)
+
+
+def _read_rows(labels_file: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a .csv/.tsv/.jsonl labels file."""
+    lower = labels_file.lower()
+    rows: list[tuple[int, dict[str, str]]] = []
+    with open(labels_file, encoding="utf-8-sig", newline="") as fh:
+        if lower.endswith((".jsonl", ".ndjson")):
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise IngestError(f"{labels_file}:{number}: not valid JSON ({exc})") from exc
+                if not isinstance(obj, dict):
+                    raise IngestError(f"{labels_file}:{number}: expected a JSON object per line")
+                rows.append((number, {k: "" if v is None else str(v) for k, v in obj.items()}))
+            return rows
+        delimiter = "\t" if lower.endswith(".tsv") else ","
+        reader = csv.reader(fh, delimiter=delimiter)
+        header: list[str] | None = None
+        for number, cells in enumerate(reader, start=1):
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if header is None:
+                lowered = [c.strip().lower() for c in cells]
+                if "path" in lowered and "label" in lowered:
+                    header = lowered
+                    continue
+                header = ["path", "label", "group"][: len(cells)]
+            rows.append((number, dict(zip(header, (c.strip() for c in cells), strict=False))))
+    return rows
+
+
+def _check_rel(root: str, root_real: str, rel: str) -> str | None:
+    """Reject reason for a labels-file path, or None when it is a file inside the root."""
+    if not rel:
+        return "missing path"
+    if os.path.isabs(rel) or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+        return "absolute path"
+    if ".." in rel.replace("\\", "/").split("/"):
+        return "path contains '..'"
+    full = os.path.join(root, rel)
+    if os.path.islink(full) or os.path.realpath(full) != os.path.abspath(full):
+        real = os.path.realpath(full)
+        if not os.path.exists(full):
+            return "dangling symlink"
+        if not _inside(real, os.path.realpath(root_real)):
+            return "symlink escapes the input root"
+    if not os.path.exists(full):
+        return "file not found"
+    if not os.path.isfile(full):
+        return "not a regular file"
+    return None
+
+
+def list_labels_file(
+    root: str, labels_file: str, class_names: tuple[str, ...] | None = None
+) -> Listing:
+    """Items from a labels file of ``path,label[,group]`` rows, paths relative to ``root``.
+
+    Class names are the distinct labels (integers numerically, else by code point) unless
+    ``class_names`` fixes them, in which case other labels are rejected as unknown.
+    """
+    if not os.path.isfile(labels_file):
+        raise IngestError(f"labels file {labels_file} does not exist")
+    rows = _read_rows(labels_file)
+    rejects: list[Reject] = []
+    root_real = os.path.realpath(root)
+    kept: list[tuple[str, str, str | None]] = []
+    seen: dict[str, int] = {}
+    for number, row in rows:
+        rel = (row.get("path") or "").strip().replace("\\", "/")
+        label = (row.get("label") or "").strip()
+        reason = _check_rel(root, root_real, rel)
+        if reason is None and not label:
+            reason = "missing label"
+        if reason is None and class_names is not None and label not in class_names:
+            reason = "unknown label"
+        if reason is None and rel in seen:
+            reason = f"duplicate path (first on line {seen[rel]})"
+        if reason is not None:
+            rejects.append(Reject(rel or "<empty>", reason, f"label={label!r}", line=number))
+            continue
+        seen[rel] = number
+        group = row.get("group")
+        kept.append((rel, label, group.strip() if group is not None else None))
+    names = list(class_names) if class_names is not None else _sorted_names({k[1] for k in kept})
+    ids = {name: i for i, name in enumerate(names)}
+    has_groups = any(k[2] is not None for k in kept)
+    group_names = _sorted_names({k[2] or "" for k in kept}) if has_groups else None
+    group_ids = {g: i for i, g in enumerate(group_names or [])}
+    items = [
+        Item(rel, ids[label], group_ids[group or ""] if has_groups else None)
+        for rel, label, group in kept
+    ]
+    return Listing(items, names, rejects, group_names, kind="labels-file")

@@ -1,0 +1,149 @@
+"""The per-file work of ingest, run in worker processes: read, decode, check, resize, encode.
+
+Everything here is a top-level function of picklable arguments, so any
+``concurrent.futures.Executor`` (local processes, Dask, ...) can run it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import signal
+import sys
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from datumio import codec
+from datumio.errors import DecodeError
+
+_RESAMPLE = Image.Resampling.BICUBIC
+_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """The parts of the ingest options a worker needs (small, picklable)."""
+
+    root: str
+    encoding: str
+    quality: int
+    max_side: int | None
+    short_side: int | None
+    size: tuple[int, int] | None
+    gray: bool
+    background: tuple[int, int, int]
+    max_pixels: int
+    min_side: int
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A file that became a record."""
+
+    payload: bytes
+    crc: int
+    shape: tuple[int, int, int]
+    source_size: tuple[int, int]
+    histogram: np.ndarray  # uint64 [C, 256] counts of the stored pixels
+    source_format: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A file that did not."""
+
+    reason: str
+    detail: str
+
+
+Outcome = Accepted | Rejected
+
+
+def init_worker() -> None:
+    """Worker initialiser: die with the parent, leave Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def process_chunk(rels: list[str], spec: WorkSpec) -> list[Outcome]:
+    """Process files (paths relative to ``spec.root``) in order; never raises for bad input."""
+    return [process_file(rel, spec) for rel in rels]
+
+
+def process_file(rel: str, spec: WorkSpec) -> Outcome:
+    """Read and fully decode one file, then produce its stored payload."""
+    path = os.path.join(spec.root, rel)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return Rejected("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+    try:
+        return _convert(data, spec)
+    except DecodeError as exc:
+        return Rejected(exc.reason, exc.detail)
+    except MemoryError:
+        return Rejected("out of memory", "the decoded image does not fit in memory")
+    except Exception as exc:  # a decoder bug on one file must not stop the run
+        return Rejected("decoder error", f"{type(exc).__name__}: {exc}")
+
+
+def _target_scale(width: int, height: int, spec: WorkSpec) -> float | None:
+    """Scale factor the resize options ask for (upright size), or None for no resize."""
+    if spec.max_side is not None:
+        longest = max(width, height)
+        return spec.max_side / longest if longest > spec.max_side else None
+    if spec.short_side is not None:
+        return spec.short_side / min(width, height)
+    if spec.size is not None:
+        return max(spec.size[0] / width, spec.size[1] / height)
+    return None
+
+
+def _convert(data: bytes, spec: WorkSpec) -> Outcome:
+    img = codec.open_image(data, spec.max_pixels)
+    source_format = img.format or "unknown"
+    stored_w, stored_h = img.size
+    upright = (stored_h, stored_w) if codec.exif_orientation(img) in _ROTATED else img.size
+    scale = _target_scale(upright[0], upright[1], spec)
+    draft = None
+    if scale is not None and scale <= 0.5 and spec.encoding != "keep":
+        draft = (math.ceil(stored_w * scale), math.ceil(stored_h * scale))
+    img = codec.normalise(img, gray=spec.gray, background=spec.background, draft_size=draft)
+    if min(img.size) < spec.min_side:
+        return Rejected("too small", f"{img.size[0]}x{img.size[1]} < min_side={spec.min_side}")
+    img = _resize(img, spec, scale, upright)
+    if spec.encoding == "keep":
+        payload = data
+    else:
+        payload = codec.encode(img, spec.encoding, spec.quality)
+    channels = 1 if img.mode == "L" else 3
+    hist = np.asarray(img.histogram(), dtype=np.uint64).reshape(channels, 256)
+    return Accepted(
+        payload=payload,
+        crc=zlib.crc32(payload),
+        shape=(img.size[1], img.size[0], channels),
+        source_size=upright,
+        histogram=hist,
+        source_format=source_format,
+    )
+
+
+def _resize(
+    img: Image.Image, spec: WorkSpec, scale: float | None, upright: tuple[int, int]
+) -> Image.Image:
+    if scale is None:
+        return img
+    if spec.size is not None:
+        return ImageOps.fit(img, spec.size, method=_RESAMPLE, centering=(0.5, 0.5))
+    new = (max(1, round(upright[0] * scale)), max(1, round(upright[1] * scale)))
+    if new == img.size:
+        return img
+    return img.resize(new, _RESAMPLE, reducing_gap=3.0)

@@ -1,0 +1,115 @@
+"""What every shard backend provides: one writer and one reader behind a small interface."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from datumio.shards import format as fmt
+
+
+@dataclass
+class ShardBuffer:
+    """Per-record metadata a writer accumulates while records stream in."""
+
+    labels: list[int] = field(default_factory=list)
+    crc32: list[int] = field(default_factory=list)
+    shapes: list[tuple[int, int, int]] = field(default_factory=list)
+    payload_bytes: int = 0
+
+    def add(self, label: int, crc: int, shape: tuple[int, int, int], nbytes: int) -> None:
+        self.labels.append(label)
+        self.crc32.append(crc)
+        self.shapes.append(shape)
+        self.payload_bytes += nbytes
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def arrays(self, num_classes: int) -> dict[str, np.ndarray]:
+        """The shard's metadata arrays, its own per-class index included."""
+        labels = np.asarray(self.labels, dtype=fmt.LABEL_DTYPE)
+        offsets, ids = class_index_of(labels, num_classes)
+        return {
+            "labels": labels,
+            "crc32": np.asarray(self.crc32, dtype=fmt.CRC_DTYPE),
+            "shapes": np.asarray(self.shapes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 3),
+            "class_offsets": offsets,
+            "class_ids": ids,
+        }
+
+
+@dataclass(frozen=True)
+class ShardSummary:
+    """What a finished shard reports to the manifest."""
+
+    file: str
+    num_records: int
+    payload_bytes: int
+    file_bytes: int
+    records_crc32: int
+
+
+def class_index_of(labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(class_offsets, class_ids) of a labels array in O(N): ids grouped by class, ascending."""
+    counts = np.bincount(labels, minlength=num_classes) if labels.size else np.zeros(num_classes)
+    offsets = np.zeros(num_classes + 1, dtype=fmt.ID_DTYPE)
+    np.cumsum(counts, out=offsets[1:])
+    # A stable sort on a narrow unsigned key is numpy's radix sort: linear, not n log n.
+    key = labels.astype(np.uint16 if num_classes < 2**16 else np.uint32, copy=False)
+    ids = np.argsort(key, kind="stable").astype(fmt.ID_DTYPE, copy=False)
+    return offsets, ids
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """``arr`` serialised as a .npy file (no pickling)."""
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_load(data: bytes | memoryview) -> np.ndarray:
+    """Inverse of :func:`npy_bytes`; refuses pickled object arrays."""
+    return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
+
+
+def records_crc32(crcs: np.ndarray) -> int:
+    """Checksum of a shard's records: CRC32 of its little-endian per-record CRC32 array."""
+    return zlib.crc32(np.ascontiguousarray(crcs, dtype=fmt.CRC_DTYPE).tobytes())
+
+
+def info_json(info: dict[str, Any]) -> bytes:
+    return json.dumps(info, sort_keys=True).encode("utf-8")
+
+
+class ShardWriter(Protocol):
+    """Appends records to one shard; ``close`` writes the shard's metadata and index."""
+
+    def add(self, payload: bytes, label: int, crc: int, shape: tuple[int, int, int]) -> None: ...
+
+    @property
+    def num_records(self) -> int: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
+
+    def close(self) -> ShardSummary: ...
+
+    def abort(self) -> None: ...
+
+
+class ShardReader(Protocol):
+    """Reads records of one shard by local id. Not shared across processes: open one per process."""
+
+    def get(self, local_id: int) -> bytes: ...
+
+    def meta(self, name: str) -> np.ndarray: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

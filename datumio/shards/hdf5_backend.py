@@ -1,0 +1,124 @@
+"""HDF5 shards: one file per shard, all payloads end to end in one chunked byte dataset.
+
+Thread/fork/pickle rules: an h5py file must not be used across ``fork`` and h5py
+serialises calls behind one global lock; readers open their own file in the process
+that reads, which :class:`datumio.shards.dataset.Dataset` guarantees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import h5py
+import numpy as np
+
+from datumio.errors import FormatError
+from datumio.shards import format as fmt
+from datumio.shards.base import ShardBuffer, ShardSummary, records_crc32
+
+_CHUNK_BYTES = 256 << 10
+_FLUSH_BYTES = 32 << 20
+
+
+class Hdf5ShardWriter:
+    """Writes one HDF5 shard, appending payload bytes in large slabs."""
+
+    def __init__(self, path: str, info: dict[str, Any], num_classes: int) -> None:
+        self._path = path
+        self._info = info
+        self._num_classes = num_classes
+        self._file = h5py.File(path, "w", libver="latest")
+        self._payload = self._file.create_dataset(
+            "payload", shape=(0,), maxshape=(None,), dtype="u1", chunks=(_CHUNK_BYTES,)
+        )
+        self._offsets = [0]
+        self._buffer = ShardBuffer()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._written = 0
+
+    @property
+    def num_records(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def payload_bytes(self) -> int:
+        return self._buffer.payload_bytes
+
+    def add(self, payload: bytes, label: int, crc: int, shape: tuple[int, int, int]) -> None:
+        self._pending.append(payload)
+        self._pending_bytes += len(payload)
+        self._offsets.append(self._offsets[-1] + len(payload))
+        self._buffer.add(label, crc, shape, len(payload))
+        if self._pending_bytes >= _FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        slab = np.frombuffer(b"".join(self._pending), dtype=np.uint8)
+        self._payload.resize((self._written + slab.size,))
+        self._payload[self._written :] = slab
+        self._written += slab.size
+        self._pending = []
+        self._pending_bytes = 0
+
+    def close(self) -> ShardSummary:
+        self._flush()
+        arrays = self._buffer.arrays(self._num_classes)
+        self._file.create_dataset(
+            "payload_offsets", data=np.asarray(self._offsets, dtype=fmt.ID_DTYPE)
+        )
+        for name, arr in arrays.items():
+            self._file.create_dataset(name, data=arr)
+        info = {**self._info, "num_records": len(self._buffer)}
+        self._file.attrs["info"] = json.dumps(info, sort_keys=True)
+        self._file.close()
+        return ShardSummary(
+            file=os.path.basename(self._path),
+            num_records=len(self._buffer),
+            payload_bytes=self._buffer.payload_bytes,
+            file_bytes=os.path.getsize(self._path),
+            records_crc32=records_crc32(arrays["crc32"]),
+        )
+
+    def abort(self) -> None:
+        self._file.close()
+
+
+class Hdf5ShardReader:
+    """Read-only access to one HDF5 shard. Open one per process; do not pickle."""
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
+        try:
+            self._file = h5py.File(path, "r")
+            self._payload = self._file["payload"]
+            self._offsets = self._file["payload_offsets"][()]
+        except (OSError, KeyError) as exc:
+            raise FormatError(f"shard {path} is not a readable datumio HDF5 shard: {exc}") from exc
+        self._path = path
+
+    def get(self, local_id: int) -> bytes:
+        if not 0 <= local_id < len(self._offsets) - 1:
+            raise FormatError(f"record {local_id} is missing from shard {self._path}")
+        start, stop = int(self._offsets[local_id]), int(self._offsets[local_id + 1])
+        return bytes(self._payload[start:stop].tobytes())
+
+    def meta(self, name: str) -> np.ndarray:
+        if name not in self._file:
+            raise FormatError(f"shard {self._path} has no {name!r} dataset")
+        return np.asarray(self._file[name][()])
+
+    def info(self) -> dict[str, Any]:
+        raw = self._file.attrs.get("info")
+        if raw is None:
+            raise FormatError(f"shard {self._path} has no 'info' attribute")
+        info: dict[str, Any] = json.loads(raw)
+        return info
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,159 @@
+"""LMDB shards: one environment per shard file (``subdir=False``), two named databases.
+
+Thread/fork/pickle rules (from py-lmdb): an environment must not be used across
+``fork``; readers open their own environment in the process that reads, which
+:class:`datumio.shards.dataset.Dataset` guarantees. The dataset is immutable once
+written, so readers open with ``lock=False`` and need no lock file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import lmdb
+import numpy as np
+
+from datumio.errors import FormatError
+from datumio.shards import format as fmt
+from datumio.shards.base import (
+    ShardBuffer,
+    ShardSummary,
+    info_json,
+    npy_bytes,
+    npy_load,
+    records_crc32,
+)
+
+_INITIAL_MAP_BYTES = 64 << 20
+_FLUSH_BYTES = 32 << 20
+_FLUSH_RECORDS = 2048
+
+
+class LmdbShardWriter:
+    """Writes one LMDB shard; the map grows by doubling whenever it fills."""
+
+    def __init__(self, path: str, info: dict[str, Any], num_classes: int) -> None:
+        self._path = path
+        self._info = info
+        self._num_classes = num_classes
+        self._map_size = _INITIAL_MAP_BYTES
+        self._env = lmdb.open(
+            path,
+            subdir=False,
+            map_size=self._map_size,
+            max_dbs=2,
+            sync=False,
+            metasync=False,
+            meminit=False,
+            readahead=False,
+        )
+        self._records = self._env.open_db(fmt.LMDB_RECORDS_DB)
+        self._meta = self._env.open_db(fmt.LMDB_META_DB)
+        self._buffer = ShardBuffer()
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._pending_bytes = 0
+
+    @property
+    def num_records(self) -> int:
+        return len(self._buffer)
+
+    @property
+    def payload_bytes(self) -> int:
+        return self._buffer.payload_bytes
+
+    def add(self, payload: bytes, label: int, crc: int, shape: tuple[int, int, int]) -> None:
+        self._pending.append((fmt.record_key(len(self._buffer)), payload))
+        self._pending_bytes += len(payload)
+        self._buffer.add(label, crc, shape, len(payload))
+        if self._pending_bytes >= _FLUSH_BYTES or len(self._pending) >= _FLUSH_RECORDS:
+            self._flush()
+
+    def _write(self, items: list[tuple[bytes, bytes]], db: Any) -> None:
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    cursor = txn.cursor(db)
+                    cursor.putmulti(items, append=db is self._records)
+                return
+            except lmdb.MapFullError:
+                self._map_size *= 2
+                self._env.set_mapsize(self._map_size)
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._write(self._pending, self._records)
+        self._pending = []
+        self._pending_bytes = 0
+
+    def close(self) -> ShardSummary:
+        self._flush()
+        arrays = self._buffer.arrays(self._num_classes)
+        info = {**self._info, "num_records": len(self._buffer)}
+        meta = [(b"info", info_json(info))]
+        meta += [(name.encode(), npy_bytes(arrays[name])) for name in fmt.LMDB_META_KEYS]
+        self._write(sorted(meta), self._meta)
+        self._env.sync(True)
+        self._env.close()
+        lock = self._path + "-lock"
+        if os.path.exists(lock):
+            os.remove(lock)
+        return ShardSummary(
+            file=os.path.basename(self._path),
+            num_records=len(self._buffer),
+            payload_bytes=self._buffer.payload_bytes,
+            file_bytes=os.path.getsize(self._path),
+            records_crc32=records_crc32(arrays["crc32"]),
+        )
+
+    def abort(self) -> None:
+        self._env.close()
+
+
+class LmdbShardReader:
+    """Read-only access to one LMDB shard. Open one per process; do not pickle."""
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
+        try:
+            self._env = lmdb.open(
+                path,
+                subdir=False,
+                readonly=True,
+                lock=False,
+                readahead=False,
+                max_dbs=2,
+                max_readers=512,
+            )
+            self._records = self._env.open_db(fmt.LMDB_RECORDS_DB, create=False)
+            self._meta = self._env.open_db(fmt.LMDB_META_DB, create=False)
+        except lmdb.Error as exc:
+            raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
+        self._path = path
+
+    def get(self, local_id: int) -> bytes:
+        with self._env.begin(db=self._records) as txn:
+            value = txn.get(fmt.record_key(local_id))
+        if value is None:
+            raise FormatError(f"record {local_id} is missing from shard {self._path}")
+        return bytes(value)
+
+    def meta(self, name: str) -> np.ndarray:
+        with self._env.begin(db=self._meta) as txn:
+            value = txn.get(name.encode())
+        if value is None:
+            raise FormatError(f"shard {self._path} has no {name!r} entry in its meta database")
+        return npy_load(value)
+
+    def info(self) -> dict[str, Any]:
+        with self._env.begin(db=self._meta) as txn:
+            value = txn.get(b"info")
+        if value is None:
+            raise FormatError(f"shard {self._path} has no 'info' entry in its meta database")
+        info: dict[str, Any] = json.loads(bytes(value))
+        return info
+
+    def close(self) -> None:
+        self._env.close()
