@@ -40,5 +40,9 @@ class IngestError(DatumioError):
     """An ingest run failed (bad input under ``on_error='raise'``, too many rejects, ...)."""
 
 
-class TooManyRejectsError(IngestError):
+class BadInputError(IngestError):
+    """Ingest stopped because of bad input files (``on_error='raise'`` or ``max_errors``)."""
+
+
+class TooManyRejectsError(BadInputError):
     """More files were rejected than ``max_errors`` allows."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from datumio.errors import IngestError, TooManyRejectsError
+from datumio.errors import BadInputError, IngestError, TooManyRejectsError
 from datumio.ingest import atomic
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.report import IngestReport, summarise_sizes
@@ -90,7 +90,7 @@ class _Rejects:
             self.per_class[label] += 1
         where = f"{reject.path}" + (f" (line {reject.line})" if reject.line else "")
         if self._options.on_error == "raise":
-            raise IngestError(
+            raise BadInputError(
                 f"{where}: {reject.reason}"
                 + (f" ({reject.detail})" if reject.detail else "")
                 + "; rerun without --on-error raise to skip such files"

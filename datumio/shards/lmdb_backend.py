@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 import lmdb
@@ -111,14 +112,23 @@ class LmdbShardWriter:
         self._env.close()
 
 
-class LmdbShardReader:
-    """Read-only access to one LMDB shard. Open one per process; do not pickle."""
+# py-lmdb refuses to open one environment twice in a process, but two Datasets on the
+# same path (a loader and a preview, say) are normal: share environments, ref-counted.
+_SHARED_ENVS: dict[str, tuple[Any, int]] = {}
+_SHARED_PID = os.getpid()
+_SHARED_LOCK = threading.Lock()
 
-    def __init__(self, path: str) -> None:
-        if not os.path.isfile(path):
-            raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
-        try:
-            self._env = lmdb.open(
+
+def _acquire_env(path: str) -> Any:
+    global _SHARED_PID
+    key = os.path.realpath(path)
+    with _SHARED_LOCK:
+        if os.getpid() != _SHARED_PID:  # inherited through fork: the parent's, not ours
+            _SHARED_ENVS.clear()
+            _SHARED_PID = os.getpid()
+        env, count = _SHARED_ENVS.get(key, (None, 0))
+        if env is None:
+            env = lmdb.open(
                 path,
                 subdir=False,
                 readonly=True,
@@ -127,11 +137,41 @@ class LmdbShardReader:
                 max_dbs=2,
                 max_readers=512,
             )
-            self._records = self._env.open_db(fmt.LMDB_RECORDS_DB, create=False)
-            self._meta = self._env.open_db(fmt.LMDB_META_DB, create=False)
+        _SHARED_ENVS[key] = (env, count + 1)
+        return env
+
+
+def _release_env(path: str) -> None:
+    key = os.path.realpath(path)
+    with _SHARED_LOCK:
+        env, count = _SHARED_ENVS.get(key, (None, 0))
+        if env is None:
+            return
+        if count <= 1:
+            del _SHARED_ENVS[key]
+            env.close()
+        else:
+            _SHARED_ENVS[key] = (env, count - 1)
+
+
+class LmdbShardReader:
+    """Read-only access to one LMDB shard. Open one per process; do not pickle."""
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
+        try:
+            self._env = _acquire_env(path)
         except lmdb.Error as exc:
             raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
         self._path = path
+        try:
+            self._records = self._env.open_db(fmt.LMDB_RECORDS_DB, create=False)
+            self._meta = self._env.open_db(fmt.LMDB_META_DB, create=False)
+        except lmdb.Error as exc:
+            _release_env(path)
+            raise FormatError(f"shard {path} is not a datumio LMDB shard: {exc}") from exc
+        self._closed = False
 
     def get(self, local_id: int) -> bytes:
         with self._env.begin(db=self._records) as txn:
@@ -156,4 +196,6 @@ class LmdbShardReader:
         return info
 
     def close(self) -> None:
-        self._env.close()
+        if not self._closed:
+            self._closed = True
+            _release_env(self._path)

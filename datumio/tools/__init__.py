@@ -1,0 +1,1 @@
+"""Command-line tools: argv parsing, printing and progress live here only."""

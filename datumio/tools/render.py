@@ -1,0 +1,83 @@
+"""Text rendering and progress bars for the command-line tools."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from datumio.ingest import IngestReport
+
+_BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """A tqdm bar on stderr that takes ``(done, total)`` updates; silent when not a TTY."""
+
+    def __init__(self, desc: str, unit: str, quiet: bool) -> None:
+        self._desc = desc
+        self._unit = unit
+        self._disabled = quiet or not sys.stderr.isatty()
+        self._bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self._disabled:
+            return
+        if self._bar is None:
+            self._bar = tqdm(total=total, desc=self._desc, unit=self._unit, file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def progress_bar(desc: str, unit: str = "it", quiet: bool = False) -> ProgressBar:
+    return ProgressBar(desc, unit, quiet)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def bar_chart(names: list[str], counts: list[int], width: int = _BAR_WIDTH) -> list[str]:
+    """One line per class, sorted by count, with a proportional bar."""
+    top = max(counts, default=0) or 1
+    name_width = min(max((len(n) for n in names), default=4), 24)
+    rows = sorted(zip(names, counts, strict=True), key=lambda nc: (-nc[1], nc[0]))
+    return [
+        f"  {name[:name_width]:<{name_width}} {count:>8}  {'#' * max(count * width // top, 0)}"
+        for name, count in rows
+    ]
+
+
+def render_ingest(report: IngestReport) -> str:
+    """A short human summary of an ingest run."""
+    m = report.manifest
+    counts = [int(c) for c in m["class_counts"]]
+    nonzero = [c for c in counts if c]
+    ratio = max(nonzero) / min(nonzero) if nonzero else 0.0
+    size = sum(s["file_bytes"] for s in m["shards"])
+    lines = [
+        f"{report.out}: {m['num_records']} records, {m['num_classes']} classes, "
+        f"{len(m['shards'])} {m['backend']} shard(s), {human_bytes(size)}, "
+        f"encoding {m['encoding']}",
+        f"  {report.files_seen} files in {report.seconds:.1f} s "
+        f"({report.images_per_second:.0f} files/s); imbalance ratio {ratio:.1f}",
+        f"  channel mean {m['stats']['mean']}  std {m['stats']['std']} (0-255)",
+        "classes:",
+        *bar_chart(list(m["class_names"]), counts),
+    ]
+    for empty in m["empty_classes"]:
+        lines.append(f"  note: class {empty['name']!r} has no records ({empty['why']})")
+    if report.rejects:
+        lines.append(f"rejected {len(report.rejects)} file(s) (details in {m['rejects']['file']}):")
+        for reason, n in m["rejects"]["by_reason"].items():
+            lines.append(f"  {n:>6}  {reason}")
+    return "\n".join(lines)

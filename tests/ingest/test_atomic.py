@@ -1,0 +1,87 @@
+"""A dataset is complete or absent: kill -9 an ingest at many moments, then rerun it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import datumio
+from datumio.ingest import atomic
+from datumio.tools.demo import write_demo_images
+
+
+def _session_processes(sid: int) -> list[int]:
+    """Pids still alive in session ``sid`` (workers left behind would show up here)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo") / "images"
+    write_demo_images(str(root))
+    return root
+
+
+def _ingest_cmd(src: Path, out: Path) -> list[str]:
+    code = "import sys; from datumio.tools.ingest_cmd import main; sys.exit(main())"
+    return [sys.executable, "-c", code, str(src), str(out), "--encode", "png", "--quiet"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.6, 1.0, 1.5])
+def test_kill_9_leaves_no_dataset_and_rerun_succeeds(src: Path, tmp_path: Path, delay: float):
+    out = tmp_path / "out.lmdb"
+    proc = subprocess.Popen([*_ingest_cmd(src, out), "--workers", "2"], start_new_session=True)
+    time.sleep(delay)
+    finished = proc.poll() is not None
+    with contextlib.suppress(ProcessLookupError):  # the run may have finished already
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _session_processes(proc.pid) == [], "ingest workers outlived their parent"
+    if out.exists():
+        # Only a finished run may leave OUT, and then it is complete.
+        assert (out / "manifest.json").exists()
+        assert len(datumio.open(out)) == 632
+    else:
+        assert not finished
+    subprocess.run([*_ingest_cmd(src, out), "--overwrite"], check=True)
+    ds = datumio.open(out)
+    assert len(ds) == 632
+    assert [p.name for p in tmp_path.iterdir()] == ["out.lmdb"], "stale temporaries remain"
+
+
+def test_stale_temporary_of_a_dead_run_is_removed(tmp_path: Path) -> None:
+    out = tmp_path / "x.lmdb"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = tmp_path / f".x.lmdb.tmp-{dead.stdout.strip()}-abcd"
+    (stale / "shards").mkdir(parents=True)
+    live = Path(atomic.make_tmp(str(out)))  # ours: alive, must stay
+    removed = atomic.clean_stale(str(out))
+    assert removed == [str(stale)]
+    assert not stale.exists() and live.exists()
