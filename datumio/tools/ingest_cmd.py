@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -133,6 +134,10 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an ingest from parsed arguments; returns the exit status."""
     try:
@@ -141,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"datumio-ingest: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bar = progress_bar("ingest", unit="img", quiet=args.quiet)
+    # SIGTERM (kill, a scheduler's timeout) cleans up like Ctrl-C: no temporary is left.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         report = ingest(args.src, args.out, options, progress=bar.update)
     except BadInputError as exc:

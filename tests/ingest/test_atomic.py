@@ -85,3 +85,19 @@ def test_stale_temporary_of_a_dead_run_is_removed(tmp_path: Path) -> None:
     removed = atomic.clean_stale(str(out))
     assert removed == [str(stale)]
     assert not stale.exists() and live.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_clean_up(src: Path, tmp_path: Path, sig: int) -> None:
+    out = tmp_path / "out.lmdb"
+    proc = subprocess.Popen([*_ingest_cmd(src, out), "--workers", "2"], start_new_session=True)
+    time.sleep(0.4)
+    if proc.poll() is not None:
+        pytest.skip("ingest finished before the signal could be sent")
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=30) == 130
+    deadline = time.monotonic() + 5
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _session_processes(proc.pid) == []
+    assert list(tmp_path.iterdir()) == []
