@@ -165,6 +165,16 @@ class LmdbShardReader:
         except lmdb.Error as exc:
             raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
         self._path = path
+        # LMDB maps the file: reading a page past a truncated end would be a SIGBUS, not an
+        # exception. The environment knows its last page, so check the size first.
+        needed = (self._env.info()["last_pgno"] + 1) * self._env.stat()["psize"]
+        actual = os.path.getsize(path)
+        if actual < needed:
+            _release_env(path)
+            raise FormatError(
+                f"shard {path} is truncated: {actual} bytes on disk, LMDB needs {needed}; "
+                "restore it from a copy or re-ingest"
+            )
         try:
             self._records = self._env.open_db(fmt.LMDB_RECORDS_DB, create=False)
             self._meta = self._env.open_db(fmt.LMDB_META_DB, create=False)

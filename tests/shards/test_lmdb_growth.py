@@ -9,6 +9,7 @@ import lmdb
 import numpy as np
 import pytest
 
+from datumio.errors import FormatError
 from datumio.shards import lmdb_backend
 from datumio.shards.lmdb_backend import LmdbShardReader, LmdbShardWriter
 
@@ -31,3 +32,16 @@ def test_map_grows_past_its_initial_size(tmp_path: Path, monkeypatch: pytest.Mon
     env = lmdb.open(path, subdir=False, readonly=True, lock=False, max_dbs=2)
     assert env.stat()["entries"] == 2  # the two named databases
     env.close()
+
+
+def test_truncated_shard_is_an_error_not_a_sigbus(tmp_path: Path) -> None:
+    path = str(tmp_path / "shard-00000.mdb")
+    writer = LmdbShardWriter(path, {"shard": 0}, num_classes=1)
+    for i in range(50):
+        payload = bytes([i]) * 50_000
+        writer.add(payload, 0, zlib.crc32(payload), (1, 1, 3))
+    size = writer.close().file_bytes
+    with open(path, "r+b") as fh:
+        fh.truncate(size // 2)
+    with pytest.raises(FormatError, match=r"shard-00000\.mdb is truncated"):
+        LmdbShardReader(path)
