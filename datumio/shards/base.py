@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +108,8 @@ class ShardReader(Protocol):
     """Reads records of one shard by local id. Not shared across processes: open one per process."""
 
     def get(self, local_id: int) -> bytes: ...
+
+    def iter_records(self) -> Iterator[tuple[int, bytes]]: ...
 
     def meta(self, name: str) -> np.ndarray: ...
 

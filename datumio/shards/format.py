@@ -77,6 +77,12 @@ def record_key(local_id: int) -> bytes:
     return _KEY.pack(local_id)
 
 
+def parse_record_key(key: bytes) -> int:
+    """Inverse of :func:`record_key`."""
+    value: int = _KEY.unpack(key)[0]
+    return value
+
+
 def shard_name(index: int, backend: str) -> str:
     """File name of shard number ``index`` inside ``shards/``."""
     return f"shard-{index:05d}{SHARD_SUFFIX[backend]}"

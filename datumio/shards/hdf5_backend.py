@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import h5py
@@ -20,6 +21,7 @@ from datumio.shards.base import ShardBuffer, ShardSummary, records_crc32
 
 _CHUNK_BYTES = 256 << 10
 _FLUSH_BYTES = 32 << 20
+_READ_SLAB_BYTES = 32 << 20
 
 
 class Hdf5ShardWriter:
@@ -107,6 +109,21 @@ class Hdf5ShardReader:
             raise FormatError(f"record {local_id} is missing from shard {self._path}")
         start, stop = int(self._offsets[local_id]), int(self._offsets[local_id + 1])
         return bytes(self._payload[start:stop].tobytes())
+
+    def iter_records(self) -> Iterator[tuple[int, bytes]]:
+        """(local id, payload) of every record, read in large sequential slabs."""
+        offsets = self._offsets
+        n = len(offsets) - 1
+        start = 0
+        while start < n:
+            stop = start + 1
+            while stop < n and offsets[stop + 1] - offsets[start] <= _READ_SLAB_BYTES:
+                stop += 1
+            slab = self._payload[int(offsets[start]) : int(offsets[stop])].tobytes()
+            base = int(offsets[start])
+            for i in range(start, stop):
+                yield i, slab[int(offsets[i]) - base : int(offsets[i + 1]) - base]
+            start = stop
 
     def meta(self, name: str) -> np.ndarray:
         if name not in self._file:

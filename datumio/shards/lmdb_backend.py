@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import lmdb
@@ -189,6 +190,12 @@ class LmdbShardReader:
         if value is None:
             raise FormatError(f"record {local_id} is missing from shard {self._path}")
         return bytes(value)
+
+    def iter_records(self) -> Iterator[tuple[int, bytes]]:
+        """(local id, payload) of every record, in key order (one sequential scan)."""
+        with self._env.begin(db=self._records) as txn:
+            for key, value in txn.cursor():
+                yield (fmt.parse_record_key(key) if len(key) == 8 else -1), bytes(value)
 
     def meta(self, name: str) -> np.ndarray:
         with self._env.begin(db=self._meta) as txn:

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from datumio._version import __version__
-from datumio.tools import demo, ingest_cmd
+from datumio.tools import demo, ingest_cmd, verify_cmd
 
 #: name -> (summary, main(argv) -> exit status)
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str] | None], int]]] = {
@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str] | None], int]]] = {
         "pack a folder of images into LMDB/HDF5 shards (same as datumio-ingest)",
         lambda argv: ingest_cmd.run(ingest_cmd.build_parser("datumio ingest").parse_args(argv)),
     ),
+    "verify": ("check every record's CRC32 and that the dataset is whole", verify_cmd.main),
 }
 
 USAGE = f"""\

@@ -1,0 +1,243 @@
+"""Integrity check of a dataset on disk: manifest, index and shards agree, CRC32 of every record.
+
+Verification only reads: shards open read-only (LMDB without a lock file), so it works on
+a read-only copy and leaves every file byte- and mtime-identical. A missing, truncated or
+unreadable shard is reported by name and the check goes on with the other shards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datumio.codec import decode_record
+from datumio.errors import DatumioError, FormatError
+from datumio.shards import format as fmt
+from datumio.shards.base import ShardReader, records_crc32
+from datumio.shards.dataset import _open_reader
+from datumio.shards.manifest import read_manifest
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong: what, and where (shard file, global record id, key in the shard)."""
+
+    what: str
+    shard: str | None = None
+    record: int | None = None
+    key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    def __str__(self) -> str:
+        where = [self.shard or "", f"record {self.record}" if self.record is not None else ""]
+        where += [f"key {self.key}" if self.key else ""]
+        prefix = ", ".join(w for w in where if w)
+        return f"{prefix}: {self.what}" if prefix else self.what
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify`."""
+
+    path: str
+    decoded: bool
+    records_checked: int = 0
+    shards_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "datumio.verify/1",
+            "path": self.path,
+            "ok": self.ok,
+            "decoded": self.decoded,
+            "records_checked": self.records_checked,
+            "shards_checked": self.shards_checked,
+            "problems": [p.to_dict() for p in self.problems],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _Check:
+    def __init__(self, root: str, decode: bool, progress: Progress | None) -> None:
+        self.root = root
+        self.report = VerifyReport(path=root, decoded=decode)
+        self.decode = decode
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+        self.backend = ""
+        self.encoding = ""
+
+    def problem(self, what: str, **where: Any) -> None:
+        self.report.problems.append(Problem(what, **where))
+
+    def index(self, name: str, length: int | None) -> np.ndarray | None:
+        path = os.path.join(self.root, fmt.INDEX_DIR, name)
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            self.problem(f"index/{name} cannot be loaded: {exc}")
+            return None
+        if length is not None and len(arr) != length:
+            self.problem(
+                f"index file {fmt.INDEX_DIR}/{name} has {len(arr)} rows, expected {length}"
+            )
+            return None
+        return arr
+
+
+def _check_index(check: _Check, manifest: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    n = int(manifest["num_records"])
+    num_classes = len(manifest["class_names"])
+    arrays = {
+        "labels": check.index(fmt.LABELS, n),
+        "class_offsets": check.index(fmt.CLASS_OFFSETS, num_classes + 1),
+        "class_ids": check.index(fmt.CLASS_IDS, n),
+        "shard_offsets": check.index(fmt.SHARD_OFFSETS, len(manifest["shards"]) + 1),
+        "shapes": check.index(fmt.SHAPES, n),
+        "source_offsets": check.index(fmt.SOURCE_OFFSETS, n + 1),
+    }
+    if any(a is None for a in arrays.values()):
+        return None
+    index = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+    labels, offsets, ids = index["labels"], index["class_offsets"], index["class_ids"]
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        check.problem(f"index/labels.npy holds labels outside 0..{num_classes - 1}")
+        return None
+    counts = np.bincount(labels, minlength=num_classes)
+    if not np.array_equal(np.diff(offsets), counts):
+        check.problem("index/class_offsets.npy disagrees with the labels' class counts")
+    elif list(counts) != list(manifest["class_counts"]):
+        check.problem("manifest class_counts disagree with index/labels.npy")
+    grouped = ids.size == 0 or (
+        ids.min() >= 0 and ids.max() < n and bool(np.all(np.diff(labels[ids]) >= 0))
+    )
+    if not grouped or np.bincount(ids, minlength=n).max(initial=1) != 1:
+        check.problem("index/class_ids.npy does not group record ids by class")
+    firsts = [int(s["first_id"]) for s in manifest["shards"]] + [n]
+    if index["shard_offsets"].tolist() != firsts:
+        check.problem("index/shard_offsets.npy disagrees with the manifest's shard list")
+    return index
+
+
+def _check_shard(check: _Check, entry: dict[str, Any], index: dict[str, Any]) -> None:
+    path = os.path.join(check.root, entry["file"])
+    name = entry["file"]
+    first, n = int(entry["first_id"]), int(entry["num_records"])
+    if not os.path.isfile(path):
+        check.problem("shard file is missing", shard=name)
+        check.done += n
+        return
+    size = os.path.getsize(path)
+    if size != int(entry["file_bytes"]):
+        check.problem(
+            f"shard is {size} bytes on disk, the manifest says {entry['file_bytes']} "
+            "(truncated or replaced)",
+            shard=name,
+        )
+    try:
+        reader: ShardReader = _open_reader(path, check.backend)
+    except (FormatError, OSError) as exc:
+        check.problem(f"shard cannot be opened: {exc}", shard=name)
+        check.done += n
+        return
+    try:
+        _check_records(check, reader, name, first, n, entry, index)
+    except (DatumioError, OSError, KeyError, ValueError) as exc:
+        check.problem(f"shard cannot be read: {exc}", shard=name)
+    finally:
+        reader.close()
+    check.report.shards_checked += 1
+
+
+def _check_records(
+    check: _Check,
+    reader: ShardReader,
+    name: str,
+    first: int,
+    n: int,
+    entry: dict[str, Any],
+    index: dict[str, Any],
+) -> None:
+    crcs = reader.meta("crc32")
+    labels = reader.meta("labels")
+    shapes = reader.meta("shapes")
+    if len(crcs) != n or len(labels) != n or len(shapes) != n:
+        check.problem(
+            f"shard metadata holds {len(crcs)} records, the manifest says {n}", shard=name
+        )
+        return
+    if not np.array_equal(labels, index["labels"][first : first + n]):
+        check.problem("shard labels disagree with index/labels.npy", shard=name)
+    if not np.array_equal(shapes, index["shapes"][first : first + n]):
+        check.problem("shard shapes disagree with index/shapes.npy", shard=name)
+    if records_crc32(crcs) != int(entry["records_crc32"]):
+        check.problem("shard's CRC32 list disagrees with the manifest's records_crc32", shard=name)
+    seen = np.zeros(n, dtype=bool)
+    for local, payload in reader.iter_records():
+        if not 0 <= local < n:
+            check.problem("unexpected record key", shard=name, key=str(local))
+            continue
+        seen[local] = True
+        record = first + local
+        key = fmt.record_key(local).hex() if check.backend == "lmdb" else str(local)
+        if zlib.crc32(payload) != int(crcs[local]):
+            check.problem("CRC32 mismatch (bit rot)", shard=name, record=record, key=key)
+        elif check.decode:
+            shape = tuple(int(v) for v in shapes[local])
+            try:
+                decode_record(payload, check.encoding, (shape[0], shape[1], shape[2]))
+            except DatumioError as exc:
+                check.problem(f"does not decode: {exc}", shard=name, record=record, key=key)
+        check.report.records_checked += 1
+        check.done += 1
+        if check.progress is not None and check.done % 256 == 0:
+            check.progress(check.done, check.total)
+    for local in np.flatnonzero(~seen)[:100]:
+        check.problem("record is missing", shard=name, record=first + int(local), key=str(local))
+
+
+def verify(
+    path: str | os.PathLike[str], *, decode: bool = False, progress: Progress | None = None
+) -> VerifyReport:
+    """Check a dataset's manifest, index and every record (CRC32; pixels with ``decode``)."""
+    root = os.fspath(path)
+    started = time.perf_counter()
+    check = _Check(root, decode, progress)
+    try:
+        manifest = read_manifest(root)
+    except FormatError as exc:
+        check.problem(str(exc))
+        return check.report
+    check.backend = manifest["backend"]
+    check.encoding = manifest["encoding"]
+    check.total = int(manifest["num_records"])
+    index = _check_index(check, manifest)
+    if index is not None:
+        listed = {os.path.basename(s["file"]) for s in manifest["shards"]}
+        shard_dir = os.path.join(root, fmt.SHARDS_DIR)
+        extra = sorted(set(os.listdir(shard_dir)) - listed) if os.path.isdir(shard_dir) else []
+        for name in extra:
+            check.problem("file in shards/ is not in the manifest", shard=f"shards/{name}")
+        for entry in manifest["shards"]:
+            _check_shard(check, entry, index)
+    if progress is not None:
+        progress(check.total, check.total)
+    check.report.seconds = time.perf_counter() - started
+    return check.report

@@ -1,0 +1,112 @@
+"""`datumio verify` finds bit rot, truncated and missing shards, and changes nothing on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import datumio
+from datumio.shards.verify import verify
+
+
+def _make(tmp_path: Path, suffix: str, encode: str = "png") -> Path:
+    src = tmp_path / "src"
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        (src / name).mkdir(parents=True, exist_ok=True)
+        for i in range(6):
+            arr = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(src / name / f"{i}.png")
+    out = tmp_path / f"d{suffix}"
+    datumio.ingest(src, out, datumio.IngestOptions(workers=1, encode=encode, shard_records=5))
+    return out
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("suffix", [".lmdb", ".h5"])
+def test_sound_dataset(tmp_path: Path, suffix: str) -> None:
+    out = _make(tmp_path, suffix)
+    report = verify(out, decode=True)
+    assert report.ok, report.problems
+    assert report.records_checked == 12 and report.shards_checked == 3
+
+
+@pytest.mark.parametrize("suffix", [".lmdb", ".h5"])
+def test_flipped_bit_is_found_and_named(tmp_path: Path, suffix: str) -> None:
+    out = _make(tmp_path, suffix, encode="raw")
+    with datumio.open(out) as ds:
+        record = 6
+        payload = ds.read(record)
+        shard, _ = ds.locate(record)
+        shard_file = Path(ds.shard_path(shard))
+    data = bytearray(shard_file.read_bytes())
+    at = data.find(payload)
+    assert at >= 0
+    data[at + 100] ^= 0x01
+    shard_file.write_bytes(bytes(data))
+    report = verify(out)
+    assert not report.ok
+    [problem] = report.problems
+    assert problem.record == record and problem.shard == f"shards/{shard_file.name}"
+    assert "CRC32" in problem.what
+    result = subprocess.run(["datumio", "verify", str(out)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"record {record}" in result.stdout and shard_file.name in result.stdout
+
+
+@pytest.mark.parametrize("suffix", [".lmdb", ".h5"])
+def test_truncated_and_deleted_shards_are_reported(tmp_path: Path, suffix: str) -> None:
+    out = _make(tmp_path, suffix)
+    shards = sorted((out / "shards").iterdir())
+    with open(shards[0], "r+b") as fh:
+        fh.truncate(shards[0].stat().st_size // 2)
+    shards[2].unlink()
+    report = verify(out)
+    names = {p.shard for p in report.problems}
+    assert f"shards/{shards[0].name}" in names and f"shards/{shards[2].name}" in names
+    assert any("missing" in p.what for p in report.problems if p.shard.endswith(shards[2].name))
+    assert report.shards_checked == 1  # the intact middle shard was still checked
+    result = subprocess.run(
+        ["datumio", "verify", str(out), "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["ok"] is False
+
+
+def test_read_only_copy_is_left_identical(tmp_path: Path) -> None:
+    out = _make(tmp_path, ".lmdb")
+    before = _snapshot(out)
+    modes = {}
+    for path in [out, *out.rglob("*")]:
+        modes[path] = path.stat().st_mode
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        if os.geteuid() != 0:  # root ignores permissions; the snapshot still proves no writes
+            with pytest.raises(PermissionError):
+                (out / "probe").write_text("x")
+        result = subprocess.run(["datumio", "verify", str(out), "--decode"], capture_output=True)
+        assert result.returncode == 0, result.stdout
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    assert _snapshot(out) == before
+
+
+def test_not_a_dataset(tmp_path: Path) -> None:
+    result = subprocess.run(["datumio", "verify", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 1 and "manifest.json" in result.stdout
