@@ -1,7 +1,8 @@
 """datumio: feed images to deep-learning training fast, with classes balanced on the fly.
 
 ``datumio.open(path)`` reads a dataset written by ``datumio-ingest``; ``datumio.ingest``
-writes one. Frameworks (torch, tf, keras) are never imported here.
+writes one; ``datumio.Sampler`` plans label-balanced epochs over its labels. Frameworks
+(torch, tf, keras) are never imported here.
 """
 
 from datumio._version import __version__
@@ -14,6 +15,7 @@ from datumio.errors import (
     RecordError,
 )
 from datumio.ingest import IngestOptions, IngestReport, ingest
+from datumio.sampling import Sampler, SamplerOptions, SamplingPlan, resample_data
 from datumio.shards import Dataset, open
 
 __all__ = [
@@ -26,7 +28,11 @@ __all__ = [
     "IngestReport",
     "OptionError",
     "RecordError",
+    "Sampler",
+    "SamplerOptions",
+    "SamplingPlan",
     "__version__",
     "ingest",
     "open",
+    "resample_data",
 ]

@@ -1,0 +1,13 @@
+"""Label-balanced sampling: exact per-epoch quotas, keyed permutations, no I/O.
+
+See docs/sampling.md for the design and the distributed, stratified and resume rules.
+"""
+
+from __future__ import annotations
+
+from datumio.sampling._options import SamplerOptions
+from datumio.sampling._plan import SamplingPlan
+from datumio.sampling._resample import resample_data
+from datumio.sampling._sampler import Sampler
+
+__all__ = ["Sampler", "SamplerOptions", "SamplingPlan", "resample_data"]

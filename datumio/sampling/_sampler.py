@@ -1,0 +1,337 @@
+"""The label-balanced sampler: exact quotas, keyed permutations, pure index arithmetic.
+
+How position ``p`` of rank ``r`` in epoch ``e`` becomes a record id (see docs/sampling.md):
+
+1. Rank positions to plan positions: ``g = p * world_size + rank`` (``pad=True``: modulo the
+   epoch size, wrapping to the epoch start).
+2. Plan position to slot: ``s = P_E(g)``, a keyed Feistel permutation of ``[0, E)``. The
+   stratified layout replaces this step (see :meth:`Sampler._stratified_slots`).
+3. Slots are the class quotas laid end to end; ``c`` is found by ``searchsorted`` on the
+   cumulative quotas and ``j = s - cum_q[c]`` is the draw number within the class.
+4. Pass ``k = j // n_c`` over class ``c`` and member ``P_{c,k}(j % n_c)``: each pass is a fresh
+   keyed permutation of the class, so records repeat only after the class is exhausted.
+
+Every key comes from ``SeedSequence(seed, spawn_key=(epoch,))``, so the record at any position is
+a pure function of (seed, epoch, position): the same in every process, with no stored shuffle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from datumio.errors import OptionError
+from datumio.sampling._distributed import resolve_rank
+from datumio.sampling._feistel import U64, derive_keys, permute
+from datumio.sampling._options import SamplerOptions
+from datumio.sampling._plan import SamplingPlan
+from datumio.sampling._quotas import I64, largest_remainder_quotas, target_weights
+from datumio.sampling._source import resolve_source
+from datumio.sampling._state import STATE_FORMAT, check_state
+
+_CHUNK = 1 << 20  # positions per vectorised step in epoch_ids (bounds temporaries)
+_KEY_CACHE_SIZE = 8
+
+
+class Sampler:
+    """Deterministic, random-access, resumable label-balanced sampler.
+
+    Args:
+        labels_or_dataset: 1-D integer labels, or a dataset object with ``labels`` (and
+            optionally ``class_offsets``, ``class_ids``, ``num_classes``).
+        mode: see :class:`SamplerOptions` (default ``"balanced"``, or implied by
+            ``weights=``/``power=``).
+        weights: ``{class id: weight}``.
+        power: exponent ``a`` of ``n_c ** a``.
+        groups: integer group per record, balanced over instead of the labels.
+        epoch_size: draws per epoch over all ranks (default: number of records).
+        seed: run seed.
+        rank: this rank (default: discovered).
+        world_size: number of ranks (default: discovered).
+        stratified: make each batch hold its share of every class.
+        batch_size: batch size (required with ``stratified=True``).
+        pad: pad ranks by wrapping instead of dropping the uneven tail.
+
+    Thread/fork/pickle: holds only numpy arrays and ints, pickles by value (a memory-mapped
+    index pickles as its data) and is safe to fork; iteration mutates ``epoch``/``position``,
+    so drive one ``batches()`` iterator at a time. ``ids_at`` is pure and thread-safe.
+
+    Raises:
+        OptionError: a bad option, naming the parameter.
+    """
+
+    def __init__(
+        self,
+        labels_or_dataset: object,
+        mode: str | None = None,
+        *,
+        weights: Mapping[int, float] | None = None,
+        power: float | None = None,
+        groups: npt.ArrayLike | None = None,
+        epoch_size: int | None = None,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        stratified: bool = False,
+        batch_size: int | None = None,
+        pad: bool = False,
+    ) -> None:
+        options = SamplerOptions(
+            mode=mode,
+            weights=weights,
+            power=power,
+            epoch_size=epoch_size,
+            seed=seed,
+            stratified=stratified,
+            batch_size=batch_size,
+            pad=pad,
+            rank=rank,
+            world_size=world_size,
+        )
+        self._init(labels_or_dataset, options, groups)
+
+    @classmethod
+    def from_options(
+        cls,
+        labels_or_dataset: object,
+        options: SamplerOptions,
+        groups: npt.ArrayLike | None = None,
+    ) -> Sampler:
+        """Build a sampler from a :class:`SamplerOptions`."""
+        sampler = cls.__new__(cls)
+        sampler._init(labels_or_dataset, options, groups)
+        return sampler
+
+    def _init(self, source: object, options: SamplerOptions, groups: npt.ArrayLike | None) -> None:
+        self.options = options
+        self._source = resolve_source(source, groups)
+        self._rank, self._world = resolve_rank(options.rank, options.world_size)
+        n = self._source.num_records
+        epoch_size = n if options.epoch_size is None else options.epoch_size
+        if options.stratified:
+            global_batch = (options.batch_size or 1) * self._world
+            epoch_size -= epoch_size % global_batch
+            if epoch_size == 0:
+                raise OptionError(
+                    f"epoch_size {options.epoch_size or n} is smaller than batch_size * "
+                    f"world_size = {global_batch}; lower batch_size or raise epoch_size"
+                )
+        self._epoch_size = epoch_size
+        self._direct = options.mode == "natural" and not options.stratified and epoch_size == n
+        if self._direct:  # one permutation of all records: no class index needed
+            self._quotas: I64 | None = None
+        else:
+            counts = self._source.counts
+            raw = target_weights(counts, options.mode or "balanced", options.weights, options.power)
+            self._quotas = largest_remainder_quotas(raw, epoch_size)
+            self._cum_quotas = np.concatenate([[0], np.cumsum(self._quotas)]).astype(np.int64)
+            self._offsets, self._class_ids = self._source.ensure_index()
+            self._counts = counts
+        if options.stratified or not options.pad:
+            self._rank_size = epoch_size // self._world
+        else:
+            self._rank_size = -(-epoch_size // self._world)
+        self._epoch = 0
+        self._position = 0
+        self._keys: dict[int, U64] = {}
+
+    # -- properties -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Records per epoch for this rank."""
+        return self._rank_size
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch (advanced by ``set_epoch`` or by finishing ``batches()``)."""
+        return self._epoch
+
+    @property
+    def position(self) -> int:
+        """Records of the current epoch this rank has already been given."""
+        return self._position
+
+    @property
+    def epoch_size(self) -> int:
+        """Draws per epoch over all ranks (after stratified rounding)."""
+        return self._epoch_size
+
+    @property
+    def rank(self) -> int:
+        """This process's rank."""
+        return self._rank
+
+    @property
+    def world_size(self) -> int:
+        """Number of ranks."""
+        return self._world
+
+    @property
+    def num_records(self) -> int:
+        """Records in the dataset (or entries in ``groups``)."""
+        return self._source.num_records
+
+    # -- the pure map -----------------------------------------------------------------------
+
+    def _epoch_keys(self, epoch: int) -> U64:
+        cached = self._keys.get(epoch)
+        if cached is not None:
+            return cached
+        seq = np.random.SeedSequence(self.options.seed, spawn_key=(epoch,))
+        keys = np.asarray(seq.generate_state(4, dtype=np.uint64), dtype=np.uint64)
+        if len(self._keys) >= _KEY_CACHE_SIZE:
+            self._keys.pop(next(iter(self._keys)))
+        self._keys[epoch] = keys
+        return keys
+
+    def _stratified_slots(self, positions: I64, keys: U64) -> I64:
+        """Slots for rank positions in the stratified layout.
+
+        The epoch's ``E = nb * W * B`` slots are read as ``W * B`` stripes of ``nb`` slots.
+        Global batch ``b`` takes slot ``P(b)`` of every stripe (``P`` a keyed permutation of
+        the ``nb`` batches) and rank ``r`` takes stripes ``r, r + W, r + 2W, ...`` of it, an
+        arithmetic progression of step ``W * nb``: a class holding ``q_c`` consecutive slots
+        lands ``floor`` or ``ceil`` of ``q_c * B / E`` times in every batch. The order inside
+        a batch is a keyed permutation of ``[0, B)`` per batch.
+        """
+        batch = self.options.batch_size or 1
+        world = self._world
+        num_batches = self._epoch_size // (batch * world)
+        b = positions // batch
+        inner = permute(positions % batch, batch, derive_keys(keys[2], b)).astype(np.int64)
+        column = permute(b, num_batches, keys[3]).astype(np.int64)
+        stripe = inner * world + self._rank
+        return stripe * num_batches + column
+
+    def ids_at(self, positions: npt.ArrayLike, epoch: int | None = None) -> I64:
+        """Return the record ids at this rank's ``positions`` of ``epoch`` (default: current).
+
+        Pure: depends only on (seed, options, rank, world size, epoch, positions).
+
+        Raises:
+            OptionError: a position outside ``[0, len(self))`` or a negative epoch.
+        """
+        epoch = self._epoch if epoch is None else int(epoch)
+        if epoch < 0:
+            raise OptionError(f"epoch must be >= 0, got {epoch}")
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        if pos.size == 0:
+            return np.empty(0, dtype=np.int64)
+        if int(pos.min()) < 0 or int(pos.max()) >= self._rank_size:
+            raise OptionError(
+                f"positions must lie in [0, {self._rank_size}) (len(sampler)), "
+                f"got [{int(pos.min())}, {int(pos.max())}]"
+            )
+        keys = self._epoch_keys(epoch)
+        if self.options.stratified:
+            slots = self._stratified_slots(pos, keys)
+        else:
+            plan_pos = pos * self._world + self._rank
+            if self.options.pad:
+                plan_pos %= self._epoch_size
+            slots = permute(plan_pos, self._epoch_size, keys[0]).astype(np.int64)
+        if self._direct:
+            return slots
+        cls = np.searchsorted(self._cum_quotas, slots, side="right") - 1
+        draw = slots - self._cum_quotas[cls]
+        size = self._counts[cls]
+        member = permute(draw % size, size, derive_keys(keys[1], cls, draw // size))
+        return np.asarray(
+            self._class_ids[self._offsets[cls].astype(np.int64) + member.astype(np.int64)], np.int64
+        )
+
+    def epoch_ids(self, epoch: int | None = None) -> I64:
+        """Return every record id this rank draws in ``epoch`` (default: current), in order."""
+        out = np.empty(self._rank_size, dtype=np.int64)
+        for start in range(0, self._rank_size, _CHUNK):
+            stop = min(start + _CHUNK, self._rank_size)
+            out[start:stop] = self.ids_at(np.arange(start, stop, dtype=np.int64), epoch)
+        return out
+
+    # -- iteration and state ----------------------------------------------------------------
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        size = self.options.batch_size if batch_size is None else batch_size
+        if size is None or isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise OptionError(f"batch_size must be a positive int, got {size!r}")
+        if self.options.stratified and size != self.options.batch_size:
+            raise OptionError(
+                f"this sampler is stratified for batch_size={self.options.batch_size}; "
+                f"batches() got {size}"
+            )
+        return size
+
+    def num_batches(self, batch_size: int | None = None, drop_last: bool = True) -> int:
+        """Batches per epoch on this rank (equal on every rank)."""
+        size = self._batch_size(batch_size)
+        return self._rank_size // size if drop_last else -(-self._rank_size // size)
+
+    def batches(self, batch_size: int | None = None, drop_last: bool = True) -> Iterator[I64]:
+        """Yield id arrays for the rest of the current epoch, from ``position``.
+
+        ``position`` advances as each batch is handed out; when the epoch is exhausted the
+        sampler moves to the next epoch at position 0.
+        """
+        size = self._batch_size(batch_size)
+        return self._iterate(size, drop_last)
+
+    def _iterate(self, size: int, drop_last: bool) -> Iterator[I64]:
+        epoch, start = self._epoch, self._position
+        remaining = self._rank_size - start
+        stop = start + (remaining // size) * size if drop_last else self._rank_size
+        for lo in range(start, stop, size):
+            hi = min(lo + size, stop)
+            ids = self.ids_at(np.arange(lo, hi, dtype=np.int64), epoch)
+            self._position = hi
+            yield ids
+        if self._epoch == epoch:
+            self._epoch, self._position = epoch + 1, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Move to ``epoch`` at position 0 (no-op when already in ``epoch``, to keep a resume)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 0:
+            raise OptionError(f"epoch must be a non-negative int, got {epoch!r}")
+        if int(epoch) != self._epoch:
+            self._epoch, self._position = int(epoch), 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe snapshot: seed, epoch, position, world size, rank, options."""
+        return {
+            "format": STATE_FORMAT,
+            "seed": self.options.seed,
+            "epoch": self._epoch,
+            "position": self._position,
+            "world_size": self._world,
+            "rank": self._rank,
+            "num_records": self.num_records,
+            "options": self.options.fingerprint(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict` output (any rank's: positions match across ranks).
+
+        Raises:
+            OptionError: another format, seed, world size, dataset size or options.
+        """
+        expected = {
+            "seed": self.options.seed,
+            "world_size": self._world,
+            "num_records": self.num_records,
+            "options": self.options.fingerprint(),
+        }
+        self._epoch, self._position = check_state(state, expected, self._rank_size)
+
+    def plan(self) -> SamplingPlan:
+        """Return the per-class draws, unique records, repeats and fraction seen per epoch."""
+        counts = self._source.counts
+        draws = counts.copy() if self._quotas is None else self._quotas
+        return SamplingPlan.from_quotas(
+            mode=self.options.mode or "balanced",
+            counts=counts,
+            draws=draws,
+            rank_size=self._rank_size,
+            world_size=self._world,
+        )

@@ -1,0 +1,57 @@
+"""The sampler on a real dataset from ingest: its stored class index gives the same plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import datumio
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> datumio.Dataset:
+    root = tmp_path_factory.mktemp("sampler")
+    src = root / "src"
+    rows = ["path,label,group"]
+    for c, count in enumerate((40, 12, 3, 0)):
+        (src / f"class{c}").mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (8, 8), (c * 60, i, 0)).save(src / f"class{c}" / f"{i}.png")
+            rows.append(f"class{c}/{i}.png,class{c},site{i % 2}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    names = ("class0", "class1", "class2", "class3")  # class3 has no rows: an empty class
+    options = datumio.IngestOptions(
+        workers=1, labels_file=str(root / "labels.csv"), class_names=names
+    )
+    return datumio.open(datumio.ingest(src, root / "d.lmdb", options).out)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"mode": "natural"}, {"mode": "balanced"}, {"power": 0.5}, {"weights": {0: 1, 2: 3}}],
+)
+def test_dataset_and_labels_array_agree(dataset: datumio.Dataset, kwargs: dict) -> None:
+    from_dataset = datumio.Sampler(dataset, seed=7, **kwargs)
+    from_labels = datumio.Sampler(np.asarray(dataset.labels), seed=7, **kwargs)
+    for epoch in (0, 3):
+        np.testing.assert_array_equal(from_dataset.epoch_ids(epoch), from_labels.epoch_ids(epoch))
+
+
+def test_balanced_over_a_real_dataset(dataset: datumio.Dataset) -> None:
+    sampler = datumio.Sampler(dataset, "balanced", epoch_size=300, seed=1)
+    ids = sampler.epoch_ids(0)
+    counts = np.bincount(dataset.labels[ids], minlength=4)
+    assert counts.tolist() == [100, 100, 100, 0]  # the empty class is skipped
+    rare = dataset.class_index(2)
+    per_record = np.bincount(ids, minlength=len(dataset))[rare]
+    assert per_record.min() >= 33 and per_record.max() <= 34  # floor/ceil of 100/3
+    plan = sampler.plan().to_dict()
+    assert plan["draws"] == [100, 100, 100, 0]
+
+
+def test_groups_from_the_labels_file(dataset: datumio.Dataset) -> None:
+    assert dataset.groups is not None
+    sampler = datumio.Sampler(dataset, "balanced", groups=dataset.groups, epoch_size=100)
+    counts = np.bincount(dataset.groups[sampler.epoch_ids(0)], minlength=2)
+    assert counts.tolist() == [50, 50]
