@@ -10,8 +10,11 @@ ingest checked. The rules, applied in this order:
 * 16-bit and 32-bit integer images are scaled to 8 bit (``v * 255 / 65535``,
   rounded), never clipped;
 * 1-bit, palette, CMYK, YCbCr, LAB and HSV images are converted to RGB (or L);
-* transparency (RGBA, LA, PA, palette with a transparent colour) is composited
-  over ``background`` (white by default);
+* 16-bit RGB(A) PNGs keep each sample's high byte (``v >> 8``: Pillow has no 16-bit
+  RGB mode), which is within 1 of the scaled value and never clips;
+* transparency (RGBA, LA, PA, palette with a transparent colour, and the tRNS colour
+  key of 1-bit, grayscale, 16-bit grayscale and RGB PNGs) is composited over
+  ``background`` (white by default);
 * the result is HxWxC uint8, C = 3 (RGB) or 1 (``gray=True``).
 
 Images whose width*height exceeds ``max_pixels`` are refused as decompression
@@ -53,8 +56,10 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
             img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError as exc:
             raise DecodeError("not an image", "no decoder recognises the content") from exc
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DecodeError("corrupt header", str(exc)) from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            # A file cut inside its header is truncated, like one cut inside its pixels.
+            reason = "truncated" if _reason_of(exc) == "truncated" else "corrupt header"
+            raise DecodeError(reason, str(exc)) from exc
         finally:
             Image.MAX_IMAGE_PIXELS = saved_limit
     width, height = img.size
@@ -83,8 +88,16 @@ def _flatten(img: Image.Image, gray: bool, background: tuple[int, int, int]) -> 
     """Composite transparency over ``background`` and convert to RGB or L."""
     mode = img.mode
     if mode.startswith("I") or mode == "F":
-        img = _to_8bit(img)
-        mode = "L"
+        key = img.info.get("transparency")
+        gray8 = _to_8bit(img)
+        if isinstance(key, int):
+            # The tRNS key is a 16-bit value: find it before scaling merges neighbours.
+            opaque = np.where(np.asarray(img) == key, 0, 255).astype(np.uint8)
+            gray8.putalpha(Image.fromarray(opaque, mode="L"))
+        img, mode = gray8, gray8.mode
+    elif mode in ("1", "L", "RGB") and "transparency" in img.info:
+        # A PNG tRNS colour key: pixels of exactly that value are fully transparent.
+        img, mode = img.convert("RGBA"), "RGBA"
     if (mode == "P" and "transparency" in img.info) or mode == "PA":
         img = img.convert("RGBA")
         mode = "RGBA"
@@ -99,6 +112,8 @@ def _flatten(img: Image.Image, gray: bool, background: tuple[int, int, int]) -> 
     target = "L" if gray else "RGB"
     if mode != target:
         img = img.convert(target)
+    # The pixels are flat now; a leftover key would be written again by a PNG re-encode.
+    img.info.pop("transparency", None)
     return img
 
 

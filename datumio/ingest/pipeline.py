@@ -134,7 +134,7 @@ def ingest(
     listing = _list(src, options)
     rejects = _Rejects(options)
     for reject in listing.rejects:
-        rejects.add(reject)
+        rejects.add(reject, reject.label)
     items = listing.items
     if options.shuffle:
         order = np.random.default_rng(options.seed).permutation(len(items))

@@ -8,8 +8,11 @@ labels-file row with an absolute path ...). No file content is read here.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
+import posixpath
+import re
 from dataclasses import dataclass, field
 
 from datumio.errors import IngestError
@@ -32,9 +35,13 @@ class Reject:
     reason: str
     detail: str = ""
     line: int | None = None
+    #: Class id the file would have had, when known (counts rejects per class).
+    label: int | None = None
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"path": self.path, "reason": self.reason}
+        # A file name that is not UTF-8 holds lone surrogates: show them as \x escapes.
+        path = self.path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        out: dict[str, object] = {"path": path, "reason": self.reason}
         if self.detail:
             out["detail"] = self.detail
         if self.line is not None:
@@ -61,6 +68,18 @@ def _inside(real: str, root_real: str) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
+def _link_problem(path: str, root_real: str) -> str | None:
+    """Reject reason for a path that involves symlinks, or None when it stays inside."""
+    real = os.path.realpath(path)
+    if not os.path.exists(path):
+        # realpath stops at a loop and returns the link (or a link of the cycle) unresolved.
+        looping = os.path.islink(real) or real == os.path.abspath(path)
+        return "symlink loop" if looping else "dangling symlink"
+    if not _inside(real, root_real):
+        return "symlink escapes the input root"
+    return None
+
+
 class _Walker:
     """Recursive, sorted directory walk that follows safe symlinks and rejects the rest."""
 
@@ -74,13 +93,7 @@ class _Walker:
 
     def check_link(self, path: str) -> str | None:
         """Reject reason for a symlink at ``path``, or None when it is safe to follow."""
-        real = os.path.realpath(path)
-        if not os.path.exists(path):
-            looping = os.path.islink(real) or real == os.path.abspath(path)
-            return "symlink loop" if looping else "dangling symlink"
-        if not _inside(real, self.root_real):
-            return "symlink escapes the input root"
-        return None
+        return _link_problem(path, self.root_real)
 
     def files(self, top: str, seen: set[str]) -> list[str]:
         """Files below ``top`` (recursive), sorted by relative path."""
@@ -136,15 +149,22 @@ def list_folders(root: str) -> Listing:
                 Reject(walker.rel(entry.path), "not in a class folder", "files directly in SRC")
             )
     items: list[Item] = []
+    rejects = walker.rejects
     for label, (_name, path) in enumerate(class_dirs):
+        walker.rejects = []
         items += [Item(walker.rel(f), label) for f in walker.files(path, {walker.root_real})]
-    return Listing(items, [name for name, _ in class_dirs], walker.rejects, kind="folders")
+        rejects += [dataclasses.replace(r, label=label) for r in walker.rejects]
+    return Listing(items, [name for name, _ in class_dirs], rejects, kind="folders")
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _sorted_names(values: set[str]) -> list[str]:
     """Integer-looking names sort numerically (2 before 10); others by code point."""
-    if values and all(v.lstrip("-").isdigit() for v in values):
-        return sorted(values, key=int)
+    if values and all(_INTEGER.fullmatch(v) for v in values):
+        # "01" and "1" are different names with the same value: keep their order stable.
+        return sorted(values, key=lambda v: (int(v), v))
     return sorted(values)
 
 
@@ -190,12 +210,11 @@ def _check_rel(root: str, root_real: str, rel: str) -> str | None:
     if ".." in rel.replace("\\", "/").split("/"):
         return "path contains '..'"
     full = os.path.join(root, rel)
-    if os.path.islink(full) or os.path.realpath(full) != os.path.abspath(full):
-        real = os.path.realpath(full)
-        if not os.path.exists(full):
-            return "dangling symlink"
-        if not _inside(real, os.path.realpath(root_real)):
-            return "symlink escapes the input root"
+    plain = os.path.normpath(os.path.join(root_real, rel))  # where it is without symlinks
+    if os.path.islink(full) or os.path.realpath(full) != plain:
+        problem = _link_problem(full, root_real)
+        if problem is not None:
+            return problem
     if not os.path.exists(full):
         return "file not found"
     if not os.path.isfile(full):
@@ -208,8 +227,9 @@ def list_labels_file(
 ) -> Listing:
     """Items from a labels file of ``path,label[,group]`` rows, paths relative to ``root``.
 
-    Class names are the distinct labels (integers numerically, else by code point) unless
-    ``class_names`` fixes them, in which case other labels are rejected as unknown.
+    Class names are the distinct labels of all rows, also rows that are rejected
+    (integers numerically, else by code point), unless ``class_names`` fixes them, in
+    which case other labels are rejected as unknown.
     """
     if not os.path.isfile(labels_file):
         raise IngestError(f"labels file {labels_file} does not exist")
@@ -218,10 +238,17 @@ def list_labels_file(
     root_real = os.path.realpath(root)
     kept: list[tuple[str, str, str | None]] = []
     seen: dict[str, int] = {}
+    named: set[str] = set()
+    rejected_labels: list[str] = []
     for number, row in rows:
         rel = (row.get("path") or "").strip().replace("\\", "/")
         label = (row.get("label") or "").strip()
+        if label:
+            named.add(label)
         reason = _check_rel(root, root_real, rel)
+        if reason is None:
+            # "./a.png", "a//b.png": one file, one spelling (also for duplicate detection).
+            rel = posixpath.normpath(rel)
         if reason is None and not label:
             reason = "missing label"
         if reason is None and class_names is not None and label not in class_names:
@@ -230,12 +257,19 @@ def list_labels_file(
             reason = f"duplicate path (first on line {seen[rel]})"
         if reason is not None:
             rejects.append(Reject(rel or "<empty>", reason, f"label={label!r}", line=number))
+            rejected_labels.append(label)
             continue
         seen[rel] = number
         group = row.get("group")
         kept.append((rel, label, group.strip() if group is not None else None))
-    names = list(class_names) if class_names is not None else _sorted_names({k[1] for k in kept})
+    # Every label the file names is a class, also when all its rows were rejected, so a
+    # missing file never shifts the ids of the other classes (as with class folders).
+    names = list(class_names) if class_names is not None else _sorted_names(named)
     ids = {name: i for i, name in enumerate(names)}
+    rejects = [
+        dataclasses.replace(r, label=ids.get(name))
+        for r, name in zip(rejects, rejected_labels, strict=True)
+    ]
     has_groups = any(k[2] is not None for k in kept)
     group_names = _sorted_names({k[2] or "" for k in kept}) if has_groups else None
     group_ids = {g: i for i, g in enumerate(group_names or [])}

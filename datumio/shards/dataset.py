@@ -38,7 +38,8 @@ class Dataset:
     Args:
         path: the dataset directory (``out.lmdb`` / ``out.h5``).
         verify_crc: check each record's CRC32 when it is read (cheap; on by default).
-        background: RGB colour under transparent pixels when decoding kept originals.
+        background: RGB colour under transparent pixels when decoding kept originals
+            (default: the one ingest used).
     """
 
     def __init__(
@@ -46,12 +47,15 @@ class Dataset:
         path: str | os.PathLike[str],
         *,
         verify_crc: bool = True,
-        background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+        background: tuple[int, int, int] | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.verify_crc = verify_crc
-        self.background: tuple[int, int, int] = (background[0], background[1], background[2])
         self.manifest: dict[str, Any] = read_manifest(self.path)
+        if background is None:  # kept originals decode exactly as ingest checked them
+            options = self.manifest.get("ingest", {}).get("options", {})
+            background = tuple(options.get("background", DEFAULT_BACKGROUND))
+        self.background: tuple[int, int, int] = (background[0], background[1], background[2])
         self.backend: str = self.manifest["backend"]
         self.encoding: str = self.manifest["encoding"]
         self.class_names: list[str] = list(self.manifest["class_names"])

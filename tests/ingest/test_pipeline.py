@@ -204,3 +204,14 @@ def test_jpeg_draft_path_keeps_the_requested_size(tmp_path: Path) -> None:
     (src / "big.jpg").write_bytes(buf.getvalue())
     out = datumio.ingest(tmp_path / "src", tmp_path / "d.lmdb", IngestOptions(short_side=100))
     assert datumio.open(out.out).shape(0) == (133, 100, 3)
+
+
+def test_class_whose_rows_all_fail_listing_says_so(tree, tmp_path: Path) -> None:
+    src, _ = tree
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nant/00.png,ant\nghost/1.png,ghost\nghost/2.png,ghost\n")
+    report = datumio.ingest(src, tmp_path / "l.lmdb", IngestOptions(labels_file=str(labels)))
+    manifest = report.manifest
+    assert manifest["class_names"] == ["ant", "ghost"]
+    assert manifest["class_rejected"] == [0, 2]
+    assert manifest["empty_classes"] == [{"id": 1, "name": "ghost", "why": "all 2 files rejected"}]
