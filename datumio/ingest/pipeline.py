@@ -262,7 +262,7 @@ def _manifest_extra(
         {
             "id": c,
             "name": name,
-            "why": f"all {rejects.per_class[c]} files rejected"
+            "why": f"all {rejects.per_class[c]} file(s) rejected"
             if rejects.per_class[c]
             else "no files",
         }

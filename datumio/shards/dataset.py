@@ -129,6 +129,13 @@ class Dataset:
         shard = int(np.searchsorted(self.shard_offsets, i, side="right")) - 1
         return shard, i - int(self.shard_offsets[shard])
 
+    def shard_crc32(self, shard: int) -> np.ndarray:
+        """Per-record CRC32s of one shard (read from the shard's metadata, cached)."""
+        crcs = self._crcs.get(shard) if self._pid == os.getpid() else None
+        if crcs is None:
+            crcs = self._crcs[shard] = self._reader(shard).meta("crc32")
+        return crcs
+
     def shard_path(self, shard: int) -> str:
         return os.path.join(self.path, fmt.SHARDS_DIR, fmt.shard_name(shard, self.backend))
 
@@ -150,20 +157,18 @@ class Dataset:
                 f"{exc}"
             ) from exc
 
-    def read(self, i: int) -> bytes:
-        """The stored payload bytes of record ``i`` (CRC-checked when ``verify_crc``)."""
+    def read(self, i: int, *, verify_crc: bool | None = None) -> bytes:
+        """The stored payload bytes of record ``i``, CRC-checked unless ``verify_crc`` is False
+        (default: the dataset's ``verify_crc``)."""
         shard, local = self.locate(i)
         reader = self._reader(shard)
         payload = reader.get(local)
-        if self.verify_crc:
-            crcs = self._crcs.get(shard)
-            if crcs is None:
-                crcs = self._crcs[shard] = reader.meta("crc32")
-            if zlib.crc32(payload) != int(crcs[local]):
-                raise RecordError(
-                    f"record {i} (shard {self.shard_path(shard)}, local id {local}) fails its "
-                    "CRC32 check: the shard is corrupt on disk (run datumio verify)"
-                )
+        check = self.verify_crc if verify_crc is None else verify_crc
+        if check and zlib.crc32(payload) != int(self.shard_crc32(shard)[local]):
+            raise RecordError(
+                f"record {i} (shard {self.shard_path(shard)}, local id {local}) fails its "
+                "CRC32 check: the shard is corrupt on disk (run datumio verify)"
+            )
         return payload
 
     def _check_id(self, i: int) -> int:

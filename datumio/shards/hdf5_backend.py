@@ -32,9 +32,9 @@ class Hdf5ShardWriter:
         self._info = info
         self._num_classes = num_classes
         self._file = h5py.File(path, "w", libver="latest")
-        self._payload = self._file.create_dataset(
-            "payload", shape=(0,), maxshape=(None,), dtype="u1", chunks=(_CHUNK_BYTES,)
-        )
+        # Created on the first flush: a shard that fits one flush is written contiguous and
+        # exact-sized; a larger one grows in chunks.
+        self._payload: h5py.Dataset | None = None
         self._offsets = [0]
         self._buffer = ShardBuffer()
         self._pending: list[bytes] = []
@@ -57,9 +57,19 @@ class Hdf5ShardWriter:
         if self._pending_bytes >= _FLUSH_BYTES:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, last: bool = False) -> None:
+        if self._payload is None and last:
+            slab = np.frombuffer(b"".join(self._pending), dtype=np.uint8)
+            self._payload = self._file.create_dataset("payload", data=slab, dtype="u1")
+            self._written = slab.size
+            self._pending = []
+            return
         if not self._pending:
             return
+        if self._payload is None:
+            self._payload = self._file.create_dataset(
+                "payload", shape=(0,), maxshape=(None,), dtype="u1", chunks=(_CHUNK_BYTES,)
+            )
         slab = np.frombuffer(b"".join(self._pending), dtype=np.uint8)
         self._payload.resize((self._written + slab.size,))
         self._payload[self._written :] = slab
@@ -68,7 +78,7 @@ class Hdf5ShardWriter:
         self._pending_bytes = 0
 
     def close(self) -> ShardSummary:
-        self._flush()
+        self._flush(last=True)
         arrays = self._buffer.arrays(self._num_classes)
         self._file.create_dataset(
             "payload_offsets", data=np.asarray(self._offsets, dtype=fmt.ID_DTYPE)

@@ -25,7 +25,8 @@ def read_manifest(root: str) -> dict[str, Any]:
     """Load and check a dataset's manifest; refuse newer format versions."""
     path = os.path.join(root, fmt.MANIFEST)
     if not os.path.isdir(root):
-        raise FormatError(f"{root} is not a dataset directory (no such directory)")
+        what = "it is a file" if os.path.exists(root) else "no such directory"
+        raise FormatError(f"{root} is not a dataset directory ({what})")
     if not os.path.isfile(path):
         raise FormatError(
             f"{root} has no {fmt.MANIFEST}: it is not a datumio dataset, or its ingest did not "

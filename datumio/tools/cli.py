@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from datumio._version import __version__
-from datumio.tools import demo, ingest_cmd, verify_cmd
+from datumio.tools import demo, ingest_cmd, inspect_cmd, verify_cmd
 
 #: name -> (summary, main(argv) -> exit status)
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str] | None], int]]] = {
@@ -14,6 +14,10 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str] | None], int]]] = {
     "ingest": (
         "pack a folder of images into LMDB/HDF5 shards (same as datumio-ingest)",
         lambda argv: ingest_cmd.run(ingest_cmd.build_parser("datumio ingest").parse_args(argv)),
+    ),
+    "inspect": (
+        "summarise a dataset: classes, sizes, duplicates, sampling, pictures",
+        lambda argv: inspect_cmd.run(inspect_cmd.build_parser("datumio inspect").parse_args(argv)),
     ),
     "verify": ("check every record's CRC32 and that the dataset is whole", verify_cmd.main),
 }
@@ -29,6 +33,8 @@ commands:
 examples:
   datumio demo
   datumio ingest images/ out.lmdb --short-side 256
+  datumio inspect out.lmdb --sampling balanced --html report.html
+  datumio verify out.lmdb
   datumio COMMAND --help
 """
 

@@ -171,5 +171,5 @@ def test_empty_class_folders_keep_ids_stable(tmp_path: Path, make_image: MakeIma
     assert report.manifest["empty_classes"] == [
         {"id": 1, "name": "b", "why": "no files"},
         {"id": 2, "name": "c", "why": "no files"},
-        {"id": 3, "name": "d", "why": "all 1 files rejected"},
+        {"id": 3, "name": "d", "why": "all 1 file(s) rejected"},
     ]

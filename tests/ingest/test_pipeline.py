@@ -214,4 +214,5 @@ def test_class_whose_rows_all_fail_listing_says_so(tree, tmp_path: Path) -> None
     manifest = report.manifest
     assert manifest["class_names"] == ["ant", "ghost"]
     assert manifest["class_rejected"] == [0, 2]
-    assert manifest["empty_classes"] == [{"id": 1, "name": "ghost", "why": "all 2 files rejected"}]
+    why = "all 2 file(s) rejected"
+    assert manifest["empty_classes"] == [{"id": 1, "name": "ghost", "why": why}]
