@@ -1,20 +1,25 @@
 """datumio: feed images to deep-learning training fast, with classes balanced on the fly.
 
 ``datumio.open(path)`` reads a dataset written by ``datumio-ingest``; ``datumio.ingest``
-writes one; ``datumio.Sampler`` plans label-balanced epochs over its labels. Frameworks
+writes one; ``datumio.Sampler`` plans label-balanced epochs over its labels and
+``datumio.Loader`` turns them into augmented batches in shared memory. Frameworks
 (torch, tf, keras) are never imported here.
 """
 
 from datumio._version import __version__
+from datumio.augment import Transform
 from datumio.errors import (
     DatumioError,
     FormatError,
     FormatVersionError,
     IngestError,
+    LoaderError,
     OptionError,
     RecordError,
+    WorkerError,
 )
 from datumio.ingest import IngestOptions, IngestReport, ingest
+from datumio.loader import Loader, LoaderOptions, LoaderStats
 from datumio.sampling import Sampler, SamplerOptions, SamplingPlan, resample_data
 from datumio.shards import Dataset, open
 
@@ -26,11 +31,17 @@ __all__ = [
     "IngestError",
     "IngestOptions",
     "IngestReport",
+    "Loader",
+    "LoaderError",
+    "LoaderOptions",
+    "LoaderStats",
     "OptionError",
     "RecordError",
     "Sampler",
     "SamplerOptions",
     "SamplingPlan",
+    "Transform",
+    "WorkerError",
     "__version__",
     "ingest",
     "open",

@@ -46,3 +46,27 @@ class BadInputError(IngestError):
 
 class TooManyRejectsError(BadInputError):
     """More files were rejected than ``max_errors`` allows."""
+
+
+class LoaderError(DatumioError):
+    """The training loader cannot go on (no free slot, /dev/shm too small, workers dying)."""
+
+
+class WorkerError(LoaderError):
+    """A loader worker raised; the message holds its traceback, the record id and the shard.
+
+    Attributes:
+        batch: the batch index in the epoch, or -1 when the worker failed to start.
+        record: the record id being read, or -1 when unknown.
+        shard: the shard path of that record, or "" when unknown.
+        worker_traceback: the worker's formatted traceback text.
+    """
+
+    def __init__(
+        self, message: str, *, batch: int = -1, record: int = -1, shard: str = "", tb: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.batch = batch
+        self.record = record
+        self.shard = shard
+        self.worker_traceback = tb

@@ -1,0 +1,470 @@
+"""The training iterator: plans batches, hands out finished slots in order.
+
+NOTE(shutdown): the one shutdown order, whatever triggers it.
+  Triggers: ``close()``, ``with`` exit, garbage collection of the Loader and interpreter exit
+  (both through ``weakref.finalize``, which also runs at exit), Ctrl-C (KeyboardInterrupt
+  unwinds the training loop, then the interpreter exits and runs the finalizer), and an
+  exception in the training loop (same path). The library installs no signal handler:
+  SIGTERM's default action ends the process without running Python code, so then the
+  workers see EOF on their pipe (and the Linux death signal) and exit, and the
+  multiprocessing resource tracker, which outlives the process, unlinks the segments we
+  registered with it. SIGKILL of the whole process group kills the tracker too: the next
+  Loader start removes segments whose creating pid is dead (``remove_stale_segments``).
+  Order:
+  1. Mark closed: no plan is sent any more; a live iterator stops at its next step.
+  2. Send ``Stop`` to every worker, join for 2 s, then terminate, then kill (1 s each).
+     Workers go first so that nothing writes into a slot once it is given up.
+  3. Close the pipes.
+  4. Unlink every segment (its name leaves /dev/shm at once) and unregister it from the
+     resource tracker; unmap the segments no handed-out array views. A segment that a
+     batch still held by the caller views stays mapped until that batch is dropped, so
+     holding a batch across ``close()`` is safe; only its name is gone.
+
+Thread/fork/pickle: a Loader lives in the process that created it and is driven by one
+thread at a time; it is not picklable (its workers and segments are not). Worker processes
+open their own shard handles.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from datumio.augment.spec import Transform
+from datumio.errors import LoaderError, OptionError
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
+from datumio.loader.options import LoaderOptions
+from datumio.loader.pool import Message, WorkerPool
+from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
+from datumio.loader.stats import LoaderStats
+from datumio.loader.support import (
+    ID_WINDOW_BATCHES,
+    ConfigFactory,
+    IdWindow,
+    default_transform,
+    worker_error,
+)
+from datumio.sampling import Sampler
+from datumio.shards.dataset import Dataset
+
+logger = logging.getLogger("datumio")
+
+STATE_FORMAT = "datumio.loader/1"
+#: Longest single wait on the workers before checking for deaths and timeouts again.
+_POLL_S = 0.5
+
+Batch = tuple[np.ndarray, ...]
+
+
+class _Runtime:
+    """The processes and segments of a started loader: what the finalizer closes."""
+
+    def __init__(self, ring: SlotRing, pool: WorkerPool) -> None:
+        self.ring = ring
+        self.pool = pool
+
+    def close(self) -> None:
+        try:
+            self.pool.close()
+        finally:
+            self.ring.close()
+
+
+class Loader:
+    """Iterate label-balanced, augmented batches from a datumio dataset.
+
+    ``for images, labels in Loader("out.lmdb", 64, sampling="balanced", workers=2): ...``
+
+    Each batch is a tuple ``(images, labels, *extras)`` of numpy arrays that view a slot of
+    shared memory (no copy): the slot is reused only once every array of the batch (and
+    every view of one, e.g. ``torch.from_numpy``) is gone, or after :meth:`release`.
+    Batches come in order; the same seed, epoch and position give the same pixels whatever
+    the number of workers. Iterating runs the rest of the current epoch, then moves to the
+    next epoch.
+
+    Args:
+        dataset_or_path: a :class:`~datumio.Dataset` or its directory.
+        batch_size: records per batch.
+        sampling: sampler mode when ``sampler`` is not given: "balanced", "natural",
+            "weights" (with ``weights``) or "power" (with ``power``).
+        weights: class weights for ``sampling="weights"``.
+        power: exponent for ``sampling="power"``.
+        epoch_size: draws per epoch (default: the number of records).
+        sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
+        transform: what workers do to each record; default: the stored pixels as uint8 HWC
+            (only when every record has the same stored shape).
+        Other keywords: see :class:`LoaderOptions`.
+
+    Raises:
+        OptionError: a bad option, naming it.
+        LoaderError: /dev/shm too small, every slot held by the caller, workers dying.
+        WorkerError: a worker raised (its traceback, record id and shard in the message).
+    """
+
+    def __init__(
+        self,
+        dataset_or_path: Dataset | str | os.PathLike[str],
+        batch_size: int,
+        *,
+        sampling: str = "balanced",
+        weights: Mapping[int, float] | None = None,
+        power: float | None = None,
+        epoch_size: int | None = None,
+        sampler: Sampler | None = None,
+        transform: Transform | None = None,
+        workers: int = 2,
+        prefetch: int | None = None,
+        slots: int | None = None,
+        seed: int = 0,
+        drop_last: bool = True,
+        copy: bool = False,
+        strict: bool = False,
+        extras: tuple[str, ...] = (),
+        start_method: str | None = None,
+        batch_timeout_s: float = 300.0,
+        max_restarts: int = 3,
+    ) -> None:
+        self.options = LoaderOptions(
+            batch_size=batch_size,
+            workers=workers,
+            prefetch=prefetch,
+            slots=slots,
+            seed=seed,
+            drop_last=drop_last,
+            copy=copy,
+            strict=strict,
+            extras=extras,
+            start_method=start_method,
+            batch_timeout_s=batch_timeout_s,
+            max_restarts=max_restarts,
+        )
+        self.dataset = (
+            dataset_or_path if isinstance(dataset_or_path, Dataset) else Dataset(dataset_or_path)
+        )
+        if sampler is None:
+            sampler = Sampler(
+                self.dataset,
+                None if sampling == "balanced" and (weights or power) else sampling,
+                weights=weights,
+                power=power,
+                epoch_size=epoch_size,
+                seed=seed,
+            )
+        elif sampler.num_records != len(self.dataset):
+            raise OptionError(
+                f"the sampler covers {sampler.num_records} records but the dataset has "
+                f"{len(self.dataset)}; build the Sampler from this dataset"
+            )
+        if "groups" in self.options.extras and self.dataset.groups is None:
+            raise OptionError("extras=('groups',) but the dataset was ingested without groups")
+        self.sampler = sampler
+        channels = int(self.dataset.manifest.get("channels") or self.dataset.shape(0)[2])
+        spec = transform if transform is not None else default_transform(self.dataset)
+        self.transform = spec.resolved(self.dataset.manifest.get("stats"), channels)
+        self.layout = SlotLayout(
+            batch_size, self.transform.output_shape(channels), self.transform.dtype
+        )
+        self.stats = LoaderStats()
+        self._epoch = sampler.epoch
+        self._position = sampler.position
+        self._generation = 0
+        self._inflight: dict[int, int] = {}  # slot -> generation of the plan it holds
+        self._ids = IdWindow(sampler, batch_size * ID_WINDOW_BATCHES)
+        self._logged: set[int] = set()
+        self._runtime: _Runtime | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._closed = False
+        self._started_at: float | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Allocate the slots and start the workers (``iter()`` does it on first use)."""
+        if self._closed:
+            raise LoaderError("this Loader is closed; create a new one")
+        if self._runtime is not None:
+            return
+        remove_stale_segments()
+        ring = SlotRing(self.options.num_slots, self.layout)
+        # The pool must not reference the Loader: the finalizer holds the runtime strongly.
+        factory = ConfigFactory(
+            dataset=self.dataset,
+            transform=self.transform,
+            layout=self.layout,
+            slot_names=ring.names,
+            seed=self.options.seed,
+            strict=self.options.strict,
+            method=self.options.method,
+        )
+        pool = WorkerPool(
+            self.options.method, factory, self.options.workers, self.options.max_restarts
+        )
+        runtime = _Runtime(ring, pool)
+        # Registered before the workers start, so a failure half-way still cleans up.
+        self._finalizer = weakref.finalize(self, runtime.close)
+        self._runtime = runtime
+        try:
+            pool.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the workers and unlink the slots (see NOTE(shutdown)); idempotent."""
+        self._closed = True
+        self._generation += 1
+        finalizer, self._finalizer, self._runtime = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
+
+    def __enter__(self) -> Loader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Pids of the live workers (for monitoring and tests)."""
+        return [] if self._runtime is None else self._runtime.pool.pids
+
+    @property
+    def segment_names(self) -> tuple[str, ...]:
+        return () if self._runtime is None else self._runtime.ring.names
+
+    # -- epochs and state -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Batches in a full epoch on this rank."""
+        return self.sampler.num_batches(self.options.batch_size, self.options.drop_last)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def position(self) -> int:
+        """Records of the current epoch already yielded."""
+        return self._position
+
+    def set_epoch(self, epoch: int) -> None:
+        """Move to ``epoch`` at position 0 (no-op when already in it, to keep a resume)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 0:
+            raise OptionError(f"epoch must be a non-negative int, got {epoch!r}")
+        if int(epoch) != self._epoch:
+            self._epoch, self._position = int(epoch), 0
+            self._generation += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """A JSON-safe snapshot: resume gives the same batches and pixels from here on."""
+        sampler_state = dict(self.sampler.state_dict())
+        sampler_state["epoch"], sampler_state["position"] = self._epoch, self._position
+        return {
+            "format": STATE_FORMAT,
+            "epoch": self._epoch,
+            "position": self._position,
+            "batch_size": self.options.batch_size,
+            "seed": self.options.seed,
+            "sampler": sampler_state,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict`; the next ``iter()`` continues the saved epoch.
+
+        Raises:
+            OptionError: another format, batch size, seed, or a sampler that does not match.
+        """
+        if state.get("format") != STATE_FORMAT:
+            raise OptionError(f"state format {state.get('format')!r} is not {STATE_FORMAT!r}")
+        for name, mine in (("batch_size", self.options.batch_size), ("seed", self.options.seed)):
+            if state.get(name) != mine:
+                raise OptionError(
+                    f"cannot resume: the state has {name}={state.get(name)!r} but this loader "
+                    f"has {mine!r}; build the Loader with the same {name}"
+                )
+        self.sampler.load_state_dict(state["sampler"])
+        self._epoch, self._position = int(state["epoch"]), int(state["position"])
+        self._generation += 1
+
+    # -- iteration ------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.start()
+        if self._started_at is None:
+            self._started_at = time.perf_counter()
+        return self._run_epoch()
+
+    def _run_epoch(self) -> Iterator[Batch]:
+        runtime = self._runtime
+        if runtime is None:
+            raise LoaderError("this Loader is closed; create a new one")
+        self._generation += 1
+        gen = self._generation
+        opts, stats = self.options, self.stats
+        size = opts.batch_size
+        epoch, start = self._epoch, self._position
+        n = len(self.sampler)
+        stop = start + ((n - start) // size) * size if opts.drop_last else n
+        starts = range(start, max(start, stop), size)
+        pending: dict[int, BatchDone] = {}
+        planned = yielded = 0
+        try:
+            while yielded < len(starts):
+                t0 = time.perf_counter()
+                while planned < len(starts) and planned - yielded < opts.num_prefetch:
+                    slot = runtime.ring.acquire()
+                    if slot is None:
+                        break
+                    lo = starts[planned]
+                    self._dispatch(
+                        runtime, gen, planned, slot, epoch, lo, min(lo + size, stop), pending
+                    )
+                    planned += 1
+                done = pending.pop(yielded, None)
+                if done is None:
+                    self._wait(runtime, gen, pending)
+                    t1 = time.perf_counter()
+                    stats.main_s += t1 - t0
+                    stats.wait_s += t1 - t0
+                    continue
+                batch = self._hand_out(runtime, done)
+                yielded += 1
+                self._position = starts[yielded - 1] + done.count
+                stats.batches += 1
+                stats.samples += done.count
+                stats.worker_restarts = runtime.pool.restarts
+                now = time.perf_counter()
+                stats.main_s += now - t0
+                if stats.first_batch_s is None and self._started_at is not None:
+                    stats.first_batch_s = now - self._started_at
+                yield batch
+                del batch
+                if self._generation != gen:
+                    return  # set_epoch / load_state_dict / close happened meanwhile
+            self._epoch, self._position = epoch + 1, 0
+        finally:
+            for done in pending.values():
+                self._inflight.pop(done.slot, None)
+                runtime.ring.give_back(done.slot)
+
+    def _dispatch(
+        self,
+        runtime: _Runtime,
+        gen: int,
+        batch: int,
+        slot: int,
+        epoch: int,
+        lo: int,
+        hi: int,
+        pending: dict[int, BatchDone],
+    ) -> None:
+        positions = np.arange(lo, hi, dtype=np.int64)
+        ids = self._ids.get(epoch, lo, hi)
+        plan_positions = positions * self.sampler.world_size + self.sampler.rank
+        plan = BatchPlan(gen, batch, slot, epoch, ids, plan_positions)
+        self._inflight[slot] = gen
+        self._handle(runtime, gen, runtime.pool.submit(plan), pending)
+
+    def _wait(self, runtime: _Runtime, gen: int, pending: dict[int, BatchDone]) -> None:
+        if not self._inflight:
+            # Nothing is coming and no slot is free: the caller holds every slot.
+            gc.collect()  # arrays caught in reference cycles give their slots back here
+            slot = runtime.ring.acquire()
+            if slot is not None:
+                runtime.ring.give_back(slot)
+                return
+            n = self.options.num_slots
+            raise LoaderError(
+                f"all {n} shared-memory slots are held by batches you still reference, so the "
+                "loader cannot fill the next one. Drop references to old batches (or call "
+                "loader.release(batch)), pass copy=True to get owned arrays, or raise "
+                f"slots= above {n} to hold more batches at once"
+            )
+        deadline = time.monotonic() + self.options.batch_timeout_s
+        while True:
+            msgs = runtime.pool.wait(_POLL_S)
+            if msgs:
+                self._handle(runtime, gen, msgs, pending)
+                return
+            if time.monotonic() > deadline:
+                raise LoaderError(
+                    f"no batch arrived for {self.options.batch_timeout_s} s while workers "
+                    f"{runtime.pool.pids} are alive: a record may hang the decoder; raise "
+                    "batch_timeout_s if batches are that slow"
+                )
+
+    def _handle(
+        self, runtime: _Runtime, gen: int, msgs: list[Message], pending: dict[int, BatchDone]
+    ) -> None:
+        failure: BatchFailed | None = None
+        for msg in msgs:
+            if msg.batch < 0 and isinstance(msg, BatchFailed):
+                failure = failure or msg
+                continue
+            self._inflight.pop(msg.slot, None)
+            runtime.pool.forget(msg.generation, msg.batch)
+            if msg.generation != gen or isinstance(msg, BatchFailed):
+                runtime.ring.give_back(msg.slot)
+                if isinstance(msg, BatchFailed) and msg.generation == gen:
+                    failure = failure or msg
+                continue
+            for rep in msg.replacements:
+                self._count_replacement(rep.failed, rep.used, rep.shard, rep.reason)
+            pending[msg.batch] = msg
+        if failure is not None:
+            raise worker_error(failure)
+
+    def _count_replacement(self, failed: int, used: int, shard: str, reason: str) -> None:
+        self.stats.replaced += 1
+        self.stats.replaced_ids[failed] = self.stats.replaced_ids.get(failed, 0) + 1
+        if failed not in self._logged:
+            self._logged.add(failed)
+            logger.warning(
+                "datumio loader: record %d (shard %s) failed (%s); using record %d of the same "
+                "class instead (counted in loader.stats.replaced; strict=True raises)",
+                failed,
+                shard,
+                reason,
+                used,
+            )
+
+    def _hand_out(self, runtime: _Runtime, done: BatchDone) -> Batch:
+        lease, arrays = runtime.ring.hand_out(done.slot, done.count, self.options.extras)
+        if self.options.copy:
+            arrays = [a.copy() for a in arrays]
+            lease.release()
+        return tuple(arrays)
+
+    def release(self, batch: Batch | np.ndarray) -> None:
+        """Give a batch's slot back now, before its arrays are dropped.
+
+        After this the arrays may be overwritten by a later batch: only call it once the
+        batch is consumed (copied to the GPU, say).
+        """
+        items = batch if isinstance(batch, tuple | list) else (batch,)
+        for item in items:
+            lease = lease_of(item)
+            if lease is not None:
+                lease.release()
+                return
+        if not self.options.copy:
+            raise OptionError("release() was given arrays that do not view a loader slot")
+
+    def __repr__(self) -> str:
+        o = self.options
+        return (
+            f"Loader({self.dataset.path!r}, batch_size={o.batch_size}, workers={o.workers}, "
+            f"slots={o.num_slots}, start_method={o.method!r}, epoch={self._epoch}, "
+            f"position={self._position})"
+        )

@@ -1,0 +1,100 @@
+"""Options of the training loader: one frozen dataclass, validated on construction."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from dataclasses import dataclass
+
+from datumio.errors import OptionError
+
+EXTRAS = ("ids", "groups")
+START_METHODS = ("spawn", "forkserver", "fork")
+
+
+def default_start_method() -> str:
+    """``forkserver`` where it exists (Linux, macOS), else ``spawn``; never ``fork``.
+
+    ``fork`` copies the training process (threads, CUDA contexts, open LMDB handles) and is
+    unsafe there; ``forkserver`` forks workers from a small clean server, so starting and
+    replacing a worker costs a fork rather than a fresh interpreter.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in methods and sys.platform != "win32" else "spawn"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoaderOptions:
+    """How :class:`datumio.Loader` runs its workers and hands out batches.
+
+    Every field is also a keyword of ``Loader(...)``.
+    """
+
+    batch_size: int
+    #: Worker processes (at least 1).
+    workers: int = 2
+    #: Batches planned ahead of the one being yielded (default 2 per worker).
+    prefetch: int | None = None
+    #: Shared-memory slots in the ring (default ``prefetch + 2``): the extra slots are what
+    #: the caller may keep referenced while the loader goes on.
+    slots: int | None = None
+    #: Run seed of the sampler (when the loader builds it) and of every augmentation.
+    seed: int = 0
+    drop_last: bool = True
+    #: Hand out arrays the caller owns (one copy per batch in this process) and reuse the
+    #: slot at once.
+    copy: bool = False
+    #: Raise on a record that fails to read or decode instead of replacing it.
+    strict: bool = False
+    #: Extra arrays yielded after (images, labels), in this order: "ids", "groups".
+    extras: tuple[str, ...] = ()
+    #: "spawn", "forkserver" or "fork"; None: :func:`default_start_method`.
+    start_method: str | None = None
+    #: Longest wait for one batch before LoaderError (workers alive but stuck).
+    batch_timeout_s: float = 300.0
+    #: Replacement workers allowed for one batch before LoaderError.
+    max_restarts: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OptionError(f"{name}={value!r}; give a positive int")
+        prefetch = 2 * self.workers if self.prefetch is None else self.prefetch
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise OptionError(
+                f"prefetch={self.prefetch!r}; give a positive int (default 2*workers)"
+            )
+        object.__setattr__(self, "prefetch", prefetch)
+        slots = prefetch + 2 if self.slots is None else self.slots
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            raise OptionError(f"slots={self.slots!r}; give a positive int (default prefetch + 2)")
+        object.__setattr__(self, "slots", slots)
+        extras = tuple(self.extras)
+        for extra in extras:
+            if extra not in EXTRAS:
+                raise OptionError(f"extras={extras!r}: {extra!r} is unknown; use any of {EXTRAS}")
+        object.__setattr__(self, "extras", extras)
+        method = default_start_method() if self.start_method is None else self.start_method
+        if method not in START_METHODS or method not in multiprocessing.get_all_start_methods():
+            raise OptionError(
+                f"start_method={self.start_method!r}; use one of "
+                f"{[m for m in START_METHODS if m in multiprocessing.get_all_start_methods()]}"
+            )
+        object.__setattr__(self, "start_method", method)
+        if not self.batch_timeout_s > 0:
+            raise OptionError(f"batch_timeout_s={self.batch_timeout_s}; give seconds > 0")
+        if self.max_restarts < 0:
+            raise OptionError(f"max_restarts={self.max_restarts}; give 0 or more")
+
+    @property
+    def num_prefetch(self) -> int:
+        return int(self.prefetch or 1)
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.slots or 1)
+
+    @property
+    def method(self) -> str:
+        return str(self.start_method)

@@ -1,0 +1,229 @@
+"""Persistent worker processes, one duplex pipe each, with death detection and re-issue.
+
+Each worker has its own pipe, so a worker killed in the middle of a message damages only its
+own pipe (a shared queue would stay locked); the main process waits on every pipe and every
+process sentinel at once (``multiprocessing.connection.wait``) and so sees a result, an
+error or a death as soon as it happens.
+
+Death policy: a worker that dies (SIGKILL, segfault in a decoder, out of memory) is replaced
+by a fresh worker and the batches it held are re-issued to the replacement; their slots
+are still reserved, so nothing is lost and the batch order is unchanged. A batch that has
+killed ``max_restarts + 1`` workers, or workers that keep dying without finishing any batch,
+raise :class:`LoaderError` instead: never a hang, never an endless restart loop.
+
+Thread/fork/pickle: a pool lives in the process (and thread) that created it; not picklable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from datumio.errors import LoaderError
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Stop, WorkerConfig
+from datumio.loader.worker import worker_main
+
+logger = logging.getLogger("datumio")
+
+Message = BatchDone | BatchFailed
+_JOIN_TIMEOUT_S = 2.0
+_KILL_TIMEOUT_S = 1.0
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class WorkerPool:
+    """``workers`` processes running :func:`worker_main`, fed one :class:`BatchPlan` at a time."""
+
+    def __init__(
+        self,
+        method: str,
+        make_config: Callable[[int], WorkerConfig],
+        workers: int,
+        max_restarts: int,
+    ) -> None:
+        self._ctx = multiprocessing.get_context(method)
+        self._method = method
+        self._make_config = make_config
+        self._max_restarts = max_restarts
+        self._procs: list[BaseProcess | None] = [None] * workers
+        self._conns: list[Connection | None] = [None] * workers
+        self._outstanding: list[dict[tuple[int, int], BatchPlan]] = [{} for _ in range(workers)]
+        self._kills: dict[tuple[int, int], int] = {}
+        self._barren_deaths = 0
+        self.restarts = 0
+        self.closed = False
+
+    # -- processes ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for k in range(len(self._procs)):
+            self._spawn(k)
+
+    def _spawn(self, k: int) -> None:
+        parent_end, child_end = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(  # type: ignore[attr-defined]
+            target=worker_main,
+            args=(self._make_config(k), child_end),
+            name=f"datumio-worker-{k}",
+            daemon=True,
+        )
+        proc.start()
+        child_end.close()  # only the worker holds it now: its death reads as EOF here
+        self._procs[k] = proc
+        self._conns[k] = parent_end
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p is not None and p.pid is not None]
+
+    @property
+    def processes(self) -> list[BaseProcess]:
+        return [p for p in self._procs if p is not None]
+
+    # -- work -----------------------------------------------------------------------------
+
+    def submit(self, plan: BatchPlan) -> list[Message]:
+        """Send ``plan`` to the least busy worker; returns results drained from a dead one."""
+        k = min(range(len(self._procs)), key=lambda i: len(self._outstanding[i]))
+        self._outstanding[k][(plan.generation, plan.batch)] = plan
+        conn = self._conns[k]
+        try:
+            if conn is None:
+                raise BrokenPipeError
+            conn.send(plan)
+        except (OSError, ValueError):
+            return self._on_death(k)
+        return []
+
+    def wait(self, timeout: float) -> list[Message]:
+        """Results that arrive within ``timeout`` s; replaces dead workers on the way.
+
+        Raises:
+            LoaderError: a batch keeps killing workers, or workers die without working.
+        """
+        conns = {c: k for k, c in enumerate(self._conns) if c is not None}
+        sentinels = {p.sentinel: k for k, p in enumerate(self._procs) if p is not None}
+        ready = wait([*conns, *sentinels], timeout)
+        out: list[Message] = []
+        dead: set[int] = set()
+        for obj in ready:
+            if obj in conns:
+                k = conns[obj]
+                if not self._drain(k, out):
+                    dead.add(k)
+            else:
+                dead.add(sentinels[obj])  # type: ignore[index]
+        for k in sorted(dead):
+            out.extend(self._on_death(k))
+        return out
+
+    def _drain(self, k: int, out: list[Message]) -> bool:
+        """Receive every pending message of worker ``k``; False on EOF (worker gone)."""
+        conn = self._conns[k]
+        if conn is None:
+            return False
+        try:
+            while conn.poll(0):
+                msg = conn.recv()
+                self._outstanding[k].pop((msg.generation, msg.batch), None)
+                if isinstance(msg, BatchDone):
+                    self._barren_deaths = 0
+                out.append(msg)
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _on_death(self, k: int) -> list[Message]:
+        out: list[Message] = []
+        self._drain(k, out)
+        proc, conn = self._procs[k], self._conns[k]
+        if proc is not None:
+            proc.join(_KILL_TIMEOUT_S)
+            if proc.is_alive():  # its pipe broke but it runs on: make sure it is gone
+                proc.kill()
+                proc.join(_KILL_TIMEOUT_S)
+        if conn is not None:
+            conn.close()
+        self._procs[k] = self._conns[k] = None
+        code = None if proc is None else proc.exitcode
+        if self.closed:
+            return out
+        if any(isinstance(m, BatchFailed) and m.batch < 0 for m in out):
+            return out  # it could not start and said why; the loader raises that
+        plans = list(self._outstanding[k].values())
+        self._outstanding[k] = {}
+        self._barren_deaths += 1
+        if self._barren_deaths > self._max_restarts + len(self._procs):
+            raise LoaderError(
+                f"worker {k} died ({describe_exit(code)}) and {self._barren_deaths} workers in a "
+                f"row died without finishing a batch. With start_method={self._method!r} the "
+                "training script must guard its entry point with `if __name__ == "
+                '"__main__":`; also check memory limits (dmesg) and the records being read'
+            )
+        for plan in plans:
+            key = (plan.generation, plan.batch)
+            self._kills[key] = self._kills.get(key, 0) + 1
+            if self._kills[key] > self._max_restarts:
+                raise LoaderError(
+                    f"batch {plan.batch} killed {self._kills[key]} workers (last: "
+                    f"{describe_exit(code)}); its records {plan.ids.tolist()} may crash the "
+                    "decoder or exhaust memory; raise max_restarts to keep trying"
+                )
+        logger.warning(
+            "datumio loader: worker %d died (%s); starting a replacement and re-issuing %d "
+            "batch(es)",
+            k,
+            describe_exit(code),
+            len(plans),
+        )
+        self.restarts += 1
+        self._spawn(k)
+        for plan in plans:
+            out.extend(self.submit(plan))
+        return out
+
+    def forget(self, generation: int, batch: int) -> None:
+        self._kills.pop((generation, batch), None)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every worker: ask, wait, terminate, kill (see NOTE(shutdown) in loader.py)."""
+        self.closed = True
+        for conn in self._conns:
+            if conn is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send(Stop())
+        for proc in self._procs:
+            if proc is not None:
+                proc.join(_JOIN_TIMEOUT_S)
+        for proc in self._procs:
+            if proc is not None and proc.is_alive():
+                proc.terminate()
+                proc.join(_KILL_TIMEOUT_S)
+            if proc is not None and proc.is_alive():
+                proc.kill()
+                proc.join(_KILL_TIMEOUT_S)
+        for conn in self._conns:
+            if conn is not None:
+                conn.close()
+        for proc in self._procs:
+            if proc is not None and not proc.is_alive():
+                proc.close()
+        self._procs = [None] * len(self._procs)
+        self._conns = [None] * len(self._conns)

@@ -1,0 +1,341 @@
+"""The ring of batch slots in POSIX shared memory, and the leases that hand them out.
+
+One segment per slot, named ``datumio_<pid>_<token>_slot<N>`` (pid of the creating
+process, a random token per loader). Only names, shapes and dtypes cross process
+boundaries (:class:`SlotLayout`); each process maps the segments itself.
+
+Thread/fork/pickle rules: :class:`SlotLayout` is plain data and pickles. :class:`SlotRing`
+belongs to the process that created it (it unlinks the segments) and is not picklable;
+workers attach with :func:`attach`. Lease finalizers may run on any thread (garbage
+collection); they only append to a deque, which is atomic.
+"""
+
+from __future__ import annotations
+
+import _posixshmem
+import collections
+import contextlib
+import ctypes
+import errno
+import mmap
+import os
+import re
+import secrets
+import weakref
+from dataclasses import dataclass
+from multiprocessing import resource_tracker
+from typing import Any
+
+import numpy as np
+
+from datumio.errors import LoaderError
+
+SHM_DIR = "/dev/shm"
+NAME_PREFIX = "datumio_"
+_STALE = re.compile(r"^datumio_(\d+)_[0-9a-f]+_slot\d+$")
+_ALIGN = 64
+
+
+def _aligned(n: int) -> int:
+    return -(-n // _ALIGN) * _ALIGN
+
+
+@dataclass(frozen=True)
+class SlotLayout:
+    """Where a batch's arrays sit inside one slot: images, labels, ids, groups."""
+
+    batch_size: int
+    sample_shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def images_bytes(self) -> int:
+        return self.batch_size * int(np.prod(self.sample_shape)) * np.dtype(self.dtype).itemsize
+
+    @property
+    def labels_offset(self) -> int:
+        return _aligned(self.images_bytes)
+
+    @property
+    def ids_offset(self) -> int:
+        return self.labels_offset + _aligned(8 * self.batch_size)
+
+    @property
+    def groups_offset(self) -> int:
+        return self.ids_offset + _aligned(8 * self.batch_size)
+
+    @property
+    def slot_bytes(self) -> int:
+        raw = self.groups_offset + _aligned(8 * self.batch_size)
+        page = mmap.PAGESIZE
+        return -(-raw // page) * page
+
+    def views(self, buf: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(images, labels, ids, groups) arrays over a whole-slot buffer (worker side)."""
+        b = self.batch_size
+        images = np.ndarray((b, *self.sample_shape), self.dtype, buffer=buf, offset=0)
+        labels = np.ndarray((b,), np.int64, buffer=buf, offset=self.labels_offset)
+        ids = np.ndarray((b,), np.int64, buffer=buf, offset=self.ids_offset)
+        groups = np.ndarray((b,), np.int64, buffer=buf, offset=self.groups_offset)
+        return images, labels, ids, groups
+
+
+# -- segments ----------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_segments(shm_dir: str = SHM_DIR) -> list[str]:
+    """Unlink ``datumio_<pid>_*`` segments whose creating process is gone; return their names.
+
+    A run killed with SIGKILL (and its resource tracker with it) leaves its segments
+    behind; the next loader start removes them. Segments of live processes are left alone.
+    """
+    try:
+        names = os.listdir(shm_dir)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _STALE.match(name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            _posixshmem.shm_unlink("/" + name)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue
+        removed.append(name)
+    return removed
+
+
+def check_capacity(needed: int, slots: int, slot_bytes: int, shm_dir: str = SHM_DIR) -> None:
+    """Refuse to allocate when ``shm_dir`` has less than ``needed`` bytes free.
+
+    Raises:
+        LoaderError: with the bytes needed and free and how to fix it.
+    """
+    try:
+        st = os.statvfs(shm_dir)
+    except OSError:
+        return  # no /dev/shm to measure (macOS): shm_open reports its own errors
+    free = st.f_bavail * st.f_frsize
+    if needed > free:
+        raise LoaderError(capacity_message(needed, free, slots, slot_bytes, shm_dir))
+
+
+def capacity_message(needed: int, free: int, slots: int, slot_bytes: int, shm_dir: str) -> str:
+    mib = 1 << 20
+    return (
+        f"{shm_dir} has {free / mib:.1f} MiB free but the loader needs {needed / mib:.1f} MiB "
+        f"({needed} bytes: {slots} slots x {slot_bytes} bytes; {free} bytes free). Lower "
+        "batch_size, prefetch or slots, choose a smaller output size or dtype=uint8, or give "
+        "the machine more shared memory (docker: --shm-size=2g; Kubernetes: an emptyDir with "
+        f"medium: Memory mounted at {shm_dir})"
+    )
+
+
+class Segment:
+    """One POSIX shared-memory segment mapped into this process."""
+
+    def __init__(self, name: str, size: int, *, create: bool) -> None:
+        self.name = name
+        self.size = size
+        self.owner = create
+        path = "/" + name
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = _posixshmem.shm_open(path, flags, mode=0o600)
+        try:
+            if create:
+                try:
+                    _reserve(fd, size)
+                except OSError:
+                    _posixshmem.shm_unlink(path)
+                    raise
+            self.mmap = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        if create:
+            # The resource tracker unlinks the segment if this process dies without closing.
+            resource_tracker.register(path, "shared_memory")
+        holder = ctypes.c_char.from_buffer(self.mmap)
+        self.address = ctypes.addressof(holder)
+        del holder  # release the buffer export so close() may unmap later
+
+    def unlink(self) -> None:
+        if not self.owner:
+            return
+        self.owner = False
+        with contextlib.suppress(FileNotFoundError):
+            _posixshmem.shm_unlink("/" + self.name)
+        resource_tracker.unregister("/" + self.name, "shared_memory")
+
+    def close(self) -> None:
+        # A view that still exports the buffer keeps the mapping until it goes.
+        with contextlib.suppress(BufferError):
+            self.mmap.close()
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Give the segment its size, reserving the pages where the system can.
+
+    On Linux tmpfs ``posix_fallocate`` fails now with ENOSPC when /dev/shm is full, instead
+    of a worker dying of SIGBUS on its first write into a page that cannot be backed.
+    """
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        try:
+            fallocate(fd, 0, size)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+    os.ftruncate(fd, size)
+
+
+def attach(names: tuple[str, ...], size: int) -> list[Segment]:
+    """Map existing segments (worker side; never registered with a resource tracker)."""
+    return [Segment(name, size, create=False) for name in names]
+
+
+# -- leases and views (main process) ------------------------------------------------------
+
+
+class _ArrayRef:
+    """Exposes part of a slot through ``__array_interface__``; numpy keeps it as the base."""
+
+    __slots__ = ("__array_interface__", "lease")
+
+    def __init__(self, lease: Lease, address: int, shape: tuple[int, ...], dtype: str) -> None:
+        self.lease = lease
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": shape,
+            "typestr": np.dtype(dtype).str,
+            "data": (address, False),
+        }
+
+
+class Lease:
+    """The caller's hold on one slot; the slot returns to the ring when this object dies.
+
+    Every array handed out for the batch has a :class:`_ArrayRef` as its numpy base, and each
+    ref holds the lease, so the lease (and the slot) lives exactly as long as any array or
+    view of an array does. ``release()`` returns the slot early, at the caller's word.
+    """
+
+    __slots__ = ("__weakref__", "_done", "_ring", "segment", "slot")
+
+    def __init__(self, ring: SlotRing, slot: int) -> None:
+        self._ring = ring
+        self.slot = slot
+        self.segment = ring.segments[slot]  # keeps the mapping alive after ring.close()
+        self._done = False
+
+    def release(self) -> None:
+        if not self._done:
+            self._done = True
+            self._ring.returned.append(self.slot)
+
+    def __del__(self) -> None:
+        self.release()
+
+
+class SlotRing:
+    """The slots of one loader run; created, owned and unlinked by the main process."""
+
+    def __init__(self, num_slots: int, layout: SlotLayout, shm_dir: str = SHM_DIR) -> None:
+        self.layout = layout
+        self.prefix = f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+        size = layout.slot_bytes
+        check_capacity(num_slots * size, num_slots, size, shm_dir)
+        self.segments: list[Segment] = []
+        #: Slots given back by leases (appended from finalizers; drained by ``acquire``).
+        self.returned: collections.deque[int] = collections.deque()
+        self._free: list[int] = []
+        self._leases: weakref.WeakSet[Lease] = weakref.WeakSet()
+        try:
+            for k in range(num_slots):
+                try:
+                    self.segments.append(Segment(f"{self.prefix}_slot{k}", size, create=True))
+                except OSError as exc:
+                    free = _free_bytes(shm_dir)
+                    raise LoaderError(
+                        f"cannot allocate shared-memory slot {k}: {exc}. "
+                        + capacity_message(num_slots * size, free, num_slots, size, shm_dir)
+                    ) from exc
+        except BaseException:
+            self.close()
+            raise
+        self._free = list(range(num_slots - 1, -1, -1))
+        self.closed = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.segments)
+
+    def acquire(self) -> int | None:
+        """A free slot, or None when every slot is in flight or held by the caller."""
+        while self.returned:
+            self._free.append(self.returned.popleft())
+        return self._free.pop() if self._free else None
+
+    def give_back(self, slot: int) -> None:
+        self._free.append(slot)
+
+    def hand_out(
+        self, slot: int, n: int, extras: tuple[str, ...]
+    ) -> tuple[Lease, list[np.ndarray]]:
+        """Arrays (images, labels, *extras) over the first ``n`` samples of ``slot``."""
+        lay = self.layout
+        lease = Lease(self, slot)
+        self._leases.add(lease)
+        base = self.segments[slot].address
+        arrays = [
+            np.asarray(_ArrayRef(lease, base, (n, *lay.sample_shape), lay.dtype)),
+            np.asarray(_ArrayRef(lease, base + lay.labels_offset, (n,), "int64")),
+        ]
+        for extra in extras:
+            offset = lay.ids_offset if extra == "ids" else lay.groups_offset
+            arrays.append(np.asarray(_ArrayRef(lease, base + offset, (n,), "int64")))
+        return lease, arrays
+
+    def close(self) -> None:
+        """Unlink every segment; unmap those no handed-out array still views."""
+        self.closed = True
+        for seg in self.segments:
+            seg.unlink()
+        # A segment a live lease references stays mapped until that lease dies (its arrays
+        # would point at unmapped memory otherwise); the others are unmapped now.
+        held = {lease.slot for lease in list(self._leases)}
+        for k, seg in enumerate(self.segments):
+            if k not in held:
+                seg.close()
+
+
+def _free_bytes(shm_dir: str) -> int:
+    try:
+        st = os.statvfs(shm_dir)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def lease_of(obj: Any) -> Lease | None:
+    """The :class:`Lease` behind an array handed out by the loader (or a view of it)."""
+    seen = 0
+    while obj is not None and seen < 64:
+        if isinstance(obj, _ArrayRef):
+            return obj.lease
+        obj = getattr(obj, "base", None)
+        seen += 1
+    return None

@@ -1,0 +1,205 @@
+"""The worker process: read records, decode, transform, write into a shared-memory slot.
+
+A worker owns nothing the main process needs back: it maps the slots itself (never through
+the resource tracker, so it can never unlink them), opens shards lazily in its own process,
+and exits on a :class:`Stop`, on EOF of its pipe (the main process is gone), when its parent
+changes, or by the kernel's death signal.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import traceback
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from datumio.augment.pipeline import apply
+from datumio.augment.seeds import sample_rng
+from datumio.errors import DecodeError, RecordError
+from datumio.loader.messages import (
+    BatchDone,
+    BatchFailed,
+    BatchPlan,
+    Replacement,
+    Stop,
+    WorkerConfig,
+)
+from datumio.loader.slots import Segment, attach
+from datumio.shards.dataset import Dataset
+
+_PARENT_POLL_S = 1.0
+#: Other records of the same class tried before a failing record's batch fails.
+MAX_REPLACEMENT_TRIES = 16
+_PR_SET_PDEATHSIG = 1
+
+
+class _RecordFailure(Exception):
+    """Carries the record and shard of a failure up to the message."""
+
+    def __init__(self, record: int, shard: str) -> None:
+        super().__init__(record, shard)
+        self.record = record
+        self.shard = shard
+
+
+def _set_death_signal() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _shard_of(dataset: Dataset, record: int) -> str:
+    try:
+        return dataset.shard_path(dataset.locate(record)[0])
+    except (IndexError, ValueError):
+        return ""
+
+
+class _Filler:
+    """Fills slots for one worker; holds the open dataset and the mapped slots."""
+
+    def __init__(self, config: WorkerConfig, segments: list[Segment]) -> None:
+        self.config = config
+        self.dataset = config.dataset
+        self.views = [config.layout.views(seg.mmap) for seg in segments]
+
+    def fill(self, plan: BatchPlan) -> BatchDone:
+        cfg, ds = self.config, self.dataset
+        images, labels, ids, groups = self.views[plan.slot]
+        replacements: list[Replacement] = []
+        for k in range(len(plan.ids)):
+            record = int(plan.ids[k])
+            position = int(plan.positions[k])
+            used = self._fill_one(record, plan.epoch, position, images[k], replacements)
+            labels[k] = int(ds.labels[used])
+            ids[k] = used
+            groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
+        return BatchDone(
+            plan.generation,
+            plan.batch,
+            plan.slot,
+            cfg.worker_id,
+            len(plan.ids),
+            tuple(replacements),
+        )
+
+    def _fill_one(
+        self, record: int, epoch: int, position: int, out: np.ndarray, log: list[Replacement]
+    ) -> int:
+        ds = self.dataset
+        tries = 0
+        candidate = record
+        while True:
+            # A fresh stream per attempt: the pixels of a replacement do not depend on how
+            # far the failed attempt got.
+            rng = sample_rng(self.config.seed, epoch, position)
+            try:
+                payload = ds.read(candidate)
+                apply(
+                    self.config.transform,
+                    payload,
+                    rng,
+                    out,
+                    encoding=ds.encoding,
+                    shape=ds.shape(candidate),
+                    background=ds.background,
+                )
+                return candidate
+            except (RecordError, DecodeError) as exc:
+                shard = _shard_of(ds, candidate)
+                if self.config.strict:
+                    raise _RecordFailure(candidate, shard) from exc
+                nxt = self._next_of_class(record, tries)
+                if nxt is None:
+                    raise _RecordFailure(candidate, shard) from exc
+                log.append(Replacement(candidate, nxt, shard, str(exc)))
+                candidate = nxt
+                tries += 1
+            except Exception as exc:
+                raise _RecordFailure(candidate, _shard_of(ds, candidate)) from exc
+
+    def _next_of_class(self, record: int, tries: int) -> int | None:
+        """The ``tries``-th replacement of ``record``: the next ids of its class, cyclically."""
+        members = self.dataset.class_index(int(self.dataset.labels[record]))
+        n = len(members)
+        if tries >= min(n - 1, MAX_REPLACEMENT_TRIES):
+            return None
+        at = int(np.searchsorted(members, record))
+        return int(members[(at + 1 + tries) % n])
+
+
+def _failure(cfg: WorkerConfig, plan: BatchPlan | None, exc: BaseException) -> BatchFailed:
+    record, shard = -1, ""
+    cause: BaseException = exc
+    if isinstance(exc, _RecordFailure):
+        record, shard = exc.record, exc.shard
+        cause = exc.__cause__ or exc
+    text = "".join(traceback.format_exception(cause))
+    try:
+        error = f"{type(cause).__qualname__}: {cause}"
+    except Exception:  # a broken __str__ must not hide the failure
+        error = type(cause).__qualname__
+    if plan is None:
+        return BatchFailed(-1, -1, -1, cfg.worker_id, record, shard, error, text)
+    return BatchFailed(
+        plan.generation, plan.batch, plan.slot, cfg.worker_id, record, shard, error, text
+    )
+
+
+def worker_main(config: WorkerConfig, conn: Connection) -> None:
+    """Entry point of a worker process (a top-level function, so every start method works)."""
+    # The parent handles Ctrl-C; a terminal sends SIGINT to the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if config.death_signal:
+        _set_death_signal()
+    first_parent = os.getppid()
+    if config.parent_pid and first_parent != config.parent_pid:
+        return  # the parent died before the death signal was armed
+    try:
+        segments = attach(config.slot_names, config.layout.slot_bytes)
+        filler = _Filler(config, segments)
+    except BaseException as exc:
+        _send(conn, _failure(config, None, exc))
+        return
+    try:
+        _serve(config, conn, filler, first_parent)
+    finally:
+        config.dataset.close()
+
+
+def _serve(config: WorkerConfig, conn: Connection, filler: _Filler, first_parent: int) -> None:
+    while True:
+        try:
+            if not conn.poll(_PARENT_POLL_S):
+                if os.getppid() != first_parent:
+                    return  # reparented: the process that started us is gone
+                continue
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the main process closed its end or died
+        if isinstance(msg, Stop):
+            return
+        if not isinstance(msg, BatchPlan):
+            continue
+        try:
+            reply: BatchDone | BatchFailed = filler.fill(msg)
+        except Exception as exc:
+            reply = _failure(config, msg, exc)
+        if not _send(conn, reply):
+            return
+
+
+def _send(conn: Connection, msg: object) -> bool:
+    try:
+        conn.send(msg)
+    except (OSError, EOFError):
+        return False
+    return True

@@ -1,0 +1,108 @@
+"""A training process that gets Ctrl-C, SIGTERM or SIGKILL leaves no worker and no segment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from datumio.augment import Transform
+from datumio.loader import Loader
+
+pytestmark = pytest.mark.timeout(60)
+
+TRAIN = textwrap.dedent(
+    """
+    import os, sys, time
+    from datumio.augment import Transform
+    from datumio.loader import Loader
+
+    if __name__ == "__main__":
+        loader = Loader(sys.argv[1], 2, transform=Transform(size=(16, 16)), workers=2,
+                        epoch_size=1_000_000)
+        it = iter(loader)
+        next(it)
+        print("READY", " ".join(loader.segment_names), flush=True)
+        for batch in it:
+            time.sleep(0.005)
+    """
+)
+
+
+def _session_members(sid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            out.append(int(entry))
+    return out
+
+
+def _wait_until(check, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@pytest.mark.parametrize(
+    ("sig", "whole_group"),
+    [
+        (signal.SIGINT, True),  # Ctrl-C in a terminal reaches the whole foreground group
+        (signal.SIGTERM, False),
+        (signal.SIGKILL, False),
+        (signal.SIGKILL, True),  # the resource tracker dies too: the next start cleans up
+    ],
+    ids=["ctrl-c", "sigterm", "sigkill", "sigkill-group"],
+)
+def test_training_process_killed(
+    dataset_path: str, tmp_path: Path, sig: signal.Signals, whole_group: bool
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), dataset_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "READY", line
+        names = line[1:]
+        assert names and all(os.path.exists(f"/dev/shm/{n}") for n in names)
+        if whole_group:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        proc.wait(timeout=20)
+        assert _wait_until(lambda: not _session_members(proc.pid), 8.0), "processes remain"
+        if sig == signal.SIGKILL and whole_group:
+            # Nothing of the dead run is left to clean up: the next Loader start does it.
+            assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
+            with Loader(dataset_path, 2, transform=Transform(size=(8, 8)), workers=1) as nxt:
+                nxt.start()
+        assert _wait_until(lambda: not any(os.path.exists(f"/dev/shm/{n}") for n in names), 5)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in _session_members(proc.pid):
+            os.kill(pid, signal.SIGKILL)
