@@ -12,13 +12,16 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datumio.augment import Transform
 from datumio.errors import DatumioError
 from datumio.ingest import IngestOptions, ingest
+from datumio.loader import Loader
 from datumio.tools.render import progress_bar, render_ingest
 
 DEMO_CLASSES = ("circle", "square", "triangle", "cross", "ring", "stripes", "diamond", "star")
@@ -84,7 +87,8 @@ def build_parser(prog: str = "datumio demo") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Draw a small long-tailed image set (8 shape classes, 240 down to 10 "
-        "images), ingest it into an LMDB dataset and print what is in it.",
+        "images), ingest it into an LMDB dataset, print what is in it, and run one "
+        "label-balanced epoch through the Loader.",
         epilog="examples:\n  datumio demo\n  datumio demo --out /tmp/demo --json\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -121,12 +125,35 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
         return 0
     print(render_ingest(report))
+    print(_loader_tour(dataset, args.workers or 2))
     print(
         f"\nimages drawn in {images}/; dataset at {dataset}\n"
         f"read it:  python -c \"import datumio; ds = datumio.open('{dataset}'); "
         'print(ds, ds[0][0].shape)"'
     )
     return 0
+
+
+def _loader_tour(dataset: str, workers: int) -> str:
+    """One balanced epoch through the Loader: what the model would see."""
+    spec = Transform(size=(DEMO_SIZE, DEMO_SIZE), flip=0.5)
+    started = time.perf_counter()
+    with Loader(
+        dataset, 32, sampling="balanced", workers=workers, transform=spec, drop_last=False
+    ) as loader:
+        names = loader.dataset.class_names
+        drawn = np.zeros(len(names), dtype=np.int64)
+        shape = None
+        for images, labels in loader:
+            drawn += np.bincount(labels, minlength=len(names))
+            shape = shape or images.shape
+        seconds = time.perf_counter() - started
+    per_class = ", ".join(f"{n} {c}" for n, c in zip(names, drawn.tolist(), strict=True))
+    return (
+        f"\none balanced epoch through datumio.Loader ({workers} workers, batches of "
+        f"{shape} float32): {int(drawn.sum())} images in {seconds:.1f} s\n"
+        f"  drawn per class: {per_class}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
