@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import asdict
@@ -24,7 +25,7 @@ from datumio.ingest import atomic
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.report import IngestReport, summarise_sizes
 from datumio.ingest.sources import Item, Listing, Reject, list_folders, list_labels_file
-from datumio.ingest.work import Accepted, Outcome, WorkSpec, init_worker, process_chunk
+from datumio.ingest.work import Accepted, ChunkResult, WorkSpec, init_worker, process_chunk
 from datumio.shards import format as fmt
 from datumio.shards.writer import DatasetWriter
 
@@ -60,12 +61,12 @@ def _check_paths(src: str, out: str, options: IngestOptions) -> None:
         raise IngestError(f"{out} already exists; pass --overwrite to replace it")
 
 
-def _outcomes(
+def _results(
     executor: Executor, items: list[Item], spec: WorkSpec, chunk: int, window: int
-) -> Iterator[tuple[Item, Outcome]]:
-    """Outcomes in input order, with at most ``window`` chunks in flight."""
+) -> Iterator[tuple[list[Item], ChunkResult]]:
+    """Chunk results in input order, with at most ``window`` chunks in flight."""
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    pending: collections.deque[tuple[list[Item], Future[list[Outcome]]]] = collections.deque()
+    pending: collections.deque[tuple[list[Item], Future[ChunkResult]]] = collections.deque()
     next_chunk = 0
     while pending or next_chunk < len(chunks):
         while next_chunk < len(chunks) and len(pending) < window:
@@ -73,7 +74,20 @@ def _outcomes(
             pending.append((part, executor.submit(process_chunk, [i.rel for i in part], spec)))
             next_chunk += 1
         part, future = pending.popleft()
-        yield from zip(part, future.result(), strict=True)
+        yield part, future.result()
+
+
+def _kept_bytes(src: str, item: Item, outcome: Accepted) -> bytes | Reject:
+    """The original bytes a worker checked, read again here (a page-cache hit), or a Reject
+    when the file changed in between."""
+    try:
+        with open(os.path.join(src, item.rel), "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return Reject(item.rel, "unreadable", f"{type(exc).__name__}: {exc}")
+    if len(data) != outcome.file_bytes or zlib.crc32(data) != outcome.crc:
+        return Reject(item.rel, "changed during ingest", "the file's bytes changed after the check")
+    return data
 
 
 class _Rejects:
@@ -150,6 +164,8 @@ def ingest(
         background=options.background,
         max_pixels=options.max_pixels,
         min_side=options.min_side,
+        # Local workers see the same files: keep the originals out of the pipe.
+        send_payload=executor is not None,
     )
     backend = options.backend_for(out)
     tmp = atomic.make_tmp(out)
@@ -171,21 +187,30 @@ def ingest(
     try:
         stats = _Stats()
         window = _WINDOW_PER_WORKER * options.num_workers
-        for done, (item, outcome) in enumerate(
-            _outcomes(executor, items, spec, options.chunk_size, window), start=1
-        ):
-            if isinstance(outcome, Accepted):
-                writer.add(
-                    outcome.payload,
-                    label=item.label,
-                    crc=outcome.crc,
-                    shape=outcome.shape,
-                    source=item.rel,
-                    group=item.group,
-                )
-                stats.add(outcome)
-            else:
-                rejects.add(Reject(item.rel, outcome.reason, outcome.detail), item.label)
+        done = 0
+        for part, result in _results(executor, items, spec, options.chunk_size, window):
+            stats.add_histogram(result.histogram)
+            for item, outcome in zip(part, result.outcomes, strict=True):
+                if isinstance(outcome, Accepted):
+                    payload = outcome.payload
+                    if payload is None:
+                        kept = _kept_bytes(src, item, outcome)
+                        if isinstance(kept, Reject):
+                            rejects.add(kept, item.label)
+                            continue
+                        payload = kept
+                    writer.add(
+                        payload,
+                        label=item.label,
+                        crc=outcome.crc,
+                        shape=outcome.shape,
+                        source=item.rel,
+                        group=item.group,
+                    )
+                    stats.add(outcome)
+                else:
+                    rejects.add(Reject(item.rel, outcome.reason, outcome.detail), item.label)
+            done += len(part)
             if progress is not None:
                 progress(done, len(items))
         if len(writer) == 0:
@@ -223,11 +248,16 @@ class _Stats:
         self.stored_sizes: list[tuple[int, int]] = []
         self.formats: collections.Counter[str] = collections.Counter()
 
-    def add(self, outcome: Accepted) -> None:
+    def add_histogram(self, histogram: np.ndarray | None) -> None:
+        if histogram is None:
+            return
         if self.histogram is None:
-            self.histogram = outcome.histogram.copy()
+            self.histogram = histogram.copy()
         else:
-            self.histogram += outcome.histogram
+            self.histogram += histogram
+
+    def add(self, outcome: Accepted) -> None:
+        self.add_histogram(outcome.histogram)
         self.source_sizes.append(outcome.source_size)
         self.stored_sizes.append((outcome.shape[1], outcome.shape[0]))
         self.formats[outcome.source_format] += 1
