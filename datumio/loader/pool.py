@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
@@ -44,6 +46,35 @@ def describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+@contextlib.contextmanager
+def _unimportable_main_hidden(method: str) -> Iterator[None]:
+    """Let spawn/forkserver workers start from ``python -``, ``python -c`` or a REPL.
+
+    Those start methods re-import the parent's ``__main__`` from its file in every child;
+    a main read from stdin has the "file" ``<stdin>``, which does not exist, so each child
+    would die at start-up. Workers need nothing from such a main, so it is hidden while
+    they start. A real script file is left alone (its top-level functions, a ``user_fn``
+    say, must stay importable in the workers).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hide = (
+        method != "fork"
+        and main is not None
+        and getattr(main, "__spec__", None) is None
+        and isinstance(path, str)
+        and not os.path.isfile(path)
+    )
+    if not hide:
+        yield
+        return
+    del main.__file__  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        main.__file__ = path  # type: ignore[union-attr]
 
 
 class WorkerPool:
@@ -82,7 +113,8 @@ class WorkerPool:
             name=f"datumio-worker-{k}",
             daemon=True,
         )
-        proc.start()
+        with _unimportable_main_hidden(self._method):
+            proc.start()
         child_end.close()  # only the worker holds it now: its death reads as EOF here
         self._procs[k] = proc
         self._conns[k] = parent_end
