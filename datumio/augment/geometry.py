@@ -1,14 +1,20 @@
-"""Geometric operations composed into ONE affine map, applied once with Pillow.
+"""Geometric operations composed into ONE affine map, applied once (see :mod:`.warp`).
 
 Coordinates are continuous: pixel ``i`` covers ``[i, i + 1)``. An :class:`Affine` maps an
 *output* point to the *input* point it samples (Pillow's ``Image.transform`` convention), so
 composing operations is a matrix product and the image is resampled exactly once, whatever the
-number of operations. The next augmentations (zoom, rotation, shear, translation, stretch,
-random resized crop) are more factors of the same product.
+number of operations.
 
-When the composed map has no rotation or shear (this issue's resize + centre crop + flip), it
-runs as Pillow's antialiased ``resize(box=...)`` and the flip as a free negative stride;
-otherwise as ``Image.transform(AFFINE)``.
+The map of one sample is ``base @ augment``:
+
+* ``base`` maps the *view* (an image of the output size, in output pixels) into the stored
+  image: resize the shorter side and centre-crop (default), the stored scale centred
+  (``keep_scale``, the original datumio's ``output_shape``), or a random resized crop;
+* ``augment`` is the original datumio's augmentation about the view's centre ``c``:
+  ``input = c + A F (q - c) + t`` with ``A = R(rotation) Shear(shear) diag(1/zoom_x,
+  1/zoom_y)``, ``F`` the flips and ``t = (-tx, ty)`` (content moves right by ``tx``, up by
+  ``ty``), exactly the matrix the original built with scikit-image (in its pixel-centre
+  coordinates), so ``transform_image`` keeps its pixels where it is sampled the same way.
 """
 
 from __future__ import annotations
@@ -16,15 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image
 
+from datumio.augment.params import AffineParams, draw_affine, random_resized_crop
 from datumio.augment.spec import Transform
 
-_RESAMPLE = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-}
 #: JPEG draft (DCT) scaling is used when the input is at least this many times the output.
 DRAFT_MIN_FACTOR = 2.0
 
@@ -36,6 +37,9 @@ class Affine:
 
     def __init__(self, m: np.ndarray) -> None:
         self.m = np.asarray(m, dtype=np.float64).reshape(3, 3)
+
+    def __repr__(self) -> str:
+        return f"Affine({self.m[:2].round(6).tolist()})"
 
     @classmethod
     def identity(cls) -> Affine:
@@ -51,18 +55,49 @@ class Affine:
         return Affine(self.m @ inner.m)
 
     def rescale_input(self, fx: float, fy: float) -> Affine:
-        """The same map on an input that was resized by (fx, fy) (JPEG draft decoding)."""
+        """The same map on an input that was resized by (fx, fy) (draft decoding, reduce)."""
         return Affine(np.diag([fx, fy, 1.0]) @ self.m)
+
+    def shift_input(self, dx: float, dy: float) -> Affine:
+        """The same map on an input whose origin moved to (-dx, -dy) (crop and padding)."""
+        return Affine(Affine.scale_translate(1.0, 1.0, dx, dy).m @ self.m)
 
     @property
     def axis_aligned(self) -> bool:
         return self.m[0, 1] == 0.0 and self.m[1, 0] == 0.0
 
     def input_per_output(self) -> tuple[float, float]:
-        """Input pixels per output pixel along x and y (the shrink factor)."""
+        """Input pixels per output pixel along output x and y (the shrink factor)."""
         return float(math.hypot(self.m[0, 0], self.m[1, 0])), float(
             math.hypot(self.m[0, 1], self.m[1, 1])
         )
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Input coordinates of output ``points`` (N x 2, x then y)."""
+        pts = np.asarray(points, dtype=np.float64)
+        return pts @ self.m[:2, :2].T + self.m[:2, 2]
+
+    @property
+    def data(self) -> tuple[float, float, float, float, float, float]:
+        """The six coefficients Pillow's ``Image.transform(AFFINE)`` takes."""
+        a, b, c, d, e, f = (float(v) for v in self.m[:2].ravel())
+        return a, b, c, d, e, f
+
+
+def augment(out_w: float, out_h: float, p: AffineParams) -> Affine:
+    """The original datumio's augmentation of a view of out_w x out_h about its centre."""
+    zx, zy = p.zoom
+    r, s = math.radians(p.rotation), math.radians(p.shear)
+    rot = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
+    shear = np.array([[1.0, -math.sin(s)], [0.0, math.cos(s)]])
+    flips = np.diag([-1.0 if p.flip_lr else 1.0, -1.0 if p.flip_ud else 1.0])
+    a = rot @ shear @ np.diag([1.0 / zx, 1.0 / zy]) @ flips
+    c = np.array([out_w / 2.0, out_h / 2.0])
+    t = np.array([-p.translation[0], p.translation[1]])
+    m = np.eye(3)
+    m[:2, :2] = a
+    m[:2, 2] = c + t - a @ c
+    return Affine(m)
 
 
 def resize_crop(spec: Transform, in_w: int, in_h: int) -> Affine:
@@ -77,65 +112,58 @@ def resize_crop(spec: Transform, in_w: int, in_h: int) -> Affine:
     return Affine.scale_translate(1.0 / s, 1.0 / s, ox / s, oy / s)
 
 
+def keep_scale(out_w: int, out_h: int, in_w: int, in_h: int) -> Affine:
+    """Centre the output on the input at the input's own scale."""
+    return Affine.scale_translate(1.0, 1.0, (in_w - out_w) / 2.0, (in_h - out_h) / 2.0)
+
+
 def hflip(out_w: int) -> Affine:
     """Mirror the output horizontally: ``x -> out_w - x``."""
     return Affine.scale_translate(-1.0, 1.0, float(out_w), 0.0)
+
+
+def base_view(spec: Transform, in_w: int, in_h: int, rng: np.random.Generator) -> Affine:
+    """The map from the output-sized view into the stored image (before augmentation)."""
+    out_h, out_w = spec.size
+    if spec.crop_scale is not None:
+        left, top, w, h = random_resized_crop(rng, in_w, in_h, spec.crop_scale, spec.crop_ratio)
+        return Affine.scale_translate(w / out_w, h / out_h, float(left), float(top))
+    if spec.keep_scale:
+        return keep_scale(out_w, out_h, in_w, in_h)
+    return resize_crop(spec, in_w, in_h)
 
 
 def plan(spec: Transform, in_w: int, in_h: int, rng: np.random.Generator) -> Affine:
     """Draw this sample's geometric parameters and compose them into one map.
 
     The draws depend only on ``rng`` and the stored (upright) size, never on the decoded
-    size, so draft decoding never changes which augmentation a sample gets.
+    size, so draft decoding never changes which augmentation a sample gets. Order of draws:
+    ``flip``, the random resized crop, then :func:`~datumio.augment.params.draw_affine`.
     """
-    m = resize_crop(spec, in_w, in_h)
-    if spec.flip > 0.0 and rng.random() < spec.flip:
-        m = m.then(hflip(spec.size[1]))
+    out_h, out_w = spec.size
+    flip = spec.flip > 0.0 and rng.random() < spec.flip
+    m = base_view(spec, in_w, in_h, rng)
+    if spec.has_affine:
+        p = draw_affine(
+            rng,
+            zoom_range=spec.zoom_range,
+            rotation_range=spec.rotation_range,
+            shear_range=spec.shear_range,
+            translation_range=spec.translation_range,
+            do_flip_lr=spec.do_flip_lr,
+            do_flip_ud=spec.do_flip_ud,
+            allow_stretch=spec.allow_stretch,
+            skip_fixed=True,
+        )
+        m = m.then(augment(out_w, out_h, p))
+    if flip:
+        m = m.then(hflip(out_w))
     return m
 
 
 def draft_request(m: Affine, in_w: int, in_h: int) -> tuple[int, int] | None:
     """The smallest (w, h) a JPEG may be draft-decoded to, or None when not worth it."""
-    fx, fy = m.input_per_output()
-    if min(fx, fy) < DRAFT_MIN_FACTOR:
+    f = min(m.input_per_output())
+    if f < DRAFT_MIN_FACTOR:
         return None
-    return max(1, math.ceil(in_w / fx)), max(1, math.ceil(in_h / fy))
-
-
-def _inside(
-    box: tuple[float, float, float, float], w: float, h: float
-) -> tuple[float, float, float, float] | None:
-    """``box`` clamped to the image when it lies inside up to rounding, else None."""
-    eps = 1e-6 * max(w, h)
-    if box[0] < -eps or box[1] < -eps or box[2] > w + eps or box[3] > h + eps:
-        return None  # samples outside the image: the general affine path fills them
-    return (max(box[0], 0.0), max(box[1], 0.0), min(box[2], w), min(box[3], h))
-
-
-def warp(img: Image.Image, m: Affine, spec: Transform) -> np.ndarray:
-    """Resample ``img`` once through ``m`` to ``spec.size``; HxWxC uint8 (maybe a view)."""
-    out_h, out_w = spec.size
-    resample = _RESAMPLE[spec.resample]
-    a = m.m
-    x0, x1 = a[0, 2], a[0, 0] * out_w + a[0, 2]
-    y0, y1 = a[1, 2], a[1, 1] * out_h + a[1, 2]
-    box = _inside(
-        (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), float(img.width), float(img.height)
-    )
-    if m.axis_aligned and box is not None:
-        if box == (0.0, 0.0, float(img.width), float(img.height)) and img.size == (out_w, out_h):
-            out = img
-        else:
-            out = img.resize((out_w, out_h), resample, box=box)
-        arr = np.asarray(out, dtype=np.uint8)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if x1 < x0:
-            arr = arr[:, ::-1]
-        if y1 < y0:
-            arr = arr[::-1]
-        return arr
-    data = tuple(float(v) for v in m.m[:2].ravel())
-    out = img.transform((out_w, out_h), Image.Transform.AFFINE, data, resample)
-    arr = np.asarray(out, dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+    return max(1, math.ceil(in_w / f)), max(1, math.ceil(in_h / f))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from PIL import Image
 
-from datumio.augment import geometry
+from datumio.augment import geometry, photometric
+from datumio.augment.normalize import write
 from datumio.augment.spec import Transform
+from datumio.augment.warp import warp
 from datumio.codec import (
     DEFAULT_BACKGROUND,
     decode_record,
@@ -34,7 +34,7 @@ def decode_for(
     shape: tuple[int, int, int] | None = None,
     background: tuple[int, int, int] = DEFAULT_BACKGROUND,
 ) -> np.ndarray:
-    """Decode ``source`` and apply the geometric part of ``spec``: HxWxC uint8 at ``spec.size``.
+    """Decode ``source``, warp it once and apply the photometric ops: HxWxC uint8 at ``spec.size``.
 
     ``source`` is a stored payload (``encoding`` and the stored ``shape`` say how to read it)
     or an already decoded HxWxC uint8 array.
@@ -51,7 +51,7 @@ def decode_for(
             arr = decode_record(source, "raw", shape)
         img = _pil(np.ascontiguousarray(arr, dtype=np.uint8))
         m = geometry.plan(spec, img.width, img.height, rng)
-        return geometry.warp(img, m, spec)
+        return _finish(spec, img, m, rng)
     img = open_image(bytes(source), max_pixels=2**62)
     stored_w, stored_h = img.size
     swaps = exif_orientation(img) in _SWAPS_AXES
@@ -68,32 +68,32 @@ def decode_for(
         m = m.rescale_input(img.width / up_w, img.height / up_h)
     if shape is not None and request is None and (up_h, up_w) != tuple(shape[:2]):
         raise DecodeError("corrupt data", f"decoded shape {(up_h, up_w)} != stored {shape}")
-    return geometry.warp(img, m, spec)
+    return _finish(spec, img, m, rng)
 
 
-@functools.lru_cache(maxsize=16)
-def _norm_constants(
-    mean: tuple[float, ...], std: tuple[float, ...], layout: str
-) -> tuple[np.ndarray, np.ndarray]:
-    shape = (-1, 1, 1) if layout == "CHW" else (1, 1, -1)
-    m = np.asarray(mean, dtype=np.float32).reshape(shape)
-    inv = (1.0 / np.asarray(std, dtype=np.float64)).astype(np.float32).reshape(shape)
-    return m, inv
-
-
-def write(spec: Transform, image: np.ndarray, out: np.ndarray) -> None:
-    """Write an HxWxC uint8 ``image`` into ``out`` with the spec's normalisation and layout."""
-    src = image.transpose(2, 0, 1) if spec.layout == "CHW" else image
-    if src.shape != out.shape:
-        raise DecodeError("bad output", f"image {src.shape} does not fit the output {out.shape}")
-    if spec.dtype == "uint8":
-        np.copyto(out, src)
-    elif spec.normalize and spec.mean is not None and spec.std is not None:
-        mean, inv_std = _norm_constants(spec.mean, spec.std, spec.layout)
-        np.subtract(src, mean, out=out, dtype=np.float32)
-        np.multiply(out, inv_std, out=out)
-    else:
-        np.copyto(out, src, casting="unsafe")
+def _finish(
+    spec: Transform, img: Image.Image, m: geometry.Affine, rng: np.random.Generator
+) -> np.ndarray:
+    """Warp once, photometric ops, then the uint8 HxWxC array (flips as free strides)."""
+    out_h, out_w = spec.size
+    out, flip_x, flip_y = warp(
+        img,
+        m,
+        out_w,
+        out_h,
+        resample=spec.resample,
+        fill_mode=spec.fill_mode,
+        fill_value=spec.fill_value,
+    )
+    out = photometric.adjust(out, spec, rng)
+    arr = np.asarray(out, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if flip_x:
+        arr = arr[:, ::-1]
+    if flip_y:
+        arr = arr[::-1]
+    return arr
 
 
 def apply(

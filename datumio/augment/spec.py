@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -12,34 +13,90 @@ from datumio.errors import OptionError
 
 #: A user hook: ``fn(image HxWxC uint8, rng) -> image of the same shape and dtype``.
 UserFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+#: A normalisation axis as the original datumio took it: None (all), an int or a tuple.
+Axis = int | tuple[int, ...] | None
 
 LAYOUTS = ("HWC", "CHW")
 DTYPES = ("uint8", "float32")
 RESAMPLES = ("nearest", "bilinear", "bicubic")
+FILL_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def _pair(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise OptionError(f"Transform({name}={value!r}); give a (low, high) pair") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or (positive and lo <= 0):
+        need = "0 < low <= high" if positive else "finite low <= high"
+        raise OptionError(f"Transform({name}={value!r}); need {need}")
+    return lo, hi
+
+
+def _axis(name: str, value: Any, ndim: int) -> Axis:
+    if value is None:
+        return None
+    axes = (value,) if isinstance(value, int) else tuple(value)
+    if not axes or any(not isinstance(a, int) or not -ndim <= a < ndim for a in axes):
+        raise OptionError(f"Transform({name}={value!r}); give None, an axis or axes in [0, {ndim})")
+    return axes[0] if isinstance(value, int) else tuple(int(a) for a in axes)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Transform:
     """What a worker does to one record before writing it into the batch.
 
-    Order: decode (JPEG draft scaling when the output is at most half the stored size) ->
-    one geometric operation (resize the shorter side to ``resize``, centre-crop to ``size``,
-    horizontal flip with probability ``flip``; all composed into one matrix, see
-    :mod:`datumio.augment.geometry`) -> ``user_fn`` on the uint8 image -> per-channel
-    normalisation (float32 only) -> ``layout`` and ``dtype`` written into the output.
+    Order (see ``docs/augment.md``): decode (JPEG draft scaling when the output is at most
+    half the stored size) -> ONE geometric resampling: the base view (resize the shorter
+    side to ``resize`` and centre-crop to ``size``; or ``keep_scale``; or a random resized
+    crop), then zoom / stretch, rotation, shear, translation and flips about the view's
+    centre, all composed into one matrix (:mod:`datumio.augment.geometry`) -> photometric
+    ops in uint8 (brightness, contrast, saturation, grayscale) -> ``user_fn`` -> dataset
+    mean/std, per-sample zero-mean unit-variance -> ``layout``/``dtype`` into the output.
+    Per-batch zmuv runs after the whole batch is written (:func:`normalize_batch`).
+
+    Conventions are the original datumio's: angles in degrees, positive rotation and shear
+    counter-clockwise, zoom > 1 zooms in, translation (x, y) in output pixels with positive
+    x moving the content right and positive y moving it up, flips mirror the final view.
 
     Thread/fork/pickle: immutable; pickles by value (``user_fn`` must be a top-level,
-    picklable function).
+    picklable function). ``chw_order`` and ``dataset_zmuv`` are aliases folded into
+    ``layout`` and ``normalize`` at construction (they then read None).
 
     Args:
-        size: output (height, width).
+        size: output (height, width); ``output_shape`` of the original API.
         resize: shorter side after resizing, before the centre crop. None: the smallest
             resize whose centre crop covers ``size``.
+        keep_scale: no resize: centre-crop ``size`` out of the image at its stored scale
+            (the original ``output_shape``); pixels outside the image take the fill.
+        crop_scale: random resized crop (torchvision ``RandomResizedCrop``): area fraction
+            range of the stored image; replaces the resize and centre crop. None: off.
+        crop_ratio: aspect-ratio (w/h) range of the random resized crop, log-uniform.
         flip: probability of a horizontal flip (0 to 1).
-        normalize: float32 output as ``(pixel - mean) / std``; False keeps 0-255 values.
-        mean: per-channel mean on the 0-255 scale; None takes the dataset's ingest stats.
+        do_flip_lr: flip left-right half of the time (the original's flag; not with flip).
+        do_flip_ud: flip up-down half of the time.
+        zoom_range: (low, high) zoom, drawn log-uniform; > 1 zooms in.
+        allow_stretch: False: one zoom for x and y; True: x and y zooms drawn independently;
+            a number s > 1: zoom times a stretch drawn log-uniform in [1/s, s] for x, divided
+            by it for y.
+        rotation_range: (low, high) degrees, counter-clockwise.
+        shear_range: (low, high) degrees, counter-clockwise.
+        translation_range: (low, high) output pixels, drawn separately for x and y.
+        fill_mode: outside the image: ``constant`` (``fill_value``), ``edge``, ``reflect``,
+            ``symmetric`` or ``wrap`` (``numpy.pad`` modes).
+        fill_value: 0-255 grey level or per-channel tuple for ``constant``.
+        brightness_range, contrast_range, saturation_range: (low, high) enhancement factors
+            (Pillow ``ImageEnhance`` semantics: 1 keeps the image), drawn uniformly.
+        grayscale: probability of turning the image grey (channels kept).
+        normalize: dataset zero-mean unit-variance: float32 ``(pixel - mean) / std``.
+        mean: per-channel mean on the 0-255 scale; None takes the ingest stats.
         std: per-channel standard deviation on the 0-255 scale; None: ingest stats.
-        layout: ``"CHW"`` or ``"HWC"``.
+        sample_zmuv: each sample minus its mean, over its std (+1e-12), over ``sample_axis``.
+        sample_axis: axes of the HxWxC sample (None: all; (0, 1): per channel).
+        batch_zmuv: the batch minus its mean, over its std, over ``batch_axis``.
+        batch_axis: axes of the NxHxWxC batch (None: all; 0: per pixel; (0, 1, 2): per
+            channel); axes are HWC-ordered whatever ``layout`` is, as in the original.
+        layout: ``"CHW"`` or ``"HWC"``; ``chw_order`` True/False is the original's name.
         dtype: ``"float32"`` or ``"uint8"`` (uint8 is never normalised).
         resample: ``"bilinear"`` (antialiased when shrinking), ``"nearest"`` or ``"bicubic"``.
         user_fn: optional hook applied to the uint8 output-sized image.
@@ -55,12 +112,77 @@ class Transform:
     dtype: str = "float32"
     resample: str = "bilinear"
     user_fn: UserFn | None = None
+    keep_scale: bool = False
+    crop_scale: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
+    zoom_range: tuple[float, float] = (1.0, 1.0)
+    allow_stretch: bool | float = False
+    rotation_range: tuple[float, float] = (0.0, 0.0)
+    shear_range: tuple[float, float] = (0.0, 0.0)
+    translation_range: tuple[float, float] = (0.0, 0.0)
+    do_flip_lr: bool = False
+    do_flip_ud: bool = False
+    fill_mode: str = "constant"
+    fill_value: int | tuple[int, ...] = 0
+    brightness_range: tuple[float, float] = (1.0, 1.0)
+    contrast_range: tuple[float, float] = (1.0, 1.0)
+    saturation_range: tuple[float, float] = (1.0, 1.0)
+    grayscale: float = 0.0
+    sample_zmuv: bool = False
+    sample_axis: Axis = None
+    batch_zmuv: bool = False
+    batch_axis: Axis = None
+    dataset_zmuv: bool | None = None
+    chw_order: bool | None = None
 
     def __post_init__(self) -> None:
+        put = object.__setattr__
+        if self.chw_order is not None:
+            put(self, "layout", "CHW" if self.chw_order else "HWC")
+            put(self, "chw_order", None)
+        if self.dataset_zmuv is not None:
+            put(self, "normalize", bool(self.dataset_zmuv))
+            put(self, "dataset_zmuv", None)
         size = tuple(int(v) for v in self.size)
         if len(size) != 2 or min(size) < 1:
             raise OptionError(f"Transform(size={self.size!r}); give (height, width), both >= 1")
-        object.__setattr__(self, "size", size)
+        put(self, "size", size)
+        self._check_base(size)
+        if not 0.0 <= float(self.flip) <= 1.0:
+            raise OptionError(f"Transform(flip={self.flip}); give a probability in [0, 1]")
+        if self.flip > 0 and self.do_flip_lr:
+            raise OptionError("Transform(flip=..., do_flip_lr=True): give one of the two")
+        for name in ("zoom_range", "brightness_range", "contrast_range", "saturation_range"):
+            put(self, name, _pair(name, getattr(self, name), positive=name == "zoom_range"))
+        for name in ("rotation_range", "shear_range", "translation_range"):
+            put(self, name, _pair(name, getattr(self, name)))
+        if min(self.brightness_range + self.contrast_range + self.saturation_range) < 0:
+            raise OptionError("Transform(brightness/contrast/saturation_range) must be >= 0")
+        stretch = self.allow_stretch
+        if not isinstance(stretch, bool) and not float(stretch) > 0:
+            raise OptionError(f"Transform(allow_stretch={stretch}); give a bool or a factor > 0")
+        if not 0.0 <= float(self.grayscale) <= 1.0:
+            raise OptionError(f"Transform(grayscale={self.grayscale}); give a probability")
+        for name, allowed in (
+            ("layout", LAYOUTS),
+            ("dtype", DTYPES),
+            ("resample", RESAMPLES),
+            ("fill_mode", FILL_MODES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise OptionError(
+                    f"Transform({name}={getattr(self, name)!r}); use one of {allowed}"
+                )
+        fill = self.fill_value
+        fills = (fill,) if isinstance(fill, int | float) else tuple(fill)
+        if not fills or any(not 0 <= int(v) <= 255 for v in fills):
+            raise OptionError(f"Transform(fill_value={fill!r}); give 0-255 or a tuple of them")
+        put(self, "fill_value", int(fills[0]) if isinstance(fill, int | float) else fills)
+        self._check_normalisation()
+        if self.user_fn is not None and not callable(self.user_fn):
+            raise OptionError("Transform(user_fn=...) must be a callable (top-level function)")
+
+    def _check_base(self, size: tuple[int, ...]) -> None:
         if self.resize is not None and int(self.resize) < 1:
             raise OptionError(f"Transform(resize={self.resize}); give a positive shorter side")
         if self.resize is not None and int(self.resize) < min(size):
@@ -68,23 +190,34 @@ class Transform:
                 f"Transform(resize={self.resize}) is smaller than the crop size {size}: the "
                 "centre crop would not fit; raise resize or lower size"
             )
-        if not 0.0 <= float(self.flip) <= 1.0:
-            raise OptionError(f"Transform(flip={self.flip}); give a probability in [0, 1]")
-        if self.layout not in LAYOUTS:
-            raise OptionError(f"Transform(layout={self.layout!r}); use one of {LAYOUTS}")
-        if self.dtype not in DTYPES:
-            raise OptionError(f"Transform(dtype={self.dtype!r}); use one of {DTYPES}")
-        if self.resample not in RESAMPLES:
-            raise OptionError(f"Transform(resample={self.resample!r}); use one of {RESAMPLES}")
+        chosen = [n for n in ("resize", "crop_scale") if getattr(self, n) is not None]
+        if self.keep_scale:
+            chosen.append("keep_scale")
+        if len(chosen) > 1:
+            raise OptionError(
+                f"Transform({', '.join(chosen)}): these choose the base view; give one"
+            )
+        if self.crop_scale is not None:
+            lo, hi = _pair("crop_scale", self.crop_scale, positive=True)
+            if hi > 1.0:
+                raise OptionError(f"Transform(crop_scale={self.crop_scale}); fractions in (0, 1]")
+            object.__setattr__(self, "crop_scale", (lo, hi))
+        object.__setattr__(self, "crop_ratio", _pair("crop_ratio", self.crop_ratio, positive=True))
+
+    def _check_normalisation(self) -> None:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None:
-                value = tuple(float(v) for v in value)
+                value = tuple(float(v) for v in np.atleast_1d(np.asarray(value, dtype=float)))
                 object.__setattr__(self, name, value)
         if self.std is not None and min(self.std) <= 0:
             raise OptionError(f"Transform(std={self.std}); every std must be > 0")
-        if self.user_fn is not None and not callable(self.user_fn):
-            raise OptionError("Transform(user_fn=...) must be a callable (top-level function)")
+        object.__setattr__(self, "sample_axis", _axis("sample_axis", self.sample_axis, 3))
+        object.__setattr__(self, "batch_axis", _axis("batch_axis", self.batch_axis, 4))
+        if (self.sample_zmuv or self.batch_zmuv) and self.dtype != "float32":
+            raise OptionError("Transform(sample_zmuv/batch_zmuv=True) needs dtype='float32'")
+
+    # -- derived ---------------------------------------------------------------------------
 
     def output_shape(self, channels: int) -> tuple[int, int, int]:
         """The shape of one output sample for ``channels`` image channels."""
@@ -94,6 +227,27 @@ class Transform:
     @property
     def numpy_dtype(self) -> np.dtype[Any]:
         return np.dtype(self.dtype)
+
+    @property
+    def has_affine(self) -> bool:
+        """Whether any random geometric parameter (beyond ``flip``) is drawn per sample."""
+        return bool(
+            self.zoom_range != (1.0, 1.0)
+            or self.rotation_range != (0.0, 0.0)
+            or self.shear_range != (0.0, 0.0)
+            or self.translation_range != (0.0, 0.0)
+            or self.do_flip_lr
+            or self.do_flip_ud
+        )
+
+    @property
+    def has_photometric(self) -> bool:
+        return bool(
+            self.brightness_range != (1.0, 1.0)
+            or self.contrast_range != (1.0, 1.0)
+            or self.saturation_range != (1.0, 1.0)
+            or self.grayscale > 0
+        )
 
     def resolved(self, stats: Mapping[str, Any] | None, channels: int) -> Transform:
         """A copy with ``mean``/``std`` filled from ingest ``stats`` and checked for ``channels``.
@@ -119,3 +273,82 @@ class Transform:
                     f"{channels} channels"
                 )
         return replace(self, mean=mean, std=std)
+
+    # -- the original datumio's keyword names ----------------------------------------------
+
+    @classmethod
+    def from_original(
+        cls,
+        output_shape: tuple[int, int] | None = None,
+        *,
+        input_shape: tuple[int, ...] | None = None,
+        warp_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Transform:
+        """A Transform from ``perturb_image``-style keywords (``rng_aug_params``).
+
+        ``output_shape`` (default ``input_shape[:2]``) becomes ``size`` with
+        ``keep_scale=True`` (the original crops without resizing, unless ``resize`` or
+        ``crop_scale`` is given); ``warp_kwargs`` ``order`` (0, 1, 3), ``mode`` and ``cval``
+        become ``resample``, ``fill_mode`` and ``fill_value``; other keywords are fields.
+        """
+        kw = dict(kwargs)
+        kw.pop("rng", None)  # the loader draws from its own per-sample streams
+        shape = output_shape if output_shape is not None else kw.pop("size", None)
+        if shape is None:
+            if input_shape is None:
+                raise OptionError("Transform.from_original needs output_shape or input_shape")
+            shape = tuple(input_shape[:2])
+        kw["size"] = tuple(shape)
+        if "resize" not in kw and "crop_scale" not in kw:
+            kw.setdefault("keep_scale", True)
+        kw.update(warp_options(warp_kwargs))
+        return cls(**kw)
+
+
+_ORDERS = {0: "nearest", 1: "bilinear", 3: "bicubic"}
+_MODES = {"nearest": "edge", "constant": "constant", "edge": "edge", "reflect": "reflect"}
+_MODES.update(symmetric="symmetric", wrap="wrap", mirror="reflect")
+
+
+def warp_options(warp_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Transform fields for the original ``warp_kwargs`` (``order``, ``mode``, ``cval``)."""
+    out: dict[str, Any] = {}
+    if not warp_kwargs:
+        return out
+    unknown = set(warp_kwargs) - {"order", "mode", "cval"}
+    if unknown:
+        raise OptionError(f"warp_kwargs {sorted(unknown)} unknown; use order, mode and cval")
+    if "order" in warp_kwargs:
+        order = int(warp_kwargs["order"])
+        if order not in _ORDERS:
+            raise OptionError(f"warp_kwargs order={order}; use 0 (nearest), 1 or 3")
+        out["resample"] = _ORDERS[order]
+    if "mode" in warp_kwargs:
+        mode = str(warp_kwargs["mode"])
+        if mode not in _MODES:
+            raise OptionError(f"warp_kwargs mode={mode!r}; use one of {sorted(_MODES)}")
+        out["fill_mode"] = _MODES[mode]
+    if "cval" in warp_kwargs:
+        out["fill_value"] = round(float(warp_kwargs["cval"]))
+    return out
+
+
+def transform_from_dict(spec: Mapping[str, Any]) -> Transform:
+    """A Transform from a JSON-like mapping of its fields (lists become tuples).
+
+    ``output_shape`` or ``warp_kwargs`` keys select the original names
+    (:meth:`Transform.from_original`).
+    """
+    names = {f.name for f in fields(Transform)} | {"output_shape", "warp_kwargs", "input_shape"}
+    unknown = sorted(set(spec) - names - {"user_fn"})
+    if unknown:
+        raise OptionError(f"transform spec: unknown field(s) {unknown}; see docs/augment.md")
+    if "user_fn" in spec:
+        raise OptionError("transform spec: user_fn cannot come from JSON; build it in Python")
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+    if "output_shape" in kw or "warp_kwargs" in kw:
+        return Transform.from_original(**kw)
+    if "size" not in kw:
+        raise OptionError("transform spec: give size [height, width] (or output_shape)")
+    return Transform(**kw)

@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from datumio.augment.normalize import normalize_batch
 from datumio.augment.pipeline import apply
 from datumio.augment.seeds import sample_rng
 from datumio.errors import DecodeError, RecordError
@@ -82,6 +83,7 @@ class _Filler:
             labels[k] = int(ds.labels[used])
             ids[k] = used
             groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
+        normalize_batch(images[: len(plan.ids)], cfg.transform)  # no-op unless batch_zmuv
         return BatchDone(
             plan.generation,
             plan.batch,

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from datumio._version import __version__
-from datumio.tools import demo, ingest_cmd, inspect_cmd, verify_cmd
+from datumio.tools import demo, ingest_cmd, inspect_cmd, preview_cmd, verify_cmd
 
 #: name -> (summary, main(argv) -> exit status)
 COMMANDS: dict[str, tuple[str, Callable[[Sequence[str] | None], int]]] = {
@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, Callable[[Sequence[str] | None], int]]] = {
         "summarise a dataset: classes, sizes, duplicates, sampling, pictures",
         lambda argv: inspect_cmd.run(inspect_cmd.build_parser("datumio inspect").parse_args(argv)),
     ),
+    "preview": ("grid of stored vs augmented samples per class", preview_cmd.main),
     "verify": ("check every record's CRC32 and that the dataset is whole", verify_cmd.main),
 }
 
@@ -34,6 +35,7 @@ examples:
   datumio demo
   datumio ingest images/ out.lmdb --short-side 256
   datumio inspect out.lmdb --sampling balanced --html report.html
+  datumio preview out.lmdb --transform spec.json -o grid.png
   datumio verify out.lmdb
   datumio COMMAND --help
 """

@@ -1,0 +1,141 @@
+"""Resample an image once through an :class:`~datumio.augment.geometry.Affine`, with Pillow.
+
+* No rotation or shear, and every sample inside the image: Pillow's antialiased
+  ``resize(box=...)``; flips are returned as flags (a free negative stride for the caller).
+* Otherwise ``Image.transform(AFFINE)``, which does not antialias: when the map shrinks by
+  2x or more, the image is first box-reduced by the integer factor (``Image.reduce``, folded
+  into the matrix), so the affine itself never shrinks by 2x or more.
+* Fill modes: Pillow fills a constant only. For ``edge``/``reflect``/``symmetric``/``wrap``
+  the part of the source the output samples is cut out and padded by ``numpy.pad`` with
+  that mode, just enough to hold every sample point plus the filter's support, and the
+  matrix is shifted to match; the warp then never samples outside.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from datumio.augment.geometry import Affine
+
+RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+}
+#: Extra source pixels kept around the sampled region, for the interpolation kernel.
+_SUPPORT = {"nearest": 1, "bilinear": 2, "bicubic": 3}
+#: Pre-reduce (box filter) when the map shrinks by at least this factor.
+REDUCE_MIN_FACTOR = 2.0
+
+
+def _inside(
+    box: tuple[float, float, float, float], w: float, h: float
+) -> tuple[float, float, float, float] | None:
+    """``box`` clamped to the image when it lies inside up to rounding, else None."""
+    eps = 1e-6 * max(w, h)
+    if box[0] < -eps or box[1] < -eps or box[2] > w + eps or box[3] > h + eps:
+        return None  # samples outside the image: the general affine path fills them
+    return (max(box[0], 0.0), max(box[1], 0.0), min(box[2], w), min(box[3], h))
+
+
+def fill_colour(mode: str, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
+    """Pillow's ``fillcolor`` for ``mode`` from a grey level or a per-channel tuple."""
+    bands = Image.getmodebands(mode)
+    values = (value,) * bands if isinstance(value, int | float) else tuple(value)
+    if len(values) == 1:
+        values = values * bands
+    if len(values) != bands:
+        raise ValueError(f"fill value {value!r} does not match the {bands} channels of {mode}")
+    if mode in ("F", "I"):
+        return float(values[0]) if mode == "F" else int(values[0])
+    ints = tuple(round(v) for v in values)
+    return ints[0] if bands == 1 else ints
+
+
+def sampled_box(m: Affine, out_w: int, out_h: int) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1): the input region the output rectangle maps onto."""
+    corners = m.apply(np.array([[0, 0], [out_w, 0], [0, out_h], [out_w, out_h]], float))
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def pad_source(
+    img: Image.Image, m: Affine, out_w: int, out_h: int, mode: str, support: int
+) -> tuple[Image.Image, Affine]:
+    """Cut out and pad (``numpy.pad`` ``mode``) the source so that ``m`` samples inside it."""
+    x0, y0, x1, y1 = sampled_box(m, out_w, out_h)
+    w, h = img.size
+    if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
+        return img, m
+    arr = np.asarray(img)
+    pads, cuts = [], []
+    for lo, hi, n in ((y0, y1, h), (x0, x1, w)):
+        first, last = math.floor(lo) - support, math.ceil(hi) + support
+        if lo < 0 or hi > n:
+            # Padding on this axis: keep the whole axis so reflections see the true edges.
+            cuts.append((0, n))
+            pads.append((max(0, -first), max(0, last - n)))
+        else:
+            cuts.append((max(0, first), min(n, last)))
+            pads.append((0, 0))
+    (top, bottom), (left, right) = cuts
+    arr = arr[top:bottom, left:right]
+    width = pads + [(0, 0)] * (arr.ndim - 2)
+    arr = np.pad(arr, width, mode=mode)  # type: ignore[call-overload]
+    padded = Image.fromarray(np.ascontiguousarray(arr))
+    return padded, m.shift_input(pads[1][0] - left, pads[0][0] - top)
+
+
+def warp(
+    img: Image.Image,
+    m: Affine,
+    out_w: int,
+    out_h: int,
+    *,
+    resample: str = "bilinear",
+    fill_mode: str = "constant",
+    fill_value: float | tuple[float, ...] = 0,
+) -> tuple[Image.Image, bool, bool]:
+    """Resample ``img`` once through ``m`` to out_w x out_h.
+
+    Returns:
+        (image, flip_x, flip_y): the caller mirrors the pixels where a flag is set (the
+        axis-aligned path leaves flips to a free negative stride).
+    """
+    a = m.m
+    x0, x1 = a[0, 2], a[0, 0] * out_w + a[0, 2]
+    y0, y1 = a[1, 2], a[1, 1] * out_h + a[1, 2]
+    if m.axis_aligned:
+        box = _inside(
+            (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+            float(img.width),
+            float(img.height),
+        )
+        if box is not None:
+            if box == (0.0, 0.0, float(img.width), float(img.height)) and img.size == (
+                out_w,
+                out_h,
+            ):
+                out = img
+            else:
+                out = img.resize((out_w, out_h), RESAMPLE[resample], box=box)
+            return out, bool(x1 < x0), bool(y1 < y0)
+    if resample != "nearest":
+        k = int(min(min(m.input_per_output()), *img.size))
+        if k >= REDUCE_MIN_FACTOR:
+            img = img.reduce(k)
+            m = m.rescale_input(1.0 / k, 1.0 / k)
+    if fill_mode != "constant":
+        img, m = pad_source(img, m, out_w, out_h, fill_mode, _SUPPORT[resample])
+    out = img.transform(
+        (out_w, out_h),
+        Image.Transform.AFFINE,
+        m.data,
+        RESAMPLE[resample],
+        fillcolor=fill_colour(img.mode, fill_value),
+    )
+    return out, False, False
