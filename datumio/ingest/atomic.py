@@ -2,7 +2,9 @@
 
 The temporary directory sits beside OUT as ``.NAME.tmp-PID-TOKEN`` (hidden, same
 filesystem, so the final rename is atomic). A later run removes temporaries whose
-process is gone, so a kill -9 at any moment leaves nothing that blocks the next run.
+process is gone, so a kill -9 at any moment leaves nothing that blocks the next run;
+with ``--resume`` it first adopts (renames to its own name) the one whose ``plan.json``
+matches its own plan, and finishes it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 
 from datumio.errors import IngestError
 
@@ -30,21 +33,46 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale(out: str) -> list[str]:
-    """Remove temporaries of ``out`` left by dead runs; returns what was removed."""
+def _dead_temporaries(out: str) -> list[str]:
     prefix = _tmp_prefix(out)
     parent, base = os.path.split(prefix)
-    removed: list[str] = []
     if not os.path.isdir(parent):
-        return removed
-    for name in os.listdir(parent):
+        return []
+    found = []
+    for name in sorted(os.listdir(parent)):
         if not name.startswith(base):
             continue
         pid_text = name[len(base) :].split("-", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-            removed.append(os.path.join(parent, name))
+            found.append(os.path.join(parent, name))
+    return found
+
+
+def clean_stale(out: str) -> list[str]:
+    """Remove temporaries of ``out`` left by dead runs; returns what was removed."""
+    removed = _dead_temporaries(out)
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
     return removed
+
+
+def adopt(out: str, matches: Callable[[str], bool]) -> str | None:
+    """Take over a dead run's temporary for which ``matches(path)`` holds.
+
+    It is renamed to a name carrying this process's pid (so no other run removes it as
+    stale, and tasks still running for the dead run can no longer write into it).
+    Returns the new path, or None when there is none.
+    """
+    for path in _dead_temporaries(out):
+        if "-old-" in os.path.basename(path) or not matches(path):
+            continue
+        mine = f"{_tmp_prefix(out)}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            os.rename(path, mine)
+        except OSError:
+            continue  # another resuming run took it first
+        return mine
+    return None
 
 
 def make_tmp(out: str) -> str:

@@ -73,7 +73,8 @@ class IngestOptions:
     shuffle: bool = False
     seed: int = 0
     workers: int | None = None
-    #: Records per task sent to a worker.
+    #: Kept for compatibility; no effect since each task writes one whole shard (the
+    #: shard plan sets the unit of work, see ``datumio/ingest/plan.py``).
     chunk_size: int = 16
     labels_file: str | None = None
     #: Fixed class list (and order) for a labels file; other labels are rejected.
@@ -81,6 +82,12 @@ class IngestOptions:
     on_error: str = "skip"
     max_errors: int | None = None
     overwrite: bool = False
+    #: Where tasks run: ``local``, ``dask`` (a LocalCluster) or ``dask=tcp://HOST:PORT``.
+    executor: str = "local"
+    #: Adopt the temporary directory of a dead run with the same plan; skip its finished shards.
+    resume: bool = False
+    #: Add the input's files to the existing dataset at OUT as new shards.
+    append: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in (None, "lmdb", "hdf5"):
@@ -115,6 +122,15 @@ class IngestOptions:
             raise OptionError(f"max_errors={self.max_errors}; use 0 or more")
         if self.max_pixels < 1 or self.min_side < 1:
             raise OptionError("max_pixels and min_side must be positive")
+        if not (
+            self.executor in ("local", "dask")
+            or (self.executor.startswith("dask=") and len(self.executor) > 5)
+        ):
+            raise OptionError(
+                f"executor={self.executor!r}; use local, dask or dask=tcp://HOST:PORT"
+            )
+        if self.append and (self.overwrite or self.resume):
+            raise OptionError("append cannot be combined with overwrite or resume")
         if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
             raise OptionError(f"background={self.background}; give three values in 0..255")
 

@@ -1,107 +1,89 @@
-"""The ingest pipeline: list -> process files on an Executor -> write shards in order -> publish.
+"""The ingest pipeline: list -> plan shards -> one task per shard -> finalize -> publish.
 
-The main process lists the input, hands chunks of relative paths to the executor and
-writes the outcomes strictly in input order, so the dataset is the same whatever the
-number of workers. Any ``concurrent.futures.Executor`` works; by default a local process
-pool with one worker per core.
+The driver lists the input and plans shards as consecutive slices of it
+(:mod:`datumio.ingest.plan`), so the dataset is the same whatever the number of workers
+or the executor. Each task decodes its files and writes its shard and a sidecar in the
+temporary directory beside OUT (:mod:`datumio.ingest.shard_task`); payloads never cross a
+pipe. The driver looks at the tasks' answers in plan order (so error policies see files
+in input order), then merges the sidecars into the index and manifest
+(:mod:`datumio.ingest.finalize`) and renames the directory into place.
 """
 
 from __future__ import annotations
 
 import collections
-import json
+import contextlib
 import os
+import shutil
 import time
-import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import asdict
-from typing import Any
+from concurrent.futures import Executor, Future
 
 import numpy as np
 
 from datumio.errors import BadInputError, IngestError, TooManyRejectsError
 from datumio.ingest import atomic
+from datumio.ingest.executors import Running, open_executor
+from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
 from datumio.ingest.options import IngestOptions
-from datumio.ingest.report import IngestReport, summarise_sizes
+from datumio.ingest.plan import PLAN_FILE, Plan, make_plan, read_fingerprint, write_plan
+from datumio.ingest.report import IngestReport
+from datumio.ingest.shard_task import ShardDone, ShardTask, write_shard
+from datumio.ingest.sidecar import SIDECARS_DIR, load_sidecar
 from datumio.ingest.sources import Item, Listing, Reject, list_folders, list_labels_file
-from datumio.ingest.work import Accepted, ChunkResult, WorkSpec, init_worker, process_chunk
+from datumio.ingest.work import WorkSpec
 from datumio.shards import format as fmt
-from datumio.shards.writer import DatasetWriter
 
 Progress = Callable[[int, int], None]
-_WINDOW_PER_WORKER = 4
 
 
-class InlineExecutor(Executor):
-    """Runs each task at submit time in this process (``workers=1``, debugging)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
-
-
-def _list(src: str, options: IngestOptions) -> Listing:
+def list_input(src: str, options: IngestOptions) -> Listing:
     if options.labels_file is not None:
         return list_labels_file(src, options.labels_file, options.class_names)
     return list_folders(src)
 
 
-def _check_paths(src: str, out: str, options: IngestOptions) -> None:
+def ordered_items(items: list[Item], options: IngestOptions) -> list[Item]:
+    if not options.shuffle:
+        return items
+    order = np.random.default_rng(options.seed).permutation(len(items))
+    return [items[i] for i in order]
+
+
+def work_spec(src: str, options: IngestOptions) -> WorkSpec:
+    return WorkSpec(
+        root=src,
+        encoding=options.encoding,
+        quality=options.quality,
+        max_side=options.max_side,
+        short_side=options.short_side,
+        size=options.size,
+        gray=options.gray,
+        background=options.background,
+        max_pixels=options.max_pixels,
+        min_side=options.min_side,
+    )
+
+
+def check_paths(src: str, out: str, options: IngestOptions) -> None:
     if not os.path.isdir(src):
         raise IngestError(f"input {src} is not a directory")
     src_real, out_real = os.path.realpath(src), os.path.realpath(out)
     if out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep):
         raise IngestError(f"output {out} is inside the input {src}; write it somewhere else")
-    if os.path.lexists(out) and not options.overwrite:
+    if os.path.lexists(out) and not options.overwrite and not options.append:
         raise IngestError(f"{out} already exists; pass --overwrite to replace it")
 
 
-def _results(
-    executor: Executor, items: list[Item], spec: WorkSpec, chunk: int, window: int
-) -> Iterator[tuple[list[Item], ChunkResult]]:
-    """Chunk results in input order, with at most ``window`` chunks in flight."""
-    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    pending: collections.deque[tuple[list[Item], Future[ChunkResult]]] = collections.deque()
-    next_chunk = 0
-    while pending or next_chunk < len(chunks):
-        while next_chunk < len(chunks) and len(pending) < window:
-            part = chunks[next_chunk]
-            pending.append((part, executor.submit(process_chunk, [i.rel for i in part], spec)))
-            next_chunk += 1
-        part, future = pending.popleft()
-        yield part, future.result()
-
-
-def _kept_bytes(src: str, item: Item, outcome: Accepted) -> bytes | Reject:
-    """The original bytes a worker checked, read again here (a page-cache hit), or a Reject
-    when the file changed in between."""
-    try:
-        with open(os.path.join(src, item.rel), "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return Reject(item.rel, "unreadable", f"{type(exc).__name__}: {exc}")
-    if len(data) != outcome.file_bytes or zlib.crc32(data) != outcome.crc:
-        return Reject(item.rel, "changed during ingest", "the file's bytes changed after the check")
-    return data
-
-
-class _Rejects:
-    """Collects rejects and enforces the error policy."""
+class RejectPolicy:
+    """Collects rejects in input order and enforces ``on_error`` and ``max_errors``."""
 
     def __init__(self, options: IngestOptions) -> None:
         self.items: list[Reject] = []
-        self.per_class: collections.Counter[int] = collections.Counter()
         self._options = options
 
-    def add(self, reject: Reject, label: int | None = None) -> None:
+    def add(self, reject: Reject) -> None:
         self.items.append(reject)
-        if label is not None:
-            self.per_class[label] += 1
         where = f"{reject.path}" + (f" (line {reject.line})" if reject.line else "")
         if self._options.on_error == "raise":
             raise BadInputError(
@@ -117,6 +99,114 @@ class _Rejects:
             )
 
 
+def _finished(root: str, number: int) -> ShardDone | None:
+    """The answer of a shard a previous run finished (shard file and sidecar), or None."""
+    car = load_sidecar(root, number, meta_only=True)
+    if car is None:
+        return None
+    if car.meta["file"] is not None and not os.path.isfile(os.path.join(root, car.meta["file"])):
+        return None
+    return ShardDone(number, int(car.meta["files"]), int(car.meta["num_records"]), car.rejects)
+
+
+def _done(value: ShardDone) -> Future[ShardDone]:
+    future: Future[ShardDone] = Future()
+    future.set_result(value)
+    return future
+
+
+def run_shards(
+    root: str,
+    plan: Plan,
+    tasks: Iterator[ShardTask],
+    running: Running,
+    rejects: RejectPolicy,
+    progress: Progress | None,
+    total_files: int,
+) -> tuple[list[int], int]:
+    """Run (or reuse) every planned shard, answers taken in plan order.
+
+    Returns the shard numbers in order and how many were reused from an earlier run.
+    """
+    pending: collections.deque[Future[ShardDone]] = collections.deque()
+    numbers: list[int] = []
+    reused = done_files = 0
+    remaining = len(plan.slices)
+    while pending or remaining:
+        while remaining and len(pending) < running.in_flight:
+            task = next(tasks)
+            remaining -= 1
+            earlier = _finished(root, task.number)
+            if earlier is not None:
+                reused += 1
+                pending.append(_done(earlier))
+            else:
+                pending.append(running.executor.submit(write_shard, task))
+        answer = pending.popleft().result()
+        for reject in answer.rejects:
+            rejects.add(reject)
+        if not answer.complete:  # on_error="raise" stopped it, and add() raised above
+            raise IngestError(f"shard {answer.number} stopped without a reject")
+        numbers.append(answer.number)
+        done_files += answer.files
+        if progress is not None:
+            progress(done_files, total_files)
+    return numbers, reused
+
+
+def plan_tasks(
+    root: str,
+    plan: Plan,
+    items: list[Item],
+    backend: str,
+    num_classes: int,
+    spec: WorkSpec,
+    options: IngestOptions,
+) -> Iterator[ShardTask]:
+    for s, (start, stop) in enumerate(plan.slices):
+        part = items[start:stop]
+        has_groups = bool(part) and part[0].group is not None
+        yield ShardTask(
+            root=root,
+            number=plan.first_shard + s,
+            rels=tuple(i.rel for i in part),
+            labels=tuple(i.label for i in part),
+            groups=tuple(int(i.group or 0) for i in part) if has_groups else None,
+            backend=backend,
+            num_classes=num_classes,
+            spec=spec,
+            stop_at_reject=options.on_error == "raise",
+        )
+
+
+@contextlib.contextmanager
+def executor_for(options: IngestOptions, executor: Executor | None) -> Iterator[Running]:
+    if executor is not None:
+        yield Running(executor, 2 * options.num_workers, "the caller's executor")
+    else:
+        with open_executor(options.executor, options.num_workers) as running:
+            yield running
+
+
+def tidy_build_dir(root: str) -> None:
+    """Drop what only the build needed: sidecars, the plan, partial shards of dead tasks."""
+    shutil.rmtree(os.path.join(root, SIDECARS_DIR), ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(root, PLAN_FILE))
+    shards = os.path.join(root, fmt.SHARDS_DIR)
+    for name in os.listdir(shards):
+        if name.startswith("."):
+            os.remove(os.path.join(shards, name))
+
+
+def no_usable_image(src: str, rejects: RejectPolicy) -> IngestError:
+    first = rejects.items[0] if rejects.items else None
+    return IngestError(
+        f"no usable image in {src}: {len(rejects.items)} files rejected"
+        + (f", the first: {first.path}: {first.reason}" if first else "")
+    )
+
+
 def ingest(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -125,14 +215,14 @@ def ingest(
     executor: Executor | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest the images below ``src`` into a new dataset at ``out``.
+    """Ingest the images below ``src`` into a new dataset at ``out`` (or add them to it).
 
     Args:
         src: the input root (class folders, or the files a labels file names).
         out: the dataset directory to create (``.lmdb`` / ``.h5`` picks the backend).
-        options: see :class:`IngestOptions`.
-        executor: where files are processed; default a local process pool.
-        progress: called as ``progress(files_done, files_total)``.
+        options: see :class:`IngestOptions` (``append``, ``resume``, ``executor`` ...).
+        executor: where shard tasks run; default the one ``options.executor`` names.
+        progress: called as ``progress(files_done, files_total)`` after each shard.
 
     Returns:
         The report of the run (also written into the dataset's manifest).
@@ -142,186 +232,64 @@ def ingest(
     """
     options = options or IngestOptions()
     src, out = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(out))
-    _check_paths(src, out, options)
-    atomic.clean_stale(out)
+    if options.append:
+        # Imported here: append builds on this module's helpers.
+        from datumio.ingest.append import append
+
+        return append(src, out, options, executor=executor, progress=progress)
+    check_paths(src, out, options)
     started = time.perf_counter()
-    listing = _list(src, options)
-    rejects = _Rejects(options)
+    listing = list_input(src, options)
+    rejects = RejectPolicy(options)
     for reject in listing.rejects:
-        rejects.add(reject, reject.label)
-    items = listing.items
-    if options.shuffle:
-        order = np.random.default_rng(options.seed).permutation(len(items))
-        items = [items[i] for i in order]
-    spec = WorkSpec(
-        root=src,
-        encoding=options.encoding,
-        quality=options.quality,
-        max_side=options.max_side,
-        short_side=options.short_side,
-        size=options.size,
-        gray=options.gray,
-        background=options.background,
-        max_pixels=options.max_pixels,
-        min_side=options.min_side,
-        # Local workers see the same files: keep the originals out of the pipe.
-        send_payload=executor is not None,
-    )
+        rejects.add(reject)
+    items = ordered_items(listing.items, options)
     backend = options.backend_for(out)
-    tmp = atomic.make_tmp(out)
-    writer = DatasetWriter(
-        tmp,
-        backend=backend,
-        encoding=options.encoding,
-        class_names=listing.class_names,
-        shard_bytes=options.shard_bytes if options.shard_bytes > 0 else 2**62,
-        shard_records=options.shard_records,
-    )
-    own_executor = executor is None
-    if executor is None:
-        executor = (
-            InlineExecutor()
-            if options.num_workers == 1
-            else ProcessPoolExecutor(options.num_workers, initializer=init_worker)
-        )
+    plan = make_plan(src, items, listing.class_names, options, backend)
+    tmp: str | None = None
     try:
-        stats = _Stats()
-        window = _WINDOW_PER_WORKER * options.num_workers
-        done = 0
-        for part, result in _results(executor, items, spec, options.chunk_size, window):
-            stats.add_histogram(result.histogram)
-            for item, outcome in zip(part, result.outcomes, strict=True):
-                if isinstance(outcome, Accepted):
-                    payload = outcome.payload
-                    if payload is None:
-                        kept = _kept_bytes(src, item, outcome)
-                        if isinstance(kept, Reject):
-                            rejects.add(kept, item.label)
-                            continue
-                        payload = kept
-                    writer.add(
-                        payload,
-                        label=item.label,
-                        crc=outcome.crc,
-                        shape=outcome.shape,
-                        source=item.rel,
-                        group=item.group,
-                    )
-                    stats.add(outcome)
-                else:
-                    rejects.add(Reject(item.rel, outcome.reason, outcome.detail), item.label)
-            done += len(part)
-            if progress is not None:
-                progress(done, len(items))
-        if len(writer) == 0:
-            first = rejects.items[0] if rejects.items else None
-            raise IngestError(
-                f"no usable image in {src}: {len(rejects.items)} files rejected"
-                + (f", the first: {first.path}: {first.reason}" if first else "")
-            )
-        extra = _manifest_extra(src, options, listing, rejects, stats, writer)
-        _write_rejects(os.path.join(tmp, fmt.REJECTS), rejects.items)
-        manifest = writer.finish(extra)
+        if options.resume:
+            tmp = atomic.adopt(out, lambda path: read_fingerprint(path) == plan.fingerprint)
+        atomic.clean_stale(out)
+        if tmp is None:
+            tmp = atomic.make_tmp(out)
+            write_plan(tmp, plan)
+        os.makedirs(os.path.join(tmp, fmt.SHARDS_DIR), exist_ok=True)
+        os.makedirs(os.path.join(tmp, SIDECARS_DIR), exist_ok=True)
+        spec = work_spec(src, options)
+        tasks = plan_tasks(tmp, plan, items, backend, len(listing.class_names), spec, options)
+        with executor_for(options, executor) as running:
+            numbers, reused = run_shards(tmp, plan, tasks, running, rejects, progress, len(items))
+        records = Records()
+        read_sidecars(tmp, numbers, records)
+        if not records.shards:
+            raise no_usable_image(src, rejects)
+        info = DatasetInfo(
+            src=src,
+            kind=listing.kind,
+            backend=backend,
+            options=options,
+            class_names=listing.class_names,
+            group_names=listing.group_names,
+            rejects=rejects.items,
+        )
+        manifest = write_dataset(tmp, fmt.INDEX_DIR, records, info)
+        tidy_build_dir(tmp)
         atomic.publish(tmp, out, options.overwrite)
-    except BaseException:
-        writer.abort()
-        atomic.discard(tmp)
+    except KeyboardInterrupt:
+        # With --resume an interrupted run stays resumable; without, nothing is left.
+        if tmp is not None and not options.resume:
+            atomic.discard(tmp)
         raise
-    finally:
-        if own_executor:
-            executor.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        if tmp is not None:
+            atomic.discard(tmp)
+        raise
     return IngestReport(
         out=out,
         manifest=manifest,
         rejects=rejects.items,
         files_seen=len(items) + len(listing.rejects),
         seconds=time.perf_counter() - started,
+        shards_reused=reused,
     )
-
-
-class _Stats:
-    """Pixel histograms and sizes of accepted images, for the manifest."""
-
-    def __init__(self) -> None:
-        self.histogram: np.ndarray | None = None
-        self.source_sizes: list[tuple[int, int]] = []
-        self.stored_sizes: list[tuple[int, int]] = []
-        self.formats: collections.Counter[str] = collections.Counter()
-
-    def add_histogram(self, histogram: np.ndarray | None) -> None:
-        if histogram is None:
-            return
-        if self.histogram is None:
-            self.histogram = histogram.copy()
-        else:
-            self.histogram += histogram
-
-    def add(self, outcome: Accepted) -> None:
-        self.add_histogram(outcome.histogram)
-        self.source_sizes.append(outcome.source_size)
-        self.stored_sizes.append((outcome.shape[1], outcome.shape[0]))
-        self.formats[outcome.source_format] += 1
-
-    def to_dict(self) -> dict[str, Any]:
-        hist = self.histogram if self.histogram is not None else np.zeros((3, 256), np.uint64)
-        values = np.arange(256, dtype=np.float64)
-        counts = hist.astype(np.float64)
-        total = counts.sum(axis=1)
-        mean = (counts * values).sum(axis=1) / np.maximum(total, 1)
-        var = (counts * values**2).sum(axis=1) / np.maximum(total, 1) - mean**2
-        return {
-            "pixel_scale": "0-255",
-            "mean": [round(float(m), 4) for m in mean],
-            "std": [round(float(s), 4) for s in np.sqrt(np.maximum(var, 0))],
-            "source_size": summarise_sizes(self.source_sizes),
-            "stored_size": summarise_sizes(self.stored_sizes),
-            "source_formats": dict(sorted(self.formats.items())),
-        }
-
-
-def _manifest_extra(
-    src: str,
-    options: IngestOptions,
-    listing: Listing,
-    rejects: _Rejects,
-    stats: _Stats,
-    writer: DatasetWriter,
-) -> dict[str, Any]:
-    counts = np.bincount(writer.labels_array(), minlength=len(listing.class_names))
-    empty = [
-        {
-            "id": c,
-            "name": name,
-            "why": f"all {rejects.per_class[c]} file(s) rejected"
-            if rejects.per_class[c]
-            else "no files",
-        }
-        for c, name in enumerate(listing.class_names)
-        if counts[c] == 0
-    ]
-    by_reason = collections.Counter(r.reason for r in rejects.items)
-    groups = None
-    if listing.group_names is not None:
-        group_counts = np.bincount(writer.groups_array(), minlength=len(listing.group_names))
-        groups = {"names": listing.group_names, "counts": group_counts.tolist()}
-    opts = asdict(options)
-    opts["encoding"] = options.encoding
-    return {
-        "channels": 1 if options.gray else 3,
-        "class_rejected": [rejects.per_class[c] for c in range(len(listing.class_names))],
-        "empty_classes": empty,
-        "groups": groups,
-        "stats": stats.to_dict(),
-        "rejects": {
-            "count": len(rejects.items),
-            "by_reason": dict(by_reason.most_common()),
-            "file": fmt.REJECTS,
-        },
-        "ingest": {"source": src, "input": listing.kind, "options": opts},
-    }
-
-
-def _write_rejects(path: str, rejects: list[Reject]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for reject in rejects:
-            fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")

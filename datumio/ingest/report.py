@@ -11,11 +11,11 @@ import numpy as np
 from datumio.ingest.sources import Reject
 
 
-def summarise_sizes(sizes: list[tuple[int, int]]) -> dict[str, Any]:
+def summarise_sizes(sizes: list[tuple[int, int]] | np.ndarray) -> dict[str, Any]:
     """min/max/mean/median of widths, heights and aspect ratios (width / height)."""
-    if not sizes:
+    arr = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+    if not len(arr):
         return {}
-    arr = np.asarray(sizes, dtype=np.float64)
     out: dict[str, Any] = {}
     for name, col in (
         ("width", arr[:, 0]),
@@ -40,6 +40,8 @@ class IngestReport:
     rejects: list[Reject]
     files_seen: int
     seconds: float
+    #: Shards a ``resume`` found finished and did not redo.
+    shards_reused: int = 0
 
     @property
     def num_records(self) -> int:
@@ -67,6 +69,7 @@ class IngestReport:
             "rejects_sample": [r.to_dict() for r in self.rejects[:20]],
             "mean": m["stats"]["mean"],
             "std": m["stats"]["std"],
+            "shards_reused": self.shards_reused,
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 1),
         }

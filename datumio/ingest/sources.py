@@ -13,9 +13,14 @@ import json
 import os
 import posixpath
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from datumio.errors import IngestError
+
+_PARALLEL_WALK_MIN_CLASSES = 8
+_WALK_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -151,12 +156,26 @@ def list_folders(root: str) -> Listing:
             walker.rejects.append(
                 Reject(walker.rel(entry.path), "not in a class folder", "files directly in SRC")
             )
+
+    def walk(label: int) -> tuple[list[Item], list[Reject]]:
+        own = _Walker(root)  # one per class: its rejects list is not shared between threads
+        files = own.files(class_dirs[label][1], {own.root_real})
+        found = [Item(own.rel(f), label) for f in files]
+        return found, [dataclasses.replace(r, label=label) for r in own.rejects]
+
     items: list[Item] = []
     rejects = walker.rejects
-    for label, (_name, path) in enumerate(class_dirs):
-        walker.rejects = []
-        items += [Item(walker.rel(f), label) for f in walker.files(path, {walker.root_real})]
-        rejects += [dataclasses.replace(r, label=label) for r in walker.rejects]
+    labels = range(len(class_dirs))
+    # Directory reads release the GIL: walk many class folders concurrently (results are
+    # taken in class order, so the listing is the same as a sequential walk).
+    if len(class_dirs) >= _PARALLEL_WALK_MIN_CLASSES:
+        with ThreadPoolExecutor(_WALK_THREADS) as pool:
+            parts = list(pool.map(walk, labels))
+    else:
+        parts = [walk(label) for label in labels]
+    for found, bad in parts:
+        items += found
+        rejects += bad
     return Listing(items, [name for name, _ in class_dirs], rejects, kind="folders")
 
 
@@ -171,10 +190,10 @@ def _sorted_names(values: set[str]) -> list[str]:
     return sorted(values)
 
 
-def _read_rows(labels_file: str) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs of a .csv/.tsv/.jsonl labels file."""
+def _read_rows(labels_file: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a .csv/.tsv/.jsonl labels file, streamed (a file of
+    millions of lines is never held in memory as text or rows)."""
     lower = labels_file.lower()
-    rows: list[tuple[int, dict[str, str]]] = []
     with open(labels_file, encoding="utf-8-sig", newline="") as fh:
         if lower.endswith((".jsonl", ".ndjson")):
             for number, line in enumerate(fh, start=1):
@@ -186,8 +205,8 @@ def _read_rows(labels_file: str) -> list[tuple[int, dict[str, str]]]:
                     raise IngestError(f"{labels_file}:{number}: not valid JSON ({exc})") from exc
                 if not isinstance(obj, dict):
                     raise IngestError(f"{labels_file}:{number}: expected a JSON object per line")
-                rows.append((number, {k: "" if v is None else str(v) for k, v in obj.items()}))
-            return rows
+                yield number, {k: "" if v is None else str(v) for k, v in obj.items()}
+            return
         delimiter = "\t" if lower.endswith(".tsv") else ","
         reader = csv.reader(fh, delimiter=delimiter)
         header: list[str] | None = None
@@ -200,8 +219,7 @@ def _read_rows(labels_file: str) -> list[tuple[int, dict[str, str]]]:
                     header = lowered
                     continue
                 header = ["path", "label", "group"][: len(cells)]
-            rows.append((number, dict(zip(header, (c.strip() for c in cells), strict=False))))
-    return rows
+            yield number, dict(zip(header, (c.strip() for c in cells), strict=False))
 
 
 def _check_rel(root: str, root_real: str, rel: str) -> str | None:

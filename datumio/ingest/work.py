@@ -7,7 +7,6 @@ Everything here is a top-level function of picklable arguments, so any
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import math
 import os
 import signal
@@ -39,30 +38,19 @@ class WorkSpec:
     background: tuple[int, int, int]
     max_pixels: int
     min_side: int
-    #: False: for ``keep``, leave the original bytes out of the result (the writer reads
-    #: the file itself and checks its CRC32), so payloads never cross a pipe.
-    send_payload: bool = True
 
 
 @dataclass(frozen=True)
 class Accepted:
     """A file that became a record."""
 
-    payload: bytes | None  # None: the original file bytes (``keep`` without send_payload)
+    payload: bytes
     crc: int
     shape: tuple[int, int, int]
     source_size: tuple[int, int]
     histogram: np.ndarray | None  # uint64 [C, 256] counts of the stored pixels
     source_format: str
     file_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """Outcomes of one task, in input order, with the accepted pixels' histogram summed."""
-
-    outcomes: list[Accepted | Rejected]
-    histogram: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -83,22 +71,6 @@ def init_worker() -> None:
         pr_set_pdeathsig = 1
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def process_chunk(rels: list[str], spec: WorkSpec) -> ChunkResult:
-    """Process files (paths relative to ``spec.root``) in order; never raises for bad input.
-
-    Histograms are summed here, so a result carries one array per chunk, not per image.
-    """
-    outcomes: list[Outcome] = []
-    total: np.ndarray | None = None
-    for rel in rels:
-        outcome = process_file(rel, spec)
-        if isinstance(outcome, Accepted) and outcome.histogram is not None:
-            total = outcome.histogram if total is None else total + outcome.histogram
-            outcome = dataclasses.replace(outcome, histogram=None)
-        outcomes.append(outcome)
-    return ChunkResult(outcomes, total)
 
 
 def process_file(rel: str, spec: WorkSpec) -> Outcome:
@@ -145,14 +117,14 @@ def _convert(data: bytes, spec: WorkSpec) -> Outcome:
         return Rejected("too small", f"{img.size[0]}x{img.size[1]} < min_side={spec.min_side}")
     img = _resize(img, spec, scale, upright)
     if spec.encoding == "keep":
-        payload = data if spec.send_payload else None
+        payload = data
     else:
         payload = codec.encode(img, spec.encoding, spec.quality)
     channels = 1 if img.mode == "L" else 3
     hist = np.asarray(img.histogram(), dtype=np.uint64).reshape(channels, 256)
     return Accepted(
         payload=payload,
-        crc=zlib.crc32(data if payload is None else payload),
+        crc=zlib.crc32(payload),
         shape=(img.size[1], img.size[0], channels),
         source_size=upright,
         histogram=hist,

@@ -17,6 +17,10 @@ from datumio.shards.lmdb_backend import LmdbShardReader
 from datumio.shards.manifest import read_manifest
 
 
+def _stem(name: str) -> str:
+    return name.removesuffix(".npy")
+
+
 def _open_reader(path: str, backend: str) -> ShardReader:
     if backend == "lmdb":
         return LmdbShardReader(path)
@@ -66,21 +70,28 @@ class Dataset:
         self.shapes = self._index(fmt.SHAPES)
         self._source_offsets = self._index(fmt.SOURCE_OFFSETS)
         self._sources = self._index(fmt.SOURCES)
-        groups_path = os.path.join(self.path, fmt.INDEX_DIR, fmt.GROUPS)
         self.groups: np.ndarray | None = (
-            self._index(fmt.GROUPS) if os.path.exists(groups_path) else None
+            self._index(fmt.GROUPS) if _stem(fmt.GROUPS) in self._index_paths() else None
         )
         if len(self.labels) != self.manifest["num_records"]:
             raise FormatError(
                 f"{self.path}: index/labels.npy has {len(self.labels)} records but the manifest "
                 f"says {self.manifest['num_records']}; the dataset is damaged (run datumio verify)"
             )
+        self._shard_files = [str(entry["file"]) for entry in self.manifest["shards"]]
         self._pid = -1
         self._readers: dict[int, ShardReader] = {}
         self._crcs: dict[int, np.ndarray] = {}
 
+    def _index_paths(self) -> dict[str, str]:
+        paths: dict[str, str] = self.manifest.get("index") or {}
+        return paths
+
     def _index(self, name: str) -> np.ndarray:
-        path = os.path.join(self.path, fmt.INDEX_DIR, name)
+        # The manifest names the index files: an append writes a new generation of them
+        # beside the old one, and the manifest says which one this version uses.
+        rel = self._index_paths().get(_stem(name), f"{fmt.INDEX_DIR}/{name}")
+        path = os.path.join(self.path, rel)
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -137,7 +148,8 @@ class Dataset:
         return crcs
 
     def shard_path(self, shard: int) -> str:
-        return os.path.join(self.path, fmt.SHARDS_DIR, fmt.shard_name(shard, self.backend))
+        """Path of shard number ``shard`` (its position in the manifest's shard list)."""
+        return os.path.join(self.path, self._shard_files[shard])
 
     # -- reading records -----------------------------------------------------------------
 

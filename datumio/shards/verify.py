@@ -83,21 +83,21 @@ class _Check:
         self.total = 0
         self.backend = ""
         self.encoding = ""
+        self.index_paths: dict[str, str] = {}
 
     def problem(self, what: str, **where: Any) -> None:
         self.report.problems.append(Problem(what, **where))
 
     def index(self, name: str, length: int | None) -> np.ndarray | None:
-        path = os.path.join(self.root, fmt.INDEX_DIR, name)
+        rel = self.index_paths.get(name.removesuffix(".npy"), f"{fmt.INDEX_DIR}/{name}")
+        path = os.path.join(self.root, rel)
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            self.problem(f"index/{name} cannot be loaded: {exc}")
+            self.problem(f"{rel} cannot be loaded: {exc}")
             return None
         if length is not None and len(arr) != length:
-            self.problem(
-                f"index file {fmt.INDEX_DIR}/{name} has {len(arr)} rows, expected {length}"
-            )
+            self.problem(f"index file {rel} has {len(arr)} rows, expected {length}")
             return None
         return arr
 
@@ -227,6 +227,7 @@ def verify(
         return check.report
     check.backend = manifest["backend"]
     check.encoding = manifest["encoding"]
+    check.index_paths = dict(manifest.get("index") or {})
     check.total = int(manifest["num_records"])
     index = _check_index(check, manifest)
     if index is not None:

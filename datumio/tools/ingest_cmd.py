@@ -25,6 +25,10 @@ examples:
   datumio-ingest photos/ out.lmdb --labels labels.csv --size 224x224 --encode raw
       labels file (path,label[,group] relative to photos/), centre-cropped raw pixels
   datumio-ingest images/ out.lmdb --shard-size 256MiB --shuffle --seed 1 --json
+  datumio-ingest images/ out.lmdb --executor dask            (a Dask LocalCluster)
+  datumio-ingest images/ out.lmdb --executor dask=tcp://10.0.0.5:8786
+  datumio-ingest images/ out.lmdb --resume      (after a crash: finish, skip done shards)
+  datumio-ingest --append new_images/ out.lmdb  (add new files as new shards)
 
 exit status: 0 done, 1 failed, 2 bad usage, 3 stopped by bad input
 (--on-error raise, or more rejects than --max-errors).
@@ -99,6 +103,23 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
     )
     run.add_argument("--min-side", type=int, default=1, help="reject images with a smaller side")
     run.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    run.add_argument(
+        "--executor",
+        default="local",
+        metavar="local|dask|dask=ADDR",
+        help="where shard tasks run: local processes (default), a Dask LocalCluster (dask), "
+        "or the Dask scheduler at ADDR (dask=tcp://HOST:PORT); needs datumio[dask]",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed run of the same command: finished shards are kept",
+    )
+    run.add_argument(
+        "--append",
+        action="store_true",
+        help="add SRC's files to the existing dataset OUT as new shards (ids stay)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     return parser
@@ -131,6 +152,9 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         on_error="raise" if args.strict else args.on_error,
         max_errors=args.max_errors,
         overwrite=args.overwrite,
+        executor=args.executor,
+        resume=args.resume,
+        append=args.append,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import awkward as aw
 import numpy as np
 import pytest
-from conftest import draw_image, read_rejects_jsonl
+from image_helpers import draw_image, read_rejects_jsonl
 from PIL import Image
 
 import datumio

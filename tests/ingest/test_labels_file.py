@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MakeImage, read_rejects_jsonl
+from image_helpers import MakeImage, read_rejects_jsonl
 
 import datumio
 from datumio.errors import IngestError

@@ -1,0 +1,194 @@
+"""Finalize: merge the shards' sidecars into the global index, the stats and the manifest.
+
+Runs in the driver once every task is done. Global ids are assigned here, densely and in
+plan order, from each shard's accepted count. Statistics are exact: pixel histograms and
+per-record sizes are summed and concatenated, never averaged.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datumio.ingest.options import IngestOptions
+from datumio.ingest.report import summarise_sizes
+from datumio.ingest.sidecar import load_sidecar
+from datumio.ingest.sources import Reject
+from datumio.shards import format as fmt
+from datumio.shards.writer import ShardEntry, index_arrays, save_index, write_manifest
+
+HISTOGRAM = "pixel_histogram.npy"
+SOURCE_SIZES = "source_sizes.npy"
+
+
+@dataclass
+class Records:
+    """Per-record metadata of consecutive shards, in id order, plus their summed stats."""
+
+    shards: list[ShardEntry] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    shapes: list[np.ndarray] = field(default_factory=list)
+    source_offsets: list[np.ndarray] = field(default_factory=list)
+    sources: list[np.ndarray] = field(default_factory=list)
+    groups: list[np.ndarray] = field(default_factory=list)
+    source_sizes: list[np.ndarray] = field(default_factory=list)
+    histogram: np.ndarray | None = None
+    formats: collections.Counter[str] = field(default_factory=collections.Counter)
+    _source_bytes: int = 0
+
+    def add(
+        self,
+        entry: ShardEntry | None,
+        arrays: dict[str, np.ndarray],
+        formats: dict[str, int],
+    ) -> None:
+        if entry is not None:
+            self.shards.append(entry)
+        self.labels.append(arrays["labels"])
+        self.shapes.append(arrays["shapes"].reshape(-1, 3))
+        offsets = arrays["source_offsets"].astype(np.int64)
+        # Each part's offsets start at 0: shift them, and drop the repeated leading 0.
+        self.source_offsets.append(offsets[1:] + self._source_bytes)
+        self._source_bytes += int(offsets[-1])
+        self.sources.append(arrays["sources"])
+        self.groups.append(arrays["groups"])
+        self.source_sizes.append(arrays["source_sizes"].reshape(-1, 2))
+        hist = arrays["histogram"].astype(np.uint64)
+        self.histogram = hist.copy() if self.histogram is None else self.histogram + hist
+        self.formats.update(formats)
+
+    def index(self, num_classes: int, has_groups: bool) -> dict[str, np.ndarray]:
+        def cat(parts: list[np.ndarray], dtype: str, width: int = 0) -> np.ndarray:
+            if not parts:
+                return np.zeros((0, width) if width else 0, dtype=dtype)
+            return np.concatenate(parts).astype(dtype, copy=False)
+
+        return index_arrays(
+            cat(self.labels, fmt.LABEL_DTYPE),
+            num_classes,
+            [s.num_records for s in self.shards],
+            cat(self.shapes, fmt.SHAPE_DTYPE, 3),
+            np.concatenate([np.zeros(1, np.int64), *self.source_offsets]),
+            cat(self.sources, "u1"),
+            cat(self.groups, fmt.LABEL_DTYPE) if has_groups else None,
+        )
+
+    def stats(self, channels: int) -> dict[str, Any]:
+        hist = self.histogram if self.histogram is not None else np.zeros((channels, 256))
+        values = np.arange(256, dtype=np.float64)
+        counts = hist.astype(np.float64)
+        total = counts.sum(axis=1)
+        mean = (counts * values).sum(axis=1) / np.maximum(total, 1)
+        var = (counts * values**2).sum(axis=1) / np.maximum(total, 1) - mean**2
+        source = np.concatenate(self.source_sizes) if self.source_sizes else np.zeros((0, 2))
+        shapes = np.concatenate(self.shapes) if self.shapes else np.zeros((0, 3))
+        return {
+            "pixel_scale": "0-255",
+            "mean": [round(float(m), 4) for m in mean],
+            "std": [round(float(s), 4) for s in np.sqrt(np.maximum(var, 0))],
+            "source_size": summarise_sizes(source),
+            "stored_size": summarise_sizes(shapes[:, [1, 0]]),
+            "source_formats": dict(sorted(self.formats.items())),
+        }
+
+
+def read_sidecars(root: str, numbers: list[int], records: Records) -> None:
+    """Add the sidecars of shards ``numbers`` (in that order) to ``records``."""
+    for number in numbers:
+        car = load_sidecar(root, number)
+        if car is None:
+            raise FileNotFoundError(f"the sidecar of shard {number} is missing in {root}")
+        meta = car.meta
+        entry = None
+        if meta["file"] is not None:
+            entry = ShardEntry(
+                file=meta["file"],
+                num_records=int(meta["num_records"]),
+                payload_bytes=int(meta["payload_bytes"]),
+                file_bytes=os.path.getsize(os.path.join(root, meta["file"])),
+                records_crc32=int(meta["records_crc32"]),
+            )
+        records.add(entry, car.arrays, meta["formats"])
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the manifest says beside the records: classes, groups, rejects, the run."""
+
+    src: str
+    kind: str
+    backend: str
+    options: IngestOptions
+    class_names: list[str]
+    group_names: list[str] | None
+    rejects: list[Reject]
+    generation: int = 0
+
+
+def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> dict[str, Any]:
+    """Write the index files into ``root/index_dir``, the stats files, the rejects and
+    ``root/manifest.json`` (last); returns the manifest."""
+    num_classes = len(info.class_names)
+    has_groups = info.group_names is not None
+    index = records.index(num_classes, has_groups)
+    index_paths = save_index(root, index_dir, index)
+    channels = 1 if info.options.gray else 3
+    stats = records.stats(channels)
+    hist = records.histogram if records.histogram is not None else np.zeros((channels, 256))
+    np.save(os.path.join(root, index_dir, HISTOGRAM), hist.astype("<u8"), allow_pickle=False)
+    sizes = np.concatenate(records.source_sizes) if records.source_sizes else np.zeros((0, 2))
+    np.save(os.path.join(root, index_dir, SOURCE_SIZES), sizes.astype("<u4"), allow_pickle=False)
+    stats["files"] = {
+        "histogram": f"{index_dir}/{HISTOGRAM}",
+        "source_sizes": f"{index_dir}/{SOURCE_SIZES}",
+    }
+    with open(os.path.join(root, fmt.REJECTS), "w", encoding="utf-8") as fh:
+        for reject in info.rejects:
+            fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
+    counts = np.diff(index[fmt.CLASS_OFFSETS])
+    per_class = collections.Counter(r.label for r in info.rejects if r.label is not None)
+    empty = [
+        {
+            "id": c,
+            "name": name,
+            "why": f"all {per_class[c]} file(s) rejected" if per_class[c] else "no files",
+        }
+        for c, name in enumerate(info.class_names)
+        if counts[c] == 0
+    ]
+    groups = None
+    if info.group_names is not None:
+        group_counts = np.bincount(index[fmt.GROUPS], minlength=len(info.group_names))
+        groups = {"names": info.group_names, "counts": group_counts.tolist()}
+    opts = asdict(info.options)
+    opts["encoding"] = info.options.encoding
+    by_reason = collections.Counter(r.reason for r in info.rejects)
+    extra: dict[str, Any] = {
+        "generation": info.generation,
+        "channels": channels,
+        "class_rejected": [per_class[c] for c in range(num_classes)],
+        "empty_classes": empty,
+        "groups": groups,
+        "stats": stats,
+        "rejects": {
+            "count": len(info.rejects),
+            "by_reason": dict(by_reason.most_common()),
+            "file": fmt.REJECTS,
+        },
+        "ingest": {"source": info.src, "input": info.kind, "options": opts},
+    }
+    return write_manifest(
+        root,
+        backend=info.backend,
+        encoding=info.options.encoding,
+        class_names=info.class_names,
+        class_counts=counts.tolist(),
+        shards=records.shards,
+        index_paths=index_paths,
+        extra=extra,
+    )

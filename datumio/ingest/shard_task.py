@@ -1,0 +1,140 @@
+"""One ingest task: decode the files of one planned shard, write the shard, then its sidecar.
+
+:func:`write_shard` is a top-level function of one small picklable argument, so any
+``concurrent.futures.Executor`` (local processes, a Dask cluster) runs it. It writes
+the shard under a hidden temporary name, renames it into place and only then writes the
+sidecar (:mod:`datumio.ingest.sidecar`): a shard with a sidecar is complete. Running a
+task twice (a retry on a lost worker, a resumed run) writes the same records again and
+replaces both files, so retries are harmless. Payloads never leave the task's process.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+
+from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar
+from datumio.ingest.sources import Reject
+from datumio.ingest.work import Accepted, WorkSpec, process_file
+from datumio.shards import format as fmt
+from datumio.shards.base import ShardWriter
+from datumio.shards.writer import open_shard_writer, shard_info
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything one task needs: which files, which shard, where to write."""
+
+    root: str  # the temporary dataset directory (shared by driver and workers)
+    number: int
+    rels: tuple[str, ...]
+    labels: tuple[int, ...]
+    groups: tuple[int, ...] | None
+    backend: str
+    num_classes: int
+    spec: WorkSpec
+    #: on_error="raise": stop at the first bad file and write nothing.
+    stop_at_reject: bool = False
+
+
+@dataclass(frozen=True)
+class ShardDone:
+    """A task's small answer to the driver (the details are in the sidecar)."""
+
+    number: int
+    files: int
+    records: int
+    rejects: list[Reject]
+    #: False when the task stopped at a reject (``stop_at_reject``): no shard, no sidecar.
+    complete: bool = True
+
+
+def write_shard(task: ShardTask) -> ShardDone:
+    """Process and store the files of ``task`` in order; never raises for bad input."""
+    name = fmt.shard_name(task.number, task.backend)
+    final = os.path.join(task.root, fmt.SHARDS_DIR, name)
+    partial = os.path.join(task.root, fmt.SHARDS_DIR, f".{name}.part-{secrets.token_hex(4)}")
+    channels = 1 if task.spec.gray else 3
+    histogram = np.zeros((channels, 256), dtype=np.uint64)
+    labels: list[int] = []
+    crcs: list[int] = []
+    shapes: list[tuple[int, int, int]] = []
+    groups: list[int] = []
+    sizes: list[tuple[int, int]] = []
+    sources = bytearray()
+    source_offsets = [0]
+    formats: collections.Counter[str] = collections.Counter()
+    rejects: list[Reject] = []
+    writer: ShardWriter | None = None
+    try:
+        for k, rel in enumerate(task.rels):
+            outcome = process_file(rel, task.spec)
+            label = task.labels[k]
+            if not isinstance(outcome, Accepted):
+                rejects.append(Reject(rel, outcome.reason, outcome.detail, label=label))
+                if task.stop_at_reject:
+                    if writer is not None:
+                        writer.abort()
+                        writer = None
+                    _remove(partial)
+                    return ShardDone(task.number, k + 1, 0, rejects, complete=False)
+                continue
+            if writer is None:
+                info = shard_info(task.number, task.spec.encoding, task.num_classes)
+                writer = open_shard_writer(partial, task.backend, info, task.num_classes)
+            writer.add(outcome.payload, label, outcome.crc, outcome.shape)
+            labels.append(label)
+            crcs.append(outcome.crc)
+            shapes.append(outcome.shape)
+            if task.groups is not None:
+                groups.append(task.groups[k])
+            if outcome.histogram is not None:
+                histogram += outcome.histogram
+            sizes.append(outcome.source_size)
+            sources += rel.encode("utf-8", "surrogateescape")
+            source_offsets.append(len(sources))
+            formats[outcome.source_format] += 1
+        summary = writer.close() if writer is not None else None
+        writer = None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        _remove(partial)
+        raise
+    if summary is not None:
+        os.replace(partial, final)
+    else:
+        _remove(final)  # a retried task whose files were rejected this time
+    meta = {
+        "shard": task.number,
+        "file": f"{fmt.SHARDS_DIR}/{name}" if summary is not None else None,
+        "files": len(task.rels),
+        "num_records": len(labels),
+        "payload_bytes": summary.payload_bytes if summary is not None else 0,
+        "records_crc32": summary.records_crc32 if summary is not None else 0,
+        "formats": dict(sorted(formats.items())),
+        "rejects": [reject_to_json(r) for r in rejects],
+    }
+    arrays = {
+        "labels": np.asarray(labels, dtype=fmt.LABEL_DTYPE),
+        "crc32": np.asarray(crcs, dtype=fmt.CRC_DTYPE),
+        "shapes": np.asarray(shapes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 3),
+        "source_offsets": np.asarray(source_offsets, dtype=fmt.ID_DTYPE),
+        "sources": np.frombuffer(bytes(sources), dtype=np.uint8),
+        "groups": np.asarray(groups, dtype=fmt.LABEL_DTYPE),
+        "source_sizes": np.asarray(sizes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 2),
+        "histogram": histogram,
+    }
+    os.makedirs(os.path.join(task.root, SIDECARS_DIR), exist_ok=True)
+    save_sidecar(task.root, task.number, meta, arrays)
+    return ShardDone(task.number, len(task.rels), len(labels), rejects)
+
+
+def _remove(path: str) -> None:
+    for p in (path, path + "-lock"):
+        if os.path.lexists(p):
+            os.remove(p)
