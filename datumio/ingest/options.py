@@ -75,7 +75,6 @@ class IngestOptions:
     workers: int | None = None
     #: Kept for compatibility; no effect since each task writes one whole shard (the
     #: shard plan sets the unit of work, see ``datumio/ingest/plan.py``).
-    chunk_size: int = 16
     labels_file: str | None = None
     #: Fixed class list (and order) for a labels file; other labels are rejected.
     class_names: tuple[str, ...] | None = None
@@ -114,8 +113,6 @@ class IngestOptions:
             raise OptionError(f"workers={self.workers}; use 1 or more (default: all cores)")
         if self.shard_bytes < 1 and self.shard_records < 1:
             raise OptionError("shard size must be positive (bytes or records)")
-        if self.chunk_size < 1:
-            raise OptionError(f"chunk_size={self.chunk_size}; use 1 or more")
         if self.on_error not in ("skip", "raise"):
             raise OptionError(f"on_error={self.on_error!r}; use 'skip' or 'raise'")
         if self.max_errors is not None and self.max_errors < 0:

@@ -120,7 +120,7 @@ def zoo_runs(zoo: Path) -> dict[str, Run]:
     runs = {}
     for name, options in (
         ("keep", datumio.IngestOptions(workers=1, encode="keep")),
-        ("png", datumio.IngestOptions(workers=2, encode="png", chunk_size=3)),
+        ("png", datumio.IngestOptions(workers=2, encode="png", shard_records=3)),
     ):
         out = zoo.parent / f"{name}.lmdb"
         runs[name] = Run(out, datumio.ingest(zoo, out, options))
@@ -426,7 +426,7 @@ def _small_bad_tree(root: Path) -> Path:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_on_error_raise_names_the_file_and_leaves_no_output(tmp_path: Path, workers: int) -> None:
     src = _small_bad_tree(tmp_path / "src")
-    options = datumio.IngestOptions(workers=workers, on_error="raise", chunk_size=1)
+    options = datumio.IngestOptions(workers=workers, on_error="raise", shard_records=1)
     with pytest.raises(IngestError, match=r"a/2_empty\.png: empty file"):
         datumio.ingest(src, tmp_path / "out", options)
     assert not (tmp_path / "out").exists()

@@ -127,7 +127,9 @@ def test_deterministic_whatever_the_workers(tree, tmp_path: Path) -> None:
     digests = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}.lmdb"
-        options = IngestOptions(workers=workers, encode="jpeg", shuffle=True, seed=3, chunk_size=2)
+        options = IngestOptions(
+            workers=workers, encode="jpeg", shuffle=True, seed=3, shard_records=2
+        )
         datumio.ingest(src, out, options)
         digests.append(_dataset_digest(out))
     assert digests[0] == digests[1]

@@ -74,7 +74,7 @@ def test_jsonl_with_groups(tmp_path: Path, make_image: MakeImage, workers: int) 
     ]
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    report, ds = _run(src, labels, tmp_path / "out", workers=workers, chunk_size=1)
+    report, ds = _run(src, labels, tmp_path / "out", workers=workers, shard_records=1)
     groups = report.manifest["groups"]
     assert groups == {"names": ["patient-1", "patient-10", "patient-2"], "counts": [2, 1, 1]}
     assert ds.groups is not None
