@@ -1,0 +1,17 @@
+"""Framework adapters over :class:`datumio.Loader` and :class:`datumio.Sampler`.
+
+Each submodule imports its framework only when one of its names is used, and
+``import datumio`` (or ``import datumio.adapters``) imports no framework at all:
+
+* :mod:`datumio.adapters.torch`: ``TorchIterable`` (an ``IterableDataset`` for
+  ``DataLoader(ds, batch_size=None)``, zero-copy tensors) and ``TorchSampler`` (a
+  ``torch.utils.data.Sampler`` for your own ``Dataset``).
+* :mod:`datumio.adapters.keras`: ``KerasDataset``, a Keras 3 ``PyDataset``.
+* :mod:`datumio.adapters.tf`: ``tf_dataset(loader)``, a ``tf.data.Dataset`` with a full
+  ``output_signature``.
+* :mod:`datumio.adapters.jax`: ``jax_loader(...)``, a Loader whose ranks are JAX processes.
+
+See docs/adapters.md.
+"""
+
+__all__: list[str] = []

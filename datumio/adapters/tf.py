@@ -1,0 +1,66 @@
+"""TensorFlow adapter: a ``tf.data.Dataset`` of a :class:`datumio.Loader`'s batches.
+
+``tensorflow`` is imported only inside :func:`tf_dataset`.
+
+.. code-block:: python
+
+    spec = datumio.Transform(size=(224, 224), layout="HWC")
+    with datumio.Loader("out.lmdb", 64, transform=spec) as loader:
+        ds = tf_dataset(loader)  # ((64, 224, 224, 3) float32, (64,) int64)
+        model.fit(ds, epochs=10)
+
+Thread/fork/pickle: the dataset calls the loader from TensorFlow's generator thread; drive
+it from one ``tf.data`` pipeline at a time (no ``interleave`` of the same loader).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from datumio.errors import OptionError
+from datumio.loader import Loader
+
+__all__ = ["output_shapes", "tf_dataset"]
+
+
+def output_shapes(loader: Loader) -> list[tuple[tuple[int | None, ...], str]]:
+    """``(shape, dtype)`` of every array of a batch; the batch dimension is None unless
+    ``drop_last=True`` makes every batch full."""
+    size = loader.options.batch_size if loader.options.drop_last else None
+    layout = loader.layout
+    out: list[tuple[tuple[int | None, ...], str]] = [
+        ((size, *layout.sample_shape), str(np.dtype(layout.dtype))),
+        ((size,), "int64"),
+    ]
+    out.extend(((size,), "int64") for _ in loader.options.extras)
+    return out
+
+
+def tf_dataset(loader: Loader) -> Any:
+    """A ``tf.data.Dataset`` over ``loader`` built with ``from_generator`` and a full
+    ``output_signature`` (images, labels and any extras; see :func:`output_shapes`).
+
+    Each pass over the dataset is one pass of ``iter(loader)``: the rest of the current
+    epoch, then the loader moves to the next epoch, so ``model.fit(ds, epochs=N)`` sees N
+    epochs of the loader's plan. The numpy batches are handed to TensorFlow as they are;
+    the slot stays in use while TensorFlow holds the arrays.
+
+    Raises:
+        OptionError: ``loader`` is not a datumio Loader.
+    """
+    import tensorflow as tf
+
+    if not isinstance(loader, Loader):
+        raise OptionError(f"tf_dataset wraps a datumio.Loader, got {type(loader).__name__}")
+    signature = tuple(
+        tf.TensorSpec(shape=shape, dtype=tf.as_dtype(dtype))
+        for shape, dtype in output_shapes(loader)
+    )
+
+    def batches() -> Iterator[tuple[np.ndarray, ...]]:
+        yield from loader
+
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)

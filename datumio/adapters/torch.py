@@ -1,0 +1,239 @@
+"""PyTorch adapters: a zero-copy ``IterableDataset`` over a Loader, and a ``Sampler``.
+
+``torch`` is imported the first time ``TorchIterable`` or ``TorchSampler`` is looked up
+(module ``__getattr__``), never by ``import datumio`` or ``import datumio.adapters.torch``.
+
+.. code-block:: python
+
+    from torch.utils.data import DataLoader
+    from datumio.adapters.torch import TorchIterable
+
+    with datumio.Loader("out.lmdb", 64, workers=2, transform=spec) as loader:
+        for images, labels in DataLoader(TorchIterable(loader), batch_size=None):
+            ...  # torch tensors viewing the loader's shared-memory slot
+
+Thread/fork/pickle: a ``TorchIterable`` belongs to the process of its Loader (the Loader is
+not picklable), so it refuses to run inside ``DataLoader`` worker processes: datumio has its
+own pool. A ``TorchSampler`` is plain index arithmetic and pickles by value.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from datumio.errors import OptionError
+from datumio.loader import Loader
+from datumio.sampling import Sampler
+
+__all__ = ["TorchIterable", "TorchSampler"]  # noqa: F822 (built by __getattr__)
+
+_NUM_WORKERS_MESSAGE = (
+    "TorchIterable runs inside a DataLoader worker process (DataLoader(num_workers > 0)). "
+    "datumio's Loader already decodes and augments in its own worker pool; wrap it as "
+    "DataLoader(TorchIterable(loader), batch_size=None) with the default num_workers=0 and "
+    "set the number of processes with Loader(workers=...)"
+)
+
+
+def _labels_of(dataset_or_labels: object) -> object:
+    """What :class:`Sampler` accepts: a datumio dataset, or a labels array.
+
+    torchvision datasets keep labels in ``targets`` (``ImageFolder``, ``CIFAR10``).
+    """
+    if hasattr(dataset_or_labels, "labels") or hasattr(dataset_or_labels, "class_offsets"):
+        return dataset_or_labels
+    targets = getattr(dataset_or_labels, "targets", None)
+    if targets is not None:
+        return np.asarray(targets)
+    if isinstance(dataset_or_labels, np.ndarray | list | tuple):
+        return np.asarray(dataset_or_labels)
+    tolist = getattr(dataset_or_labels, "tolist", None)  # a torch tensor of labels
+    if callable(tolist):
+        return np.asarray(tolist())
+    raise OptionError(
+        f"TorchSampler needs a labels array, a datumio Dataset or a dataset with .targets "
+        f"or .labels; got {type(dataset_or_labels).__name__}"
+    )
+
+
+@functools.cache
+def _classes() -> tuple[type, type]:
+    import torch
+    from torch.utils.data import IterableDataset, get_worker_info
+    from torch.utils.data import Sampler as _TorchSamplerBase
+
+    class TorchIterable(IterableDataset):
+        """An ``IterableDataset`` yielding a :class:`~datumio.Loader`'s batches as tensors.
+
+        Use it as ``DataLoader(TorchIterable(loader), batch_size=None)`` (the loader
+        batches; ``num_workers`` must stay 0, datumio has its own pool).
+
+        Each batch is a tuple of tensors made with ``torch.from_numpy`` on the arrays that
+        view the loader's shared-memory slot: no copy. A tensor holds its numpy array, the
+        array holds the slot, so a slot is reused only once every tensor of its batch is
+        gone (keep as many batches as the loader has spare ``slots``).
+
+        Args:
+            loader: a :class:`datumio.Loader`.
+            device: move every tensor there (``"cuda"``, ``torch.device``); None: stay on CPU.
+            pin_memory: copy each batch once into page-locked memory (then the slot is
+                released at once) so the host-to-device copy can be asynchronous. Without an
+                accelerator it is skipped with a warning, like ``DataLoader(pin_memory=True)``.
+            non_blocking: pass ``non_blocking`` to ``Tensor.to(device)``.
+
+        Raises:
+            OptionError: iterated inside a ``DataLoader`` worker process.
+        """
+
+        def __init__(
+            self,
+            loader: Loader,
+            device: Any = None,
+            pin_memory: bool = False,
+            non_blocking: bool = True,
+        ) -> None:
+            super().__init__()
+            if not isinstance(loader, Loader):
+                raise OptionError(
+                    f"TorchIterable wraps a datumio.Loader, got {type(loader).__name__}"
+                )
+            self.loader = loader
+            self.device = None if device is None else torch.device(device)
+            self.pin_memory = bool(pin_memory)
+            self.non_blocking = bool(non_blocking)
+
+        def __len__(self) -> int:
+            return len(self.loader)
+
+        def set_epoch(self, epoch: int) -> None:
+            self.loader.set_epoch(epoch)
+
+        def _pin(self) -> bool:
+            if not self.pin_memory:
+                return False
+            if torch.cuda.is_available():
+                return True
+            warnings.warn(
+                "TorchIterable(pin_memory=True) but no accelerator is available; "
+                "batches are not pinned",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.pin_memory = False
+            return False
+
+        def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+            if get_worker_info() is not None:
+                raise OptionError(_NUM_WORKERS_MESSAGE)
+            pin = self._pin()
+            for batch in self.loader:
+                if pin:
+                    tensors = []
+                    for array in batch:
+                        src = torch.from_numpy(array)
+                        dst = torch.empty(src.shape, dtype=src.dtype, pin_memory=True)
+                        dst.copy_(src)
+                        tensors.append(dst)
+                    self.loader.release(batch)  # copied: the slot may be refilled now
+                else:
+                    tensors = [torch.from_numpy(array) for array in batch]
+                del batch
+                if self.device is not None:
+                    tensors = [t.to(self.device, non_blocking=self.non_blocking) for t in tensors]
+                out = tuple(tensors)
+                del tensors
+                yield out
+                del out  # hold no slot while the loader fills the next batch
+
+    class TorchSampler(_TorchSamplerBase):
+        """A ``torch.utils.data.Sampler`` of record indices drawn by a datumio Sampler.
+
+        For a training loop that keeps its own map-style ``Dataset`` (and ``DataLoader``
+        workers) but wants datumio's sampling: balanced, weighted or power-law classes with
+        exact quotas, without replacement within a class, deterministic in ``seed`` and
+        split across distributed ranks (``rank``/``world_size`` from the arguments, else
+        ``torch.distributed``, else ``RANK``/``WORLD_SIZE``).
+
+        Iterating yields this rank's indices (ints) for the rest of the current epoch, then
+        moves to the next epoch; ``set_epoch(e)`` moves to epoch ``e`` (no-op when already
+        there). ``len()`` is the number of indices per epoch on this rank.
+
+        Args:
+            dataset_or_labels: a labels array (or tensor), a datumio Dataset, or a dataset
+                with ``.targets`` (torchvision) or ``.labels``.
+            mode: "balanced" (default), "natural", "weights" or "power".
+            Other keywords: those of :class:`datumio.sampling.Sampler`.
+        """
+
+        def __init__(
+            self,
+            dataset_or_labels: object,
+            mode: str | None = "balanced",
+            *,
+            weights: Any = None,
+            power: float | None = None,
+            groups: Any = None,
+            epoch_size: int | None = None,
+            seed: int = 0,
+            rank: int | None = None,
+            world_size: int | None = None,
+            pad: bool = False,
+        ) -> None:
+            if mode == "balanced" and (weights is not None or power is not None):
+                mode = None
+            self.sampler = Sampler(
+                _labels_of(dataset_or_labels),
+                mode,
+                weights=weights,
+                power=power,
+                groups=groups,
+                epoch_size=epoch_size,
+                seed=seed,
+                rank=rank,
+                world_size=world_size,
+                pad=pad,
+            )
+
+        def __len__(self) -> int:
+            return len(self.sampler)
+
+        @property
+        def epoch(self) -> int:
+            return self.sampler.epoch
+
+        def set_epoch(self, epoch: int) -> None:
+            self.sampler.set_epoch(epoch)
+
+        def state_dict(self) -> dict[str, Any]:
+            return self.sampler.state_dict()
+
+        def load_state_dict(self, state: Any) -> None:
+            self.sampler.load_state_dict(state)
+
+        def __iter__(self) -> Iterator[int]:
+            chunk = 4096
+            for ids in self.sampler.batches(chunk, drop_last=False):
+                yield from ids.tolist()
+
+    for cls in (TorchIterable, TorchSampler):
+        # Pickle finds the class through this module's __getattr__.
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__
+    return TorchIterable, TorchSampler
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TorchIterable":
+        return _classes()[0]
+    if name == "TorchSampler":
+        return _classes()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
