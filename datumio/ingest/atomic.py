@@ -15,22 +15,13 @@ import secrets
 import shutil
 from collections.abc import Callable
 
+from datumio._process import pid_alive
 from datumio.errors import IngestError
 
 
 def _tmp_prefix(out: str) -> str:
     parent, name = os.path.split(os.path.abspath(out))
     return os.path.join(parent, f".{name}.tmp-")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _dead_temporaries(out: str) -> list[str]:
@@ -43,7 +34,7 @@ def _dead_temporaries(out: str) -> list[str]:
         if not name.startswith(base):
             continue
         pid_text = name[len(base) :].split("-", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
             found.append(os.path.join(parent, name))
     return found
 

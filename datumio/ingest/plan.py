@@ -73,9 +73,15 @@ def _file_sizes(root: str, items: list[Item]) -> list[int]:
         except OSError:
             return 0  # rejected later, by the task that reads it
 
-    # stat() releases the GIL: threads hide the latency of a network filesystem.
-    with ThreadPoolExecutor(16) as pool:
-        return list(pool.map(size, items, chunksize=256))
+    # stat() releases the GIL: threads hide the latency of a network filesystem. One task per
+    # block of items (ThreadPoolExecutor.map ignores chunksize: a future per item costs more
+    # than a local stat).
+    blocks = [items[i : i + 1024] for i in range(0, len(items), 1024)]
+    if len(blocks) <= 1:
+        return [size(item) for item in items]
+    with ThreadPoolExecutor(min(16, len(blocks))) as pool:
+        parts = pool.map(lambda block: [size(item) for item in block], blocks)
+        return [n for part in parts for n in part]
 
 
 def slices_for(

@@ -6,11 +6,9 @@ Everything here is a top-level function of picklable arguments, so any
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import signal
-import sys
 import zlib
 from dataclasses import dataclass
 
@@ -18,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from datumio import codec
+from datumio._process import die_with_parent
 from datumio.errors import DecodeError
 
 _RESAMPLE = Image.Resampling.BICUBIC
@@ -67,10 +66,7 @@ Outcome = Accepted | Rejected
 def init_worker() -> None:
     """Worker initialiser: die with the parent, leave Ctrl-C to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    die_with_parent()
 
 
 def process_file(rel: str, spec: WorkSpec) -> Outcome:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from datumio._process import pid_alive
 from datumio.errors import LoaderError
 
 SHM_DIR = "/dev/shm"
@@ -83,16 +84,6 @@ class SlotLayout:
 # -- segments ----------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_segments(shm_dir: str = SHM_DIR) -> list[str]:
     """Unlink ``datumio_<pid>_*`` segments whose creating process is gone; return their names.
 
@@ -106,7 +97,7 @@ def remove_stale_segments(shm_dir: str = SHM_DIR) -> list[str]:
     removed = []
     for name in names:
         match = _STALE.match(name)
-        if match is None or _pid_alive(int(match.group(1))):
+        if match is None or pid_alive(int(match.group(1))):
             continue
         try:
             _posixshmem.shm_unlink("/" + name)

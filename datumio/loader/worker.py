@@ -8,15 +8,14 @@ changes, or by the kernel's death signal.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import sys
 import traceback
 from multiprocessing.connection import Connection
 
 import numpy as np
 
+from datumio._process import die_with_parent
 from datumio.augment.normalize import normalize_batch
 from datumio.augment.pipeline import apply
 from datumio.augment.seeds import sample_rng
@@ -35,7 +34,6 @@ from datumio.shards.dataset import Dataset
 _PARENT_POLL_S = 1.0
 #: Other records of the same class tried before a failing record's batch fails.
 MAX_REPLACEMENT_TRIES = 16
-_PR_SET_PDEATHSIG = 1
 
 
 class _RecordFailure(Exception):
@@ -45,16 +43,6 @@ class _RecordFailure(Exception):
         super().__init__(record, shard)
         self.record = record
         self.shard = shard
-
-
-def _set_death_signal() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _shard_of(dataset: Dataset, record: int) -> str:
@@ -161,7 +149,7 @@ def worker_main(config: WorkerConfig, conn: Connection) -> None:
     # The parent handles Ctrl-C; a terminal sends SIGINT to the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if config.death_signal:
-        _set_death_signal()
+        die_with_parent()
     first_parent = os.getppid()
     if config.parent_pid and first_parent != config.parent_pid:
         return  # the parent died before the death signal was armed

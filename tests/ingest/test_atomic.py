@@ -11,26 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from leaks import session_members
 
 import datumio
 from datumio.ingest import atomic
 from datumio.tools.demo import write_demo_images
-
-
-def _session_processes(sid: int) -> list[int]:
-    """Pids still alive in session ``sid`` (workers left behind would show up here)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +41,9 @@ def test_kill_9_leaves_no_dataset_and_rerun_succeeds(src: Path, tmp_path: Path, 
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 5
-    while _session_processes(proc.pid) and time.monotonic() < deadline:
+    while session_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _session_processes(proc.pid) == [], "ingest workers outlived their parent"
+    assert session_members(proc.pid) == [], "ingest workers outlived their parent"
     if out.exists():
         # Only a finished run may leave OUT, and then it is complete.
         assert (out / "manifest.json").exists()
@@ -97,7 +82,7 @@ def test_sigterm_and_ctrl_c_clean_up(src: Path, tmp_path: Path, sig: int) -> Non
     os.kill(proc.pid, sig)
     assert proc.wait(timeout=30) == 130
     deadline = time.monotonic() + 5
-    while _session_processes(proc.pid) and time.monotonic() < deadline:
+    while session_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _session_processes(proc.pid) == []
+    assert session_members(proc.pid) == []
     assert list(tmp_path.iterdir()) == []

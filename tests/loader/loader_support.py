@@ -1,10 +1,7 @@
-"""Helpers of the loader tests: leak detection, drawn images, corrupting a record."""
+"""Helpers of the loader tests: drawn images, datasets, corrupting a record."""
 
 from __future__ import annotations
 
-import os
-import re
-from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
 import numpy as np
@@ -12,70 +9,7 @@ from PIL import Image
 
 import datumio
 
-SHM = "/dev/shm"
-_SEGMENT = re.compile(r"^datumio_(\d+)_")
 CLASS_SIZES = {"cat": 12, "dog": 6, "eel": 3}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def leaked_segments() -> list[str]:
-    """datumio segments of this process or of a dead process."""
-    out = []
-    for name in os.listdir(SHM):
-        m = _SEGMENT.match(name)
-        if m and (int(m.group(1)) == os.getpid() or not _alive(int(m.group(1)))):
-            out.append(name)
-    return out
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
-
-
-def _infrastructure() -> set[int]:
-    """multiprocessing's own helpers, which live as long as the test process."""
-    pids = set()
-    tracker = getattr(resource_tracker, "_resource_tracker", None)
-    if tracker is not None and getattr(tracker, "_pid", None):
-        pids.add(tracker._pid)
-    server = getattr(forkserver, "_forkserver", None)
-    if server is not None and getattr(server, "_forkserver_pid", None):
-        pids.add(server._forkserver_pid)
-    return pids
-
-
-def live_descendants() -> list[int]:
-    """Processes below this one, not counting the resource tracker and fork server."""
-    helpers = _infrastructure()
-    found: list[int] = []
-    todo = [os.getpid()]
-    while todo:
-        for kid in _children(todo.pop()):
-            todo.append(kid)
-            if kid not in helpers:
-                found.append(kid)
-    return found
 
 
 def draw_image(label: int, k: int, rng: np.random.Generator) -> np.ndarray:

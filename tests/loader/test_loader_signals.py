@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from leaks import session_members
 
 from datumio.augment import Transform
 from datumio.loader import Loader
@@ -33,22 +34,6 @@ TRAIN = textwrap.dedent(
             time.sleep(0.005)
     """
 )
-
-
-def _session_members(sid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            out.append(int(entry))
-    return out
 
 
 def _wait_until(check, timeout: float) -> bool:
@@ -93,7 +78,7 @@ def test_training_process_killed(
         else:
             os.kill(proc.pid, sig)
         proc.wait(timeout=20)
-        assert _wait_until(lambda: not _session_members(proc.pid), 8.0), "processes remain"
+        assert _wait_until(lambda: not session_members(proc.pid), 8.0), "processes remain"
         if sig == signal.SIGKILL and whole_group:
             # Nothing of the dead run is left to clean up: the next Loader start does it.
             assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
@@ -104,5 +89,5 @@ def test_training_process_killed(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for pid in _session_members(proc.pid):
+        for pid in session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
