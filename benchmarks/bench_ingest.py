@@ -40,6 +40,7 @@ import PIL
 from PIL import Image
 
 import datumio
+from datumio.ingest.pipeline import work_spec
 from datumio.ingest.sources import list_folders
 from datumio.ingest.work import Accepted, WorkSpec, process_file
 
@@ -83,19 +84,8 @@ def ensure_corpus(corpus: str) -> None:
 
 
 def spec_for(root: str, options: datumio.IngestOptions) -> WorkSpec:
-    """The WorkSpec ``datumio.ingest`` builds for ``options`` (kept in step with pipeline.py)."""
-    return WorkSpec(
-        root=root,
-        encoding=options.encoding,
-        quality=options.quality,
-        max_side=options.max_side,
-        short_side=options.short_side,
-        size=options.size,
-        gray=options.gray,
-        background=options.background,
-        max_pixels=options.max_pixels,
-        min_side=options.min_side,
-    )
+    """The WorkSpec ``datumio.ingest`` builds for ``options``."""
+    return work_spec(root, options)
 
 
 def pillow_decode_rate(root: str, rels: list[str]) -> float:
