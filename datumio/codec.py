@@ -146,7 +146,7 @@ def normalise(
         if draft_size is not None and img.format == "JPEG":
             img.draft(img.mode if img.mode in ("RGB", "L") else None, draft_size)
         img.load()
-        img = ImageOps.exif_transpose(img) or img
+        ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
         return _flatten(img, gray, background)
     except DecodeError:
         raise

@@ -23,7 +23,7 @@ _PARALLEL_WALK_MIN_CLASSES = 8
 _WALK_THREADS = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One file to ingest: its path relative to the root (POSIX separators) and label."""
 
