@@ -81,7 +81,8 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
         "--shard-size",
         default="1GiB",
         metavar="SIZE",
-        help="bytes with a unit (512MiB, 2GB) or a plain number of records (default 1GiB)",
+        help="input bytes per shard with a unit (512MiB, 2GB) or a plain number of input "
+        "files per shard (default 1GiB; small inputs get smaller shards to run in parallel)",
     )
     store.add_argument("--shuffle", action="store_true", help="shuffle record order (seeded)")
     store.add_argument("--seed", type=int, default=0, help="seed for --shuffle (default 0)")
