@@ -14,18 +14,10 @@ import re
 import time
 from multiprocessing import forkserver, resource_tracker
 
+from datumio._process import pid_alive
+
 SHM = "/dev/shm"
 _SEGMENT = re.compile(r"^datumio_(\d+)_")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def leaked_segments() -> list[str]:

@@ -105,20 +105,15 @@ def _ids(old: list[str], new: list[str]) -> tuple[list[str], dict[str, int]]:
 
 
 def _old_rejects(out: str, manifest: dict[str, Any]) -> list[Reject]:
-    """Earlier rejects, labelled so that per-class totals add up (rejects.jsonl does not
-    store class ids; only the counts of ``class_rejected`` matter here)."""
-    rows = []
+    """Earlier rejects, with their class ids, so that per-class totals add up."""
     path = os.path.join(out, manifest["rejects"]["file"])
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-    labels: list[int | None] = [
-        c for c, n in enumerate(manifest["class_rejected"]) for _ in range(n)
-    ]
-    labels += [None] * (len(rows) - len(labels))
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
     return [
-        Reject(r["path"], r["reason"], r.get("detail", ""), r.get("line"), label)
-        for r, label in zip(rows, labels, strict=False)
+        Reject(r["path"], r["reason"], r.get("detail", ""), r.get("line"), r.get("label"))
+        for r in rows
     ]
 
 

@@ -78,14 +78,23 @@ class Records:
             cat(self.groups, fmt.LABEL_DTYPE) if has_groups else None,
         )
 
-    def stats(self, channels: int) -> dict[str, Any]:
-        hist = self.histogram if self.histogram is not None else np.zeros((channels, 256))
+    def total_histogram(self, channels: int) -> np.ndarray:
+        """Summed pixel counts per channel, uint64 [channels, 256]."""
+        if self.histogram is None:
+            return np.zeros((channels, 256), dtype=np.uint64)
+        return self.histogram
+
+    def all_source_sizes(self) -> np.ndarray:
+        """(width, height) before resizing of every record, in id order."""
+        return np.concatenate(self.source_sizes) if self.source_sizes else np.zeros((0, 2))
+
+    def stats(self, hist: np.ndarray, source: np.ndarray) -> dict[str, Any]:
+        """The manifest's stats from :meth:`total_histogram` and :meth:`all_source_sizes`."""
         values = np.arange(256, dtype=np.float64)
         counts = hist.astype(np.float64)
         total = counts.sum(axis=1)
         mean = (counts * values).sum(axis=1) / np.maximum(total, 1)
         var = (counts * values**2).sum(axis=1) / np.maximum(total, 1) - mean**2
-        source = np.concatenate(self.source_sizes) if self.source_sizes else np.zeros((0, 2))
         shapes = np.concatenate(self.shapes) if self.shapes else np.zeros((0, 3))
         return {
             "pixel_scale": "0-255",
@@ -138,10 +147,10 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
     index = records.index(num_classes, has_groups)
     index_paths = save_index(root, index_dir, index)
     channels = 1 if info.options.gray else 3
-    stats = records.stats(channels)
-    hist = records.histogram if records.histogram is not None else np.zeros((channels, 256))
+    hist = records.total_histogram(channels)
+    sizes = records.all_source_sizes()
+    stats = records.stats(hist, sizes)
     np.save(os.path.join(root, index_dir, HISTOGRAM), hist.astype("<u8"), allow_pickle=False)
-    sizes = np.concatenate(records.source_sizes) if records.source_sizes else np.zeros((0, 2))
     np.save(os.path.join(root, index_dir, SOURCE_SIZES), sizes.astype("<u4"), allow_pickle=False)
     stats["files"] = {
         "histogram": f"{index_dir}/{HISTOGRAM}",

@@ -92,8 +92,7 @@ def write_shard(task: ShardTask) -> ShardDone:
             shapes.append(outcome.shape)
             if task.groups is not None:
                 groups.append(task.groups[k])
-            if outcome.histogram is not None:
-                histogram += outcome.histogram
+            histogram += outcome.histogram
             sizes.append(outcome.source_size)
             sources += rel.encode("utf-8", "surrogateescape")
             source_offsets.append(len(sources))

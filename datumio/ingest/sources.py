@@ -51,6 +51,8 @@ class Reject:
             out["detail"] = self.detail
         if self.line is not None:
             out["line"] = self.line
+        if self.label is not None:
+            out["label"] = self.label
         return out
 
 

@@ -47,9 +47,8 @@ class Accepted:
     crc: int
     shape: tuple[int, int, int]
     source_size: tuple[int, int]
-    histogram: np.ndarray | None  # uint64 [C, 256] counts of the stored pixels
+    histogram: np.ndarray  # uint64 [C, 256] counts of the stored pixels
     source_format: str
-    file_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,6 @@ def _convert(data: bytes, spec: WorkSpec) -> Outcome:
         source_size=upright,
         histogram=hist,
         source_format=source_format,
-        file_bytes=len(data),
     )
 
 

@@ -183,3 +183,18 @@ def test_two_loader_ranks_read_disjoint_records_covering_the_epoch(
     # natural mode, pad=False: the epoch's uneven last position is dropped (47 records).
     union = seen[0] | seen[1]
     assert union <= set(range(len(ds))) and len(union) == len(ds) - len(ds) % 2
+
+
+def test_append_keeps_the_old_rejects_per_class(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    for name in ("x", "y"):
+        (first / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8), (10, 20, 30)).save(first / name / "ok.png")
+    (first / "y" / "bad.png").write_bytes(b"not an image")
+    (second / "y").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(second / "y" / "new.png")
+    out = tmp_path / "d.lmdb"
+    datumio.ingest(first, out, datumio.IngestOptions(workers=1))
+    report = datumio.ingest(second, out, datumio.IngestOptions(workers=1, append=True))
+    assert report.manifest["class_counts"] == [1, 2]
+    assert report.manifest["class_rejected"] == [0, 1]
