@@ -1,8 +1,8 @@
 """Arrays in POSIX shared memory, and the small process pool of :mod:`datumio.datagen`.
 
-:class:`SharedArray` puts an array in a ``multiprocessing.shared_memory.SharedMemory``
-segment named ``datumio_<pid>_<token>_<tag>``: the creating process copies the data in once
-and is the only one that unlinks it; workers attach by name (:func:`attach`) from a
+:class:`SharedArray` puts an array in a POSIX shared-memory segment named
+``datumio_<pid>_<token>_<tag>``: the creating process copies the data in once and is the
+only one that unlinks it; workers attach by name (:func:`attach`) from a
 :class:`SharedArraySpec` (name, shape, dtype), so only those few bytes cross a process
 boundary, never the array.
 
@@ -30,7 +30,6 @@ import secrets
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
@@ -38,7 +37,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from datumio.errors import LoaderError, WorkerError
-from datumio.loader.pool import _unimportable_main_hidden, describe_exit
+from datumio.loader.pool import describe_exit, unimportable_main_hidden
+from datumio.loader.slots import Segment, check_capacity
 
 _JOIN_TIMEOUT_S = 2.0
 _KILL_TIMEOUT_S = 1.0
@@ -56,17 +56,22 @@ class SharedArraySpec:
 
 
 class SharedArray:
-    """An array in a shared-memory segment created (and later unlinked) by this process."""
+    """An array in a shared-memory segment created (and later unlinked) by this process.
+
+    Built on the loader's :class:`~datumio.loader.slots.Segment`: /dev/shm capacity is
+    checked and the pages reserved up front, and workers that attach never register the
+    segment with a resource tracker (so none of them can unlink it).
+    """
 
     def __init__(self, shape: tuple[int, ...], dtype: Any, tag: str) -> None:
         dt = np.dtype(dtype)
-        nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = max(1, count * dt.itemsize)
+        check_capacity(nbytes, 1, nbytes)
         name = f"datumio_{os.getpid()}_{secrets.token_hex(4)}_{tag}"
-        self._shm: shared_memory.SharedMemory | None = shared_memory.SharedMemory(
-            name=name, create=True, size=nbytes
-        )
+        self._segment: Segment | None = Segment(name, nbytes, create=True)
         self.spec = SharedArraySpec(name, tuple(int(v) for v in shape), dt.str)
-        self.array: np.ndarray | None = np.ndarray(shape, dt, buffer=self._shm.buf)
+        self.array: np.ndarray | None = _view(self._segment, self.spec)
 
     @classmethod
     def copy_of(cls, arr: np.ndarray, tag: str) -> SharedArray:
@@ -81,21 +86,24 @@ class SharedArray:
         return self.array
 
     def close(self) -> None:
-        """Unmap and unlink (idempotent). Arrays handed out must be copies by now."""
-        shm, self._shm, self.array = self._shm, None, None
-        if shm is None:
-            return
-        try:
-            shm.close()
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                shm.unlink()
+        """Unlink and unmap (idempotent). Arrays handed out must be copies by now."""
+        segment, self._segment, self.array = self._segment, None, None
+        if segment is not None:
+            segment.unlink()
+            segment.close()
 
 
-def attach(spec: SharedArraySpec) -> tuple[np.ndarray, shared_memory.SharedMemory]:
+def _view(segment: Segment, spec: SharedArraySpec) -> np.ndarray:
+    dt = np.dtype(spec.dtype)
+    count = int(np.prod(spec.shape, dtype=np.int64))
+    return np.frombuffer(segment.mmap, dtype=dt, count=count).reshape(spec.shape)
+
+
+def attach(spec: SharedArraySpec) -> tuple[np.ndarray, Segment]:
     """Map an existing segment (worker side): the array and the handle to close later."""
-    shm = shared_memory.SharedMemory(name=spec.name, create=False)
-    return np.ndarray(spec.shape, np.dtype(spec.dtype), buffer=shm.buf), shm
+    nbytes = max(1, int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize)
+    segment = Segment(spec.name, nbytes, create=False)
+    return _view(segment, spec), segment
 
 
 class Recipe(Protocol):
@@ -139,7 +147,7 @@ def _serve(config: PoolConfig, conn: Connection, handles: list[Any]) -> None:
 
 def worker_main(config: PoolConfig, conn: Connection) -> None:
     """Serve batch tasks until ``None`` or EOF. Runs in the worker process."""
-    handles: list[shared_memory.SharedMemory] = []
+    handles: list[Segment] = []
     try:
         _serve(config, conn, handles)  # its array views are gone when it returns
     finally:
@@ -170,7 +178,7 @@ class BatchPool:
                     daemon=True,
                 )
                 self._conns.append(parent_end)
-                with _unimportable_main_hidden(method):
+                with unimportable_main_hidden(method):
                     proc.start()
                 self._procs.append(proc)
                 child_end.close()

@@ -39,7 +39,7 @@ import numpy as np
 
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError
-from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, WorkerConfig
 from datumio.loader.options import LoaderOptions
 from datumio.loader.pool import Message, WorkerPool
 from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
@@ -194,15 +194,18 @@ class Loader:
         remove_stale_segments()
         ring = SlotRing(self.options.num_slots, self.layout)
         # The pool must not reference the Loader: the finalizer holds the runtime strongly.
-        factory = ConfigFactory(
+        template = WorkerConfig(
+            worker_id=-1,
             dataset=self.dataset,
             transform=self.transform,
             layout=self.layout,
             slot_names=ring.names,
             seed=self.options.seed,
             strict=self.options.strict,
-            method=self.options.method,
+            parent_pid=0,
+            death_signal=False,
         )
+        factory = ConfigFactory(template, self.options.method)
         pool = WorkerPool(
             self.options.method, factory, self.options.workers, self.options.max_restarts
         )

@@ -49,7 +49,7 @@ def describe_exit(code: int | None) -> str:
 
 
 @contextlib.contextmanager
-def _unimportable_main_hidden(method: str) -> Iterator[None]:
+def unimportable_main_hidden(method: str) -> Iterator[None]:
     """Let spawn/forkserver workers start from ``python -``, ``python -c`` or a REPL.
 
     Those start methods re-import the parent's ``__main__`` from its file in every child;
@@ -113,7 +113,7 @@ class WorkerPool:
             name=f"datumio-worker-{k}",
             daemon=True,
         )
-        with _unimportable_main_hidden(self._method):
+        with unimportable_main_hidden(self._method):
             proc.start()
         child_end.close()  # only the worker holds it now: its death reads as EOF here
         self._procs[k] = proc

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from datumio.augment.spec import Transform
 from datumio.errors import WorkerError
 from datumio.loader.messages import BatchFailed, WorkerConfig
-from datumio.loader.slots import SlotLayout
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -40,25 +39,16 @@ class IdWindow:
 
 @dataclass(frozen=True)
 class ConfigFactory:
-    """Builds a worker's config at its (re)start: the death signal follows the thread."""
+    """Builds a worker's config at its (re)start from one template: the parent pid and the
+    death signal depend on where and when the worker starts."""
 
-    dataset: Dataset
-    transform: Transform
-    layout: SlotLayout
-    slot_names: tuple[str, ...]
-    seed: int
-    strict: bool
+    template: WorkerConfig
     method: str
 
     def __call__(self, worker_id: int) -> WorkerConfig:
-        return WorkerConfig(
+        return replace(
+            self.template,
             worker_id=worker_id,
-            dataset=self.dataset,
-            transform=self.transform,
-            layout=self.layout,
-            slot_names=self.slot_names,
-            seed=self.seed,
-            strict=self.strict,
             parent_pid=0 if self.method == "forkserver" else os.getpid(),
             death_signal=threading.current_thread() is threading.main_thread(),
         )
