@@ -1,26 +1,33 @@
-"""The fused augmentation: per-image cost, and Loader throughput against the PyTorch peer.
+"""The fused augmentation: per-image cost, decode+warp limit, and Loader throughput vs PyTorch.
 
 1. Per image, one core, on corpus JPEGs (``/work/shared/corpus/make_corpus.py``): decode
    alone; datumio's fused path (``decode_for``: draft decode, ONE affine warp for resize +
-   zoom + rotation + translation + flip + centre crop) with each fill mode; and the same
-   operations one after another as torchvision composes them on PIL images (Resize(256),
-   RandomAffine (one ``Image.transform``), horizontal flip, CenterCrop(224)), in plain PIL
-   and, when torchvision is importable, with torchvision itself.
-2. Loader throughput, batch 64, class-balanced, 224x224 float32 CHW normalised, the seed's
-   augmentation (rotation +-20 deg, zoom 0.9-1.1, translation +-10%, flip) and the same
-   number of worker processes, against PyTorch ``DataLoader`` + ``ImageFolder`` +
-   ``WeightedRandomSampler`` with ``Resize(256), RandomAffine(20, (0.1, 0.1), (0.9, 1.1)),
-   RandomHorizontalFlip, CenterCrop(224), ToTensor, Normalize``.
+   zoom + rotation + translation + flip + centre crop) with each warp backend and fill mode;
+   and the same operations one after another as torchvision composes them on PIL images
+   (Resize(256), RandomAffine, horizontal flip, CenterCrop(224)), in plain PIL and, when
+   torchvision is importable, with torchvision itself (bilinear and its default nearest).
+2. The decode+warp limit: ``--workers`` processes doing nothing but decode + one warp of the
+   ingested records (no reads, no normalisation, no hand-off): what the loader can approach.
+3. Loader throughput, batch 64, class-balanced, 224x224 float32 CHW normalised, the seed's
+   augmentation (rotation +-20 deg, zoom 0.9-1.1, translation +-10%, flip), the same number
+   of worker processes, against PyTorch ``DataLoader`` + ``ImageFolder`` +
+   ``WeightedRandomSampler`` with ``Resize(256), RandomAffine(20, (0.1, 0.1), (0.9, 1.1),
+   interpolation), RandomHorizontalFlip, CenterCrop(224), ToTensor, Normalize``, like for
+   like: bilinear against bilinear (the reference in ``shared/corpus/README.md``) and
+   nearest against nearest (torchvision's default interpolation for ``RandomAffine``).
 
-Run alone, with the torch environment for the peer:
+Run alone, with the torch environment for the peer (it needs datumio and, for the OpenCV
+rows, ``opencv-python-headless`` installed in it):
 ``flock /tmp/datumio-bench.lock bench-out/venv-torch/bin/python benchmarks/bench_augment.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -35,7 +42,8 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_loader import IMAGENET_MEAN, IMAGENET_STD, ensure_corpus, ensure_dataset, machine
 
-from datumio.augment import Transform, decode_for, sample_rng
+import datumio
+from datumio.augment import Transform, decode_for, opencv, sample_rng
 from datumio.loader import Loader
 
 AUG: dict[str, Any] = {
@@ -83,20 +91,28 @@ def _pil_sequential(data: bytes, rng: random.Random) -> np.ndarray:
     return np.asarray(img.crop((left, top, left + 224, top + 224)))
 
 
-def _torchvision() -> Callable[[bytes], Any] | None:
+def _torchvision(interpolation: str) -> Callable[[bytes], Any] | None:
     try:
         from torchvision import transforms
     except ImportError:
         return None
-    tf = transforms.Compose(
-        [
-            transforms.Resize(256),
-            transforms.RandomAffine(20, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-            transforms.RandomHorizontalFlip(),
-            transforms.CenterCrop(224),
-        ]
-    )
+    tf = transforms.Compose(_torch_ops(transforms, interpolation))
     return lambda data: tf(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _torch_ops(transforms: Any, interpolation: str) -> list[Any]:
+    """The peer's augmentation: torchvision ops one after another."""
+    mode = transforms.InterpolationMode(interpolation)
+    return [
+        transforms.Resize(256),
+        transforms.RandomAffine(20, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=mode),
+        transforms.RandomHorizontalFlip(),
+        transforms.CenterCrop(224),
+    ]
+
+
+def _backends() -> tuple[str, ...]:
+    return ("pillow", "opencv") if opencv.installed() else ("pillow",)
 
 
 def per_image(files: list[bytes], runs: int) -> dict[str, float]:
@@ -106,14 +122,33 @@ def per_image(files: list[bytes], runs: int) -> dict[str, float]:
         "decode only (Pillow)": lambda d, i: Image.open(io.BytesIO(d)).convert("RGB").load(),
         "PIL sequential (resize, affine, flip, crop)": lambda d, i: _pil_sequential(d, rng),
     }
-    tv = _torchvision()
-    if tv is not None:
-        ways["torchvision sequential (same ops)"] = lambda d, i: tv(d)
-    for mode in ("constant", "edge", "reflect"):
-        spec = Transform(**AUG, fill_mode=mode, dtype="uint8", layout="HWC")
-        ways[f"datumio fused, fill {mode}"] = lambda d, i, s=spec: decode_for(
-            s, d, sample_rng(0, 0, i)
-        )
+    for interpolation in ("bilinear", "nearest"):
+        tv = _torchvision(interpolation)
+        if tv is not None:
+            ways[f"torchvision sequential, {interpolation}"] = lambda d, i, tv=tv: tv(d)
+    for backend in _backends():
+        for resample, mode in (
+            ("bilinear", "constant"),
+            ("bilinear", "reflect"),
+            ("nearest", "constant"),
+        ):
+            spec = Transform(
+                **AUG,
+                resample=resample,
+                fill_mode=mode,
+                backend=backend,
+                dtype="uint8",
+                layout="HWC",
+            )
+            ways[f"datumio fused, {backend} {resample}, fill {mode}"] = lambda d, i, s=spec: (
+                decode_for(s, d, sample_rng(0, 0, i))
+            )
+    cv2 = opencv.load()
+    if cv2 is not None:
+        cv2.setNumThreads(1)  # one core, as in a worker process
+    for fn in ways.values():  # warm up: imports, caches
+        for i, data in enumerate(files[:5]):
+            fn(data, i)
     times: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(runs):
         for name, fn in ways.items():
@@ -124,9 +159,36 @@ def per_image(files: list[bytes], runs: int) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def run_datumio(path: str, args: argparse.Namespace) -> float:
+def _limit_worker(job: tuple[str, str, str, list[int]]) -> int:
+    path, backend, resample, ids = job
+    spec = Transform(**AUG, resample=resample, backend=backend, dtype="uint8", layout="HWC")
+    with datumio.open(path) as ds:
+        records = [(ds.read(i), ds.shape(i)) for i in ids]
+        encoding = ds.encoding
+    for pos, (data, shape) in enumerate(records):
+        decode_for(spec, data, sample_rng(0, 0, pos), encoding=encoding, shape=shape)
+    return len(records)
+
+
+def decode_warp_limit(path: str, backend: str, resample: str, args: argparse.Namespace) -> float:
+    """Images/s of ``--workers`` processes doing only decode + warp (records read first)."""
+    with datumio.open(path) as ds:
+        n = len(ds)
+    per = args.batch_size * args.batches // args.workers
+    ids = np.linspace(0, n - 1, per * args.workers).astype(int).tolist()
+    jobs = [(path, backend, resample, ids[w :: args.workers]) for w in range(args.workers)]
+    with multiprocessing.get_context("forkserver").Pool(args.workers) as pool:
+        pool.map(_limit_worker, [(path, backend, resample, ids[:8])] * args.workers)  # warm up
+        t0 = time.perf_counter()
+        done = sum(pool.map(_limit_worker, jobs))
+        return done / (time.perf_counter() - t0)
+
+
+def run_datumio(path: str, backend: str, resample: str, args: argparse.Namespace) -> float:
     spec = Transform(
         **AUG,
+        resample=resample,
+        backend=backend,
         mean=tuple(255 * m for m in IMAGENET_MEAN),
         std=tuple(255 * s for s in IMAGENET_STD),
     )
@@ -145,17 +207,14 @@ def run_datumio(path: str, args: argparse.Namespace) -> float:
     return args.batches * args.batch_size / elapsed
 
 
-def run_torch(corpus: str, args: argparse.Namespace) -> float:
+def run_torch(corpus: str, interpolation: str, args: argparse.Namespace) -> float:
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
     from torchvision import datasets, transforms
 
     tf = transforms.Compose(
         [
-            transforms.Resize(256),
-            transforms.RandomAffine(20, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-            transforms.RandomHorizontalFlip(),
-            transforms.CenterCrop(224),
+            *_torch_ops(transforms, interpolation),
             transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
@@ -205,39 +264,67 @@ def main(argv: list[str] | None = None) -> int:
     for name, ms in costs.items():
         print(f"  {name:<46} {ms:7.2f} ms")
     loader: dict[str, float] = {}
+    limits: dict[str, float] = {}
     if not args.skip_loader:
-        datasets = {
-            "datumio short256": ensure_dataset(
-                args.corpus, os.path.join(args.out, "loader-short256.lmdb"), short_side=256
-            ),
-            "datumio keep": ensure_dataset(
-                args.corpus, os.path.join(args.out, "loader-keep.lmdb"), encode="keep"
-            ),
-        }
-        have_torch = info.get("torch") is not None and not args.no_torch
-        runs: dict[str, list[float]] = {name: [] for name in datasets}
-        if have_torch:
-            runs["torch ImageFolder"] = []
+        short = ensure_dataset(
+            args.corpus, os.path.join(args.out, "loader-short256.lmdb"), short_side=256
+        )
+        keep = ensure_dataset(
+            args.corpus, os.path.join(args.out, "loader-keep.lmdb"), encode="keep"
+        )
+        best = "opencv" if opencv.installed() else "pillow"
+        cases: dict[str, Callable[[], float]] = {}
+        for resample in ("bilinear", "nearest"):
+            for backend in _backends():
+                cases[f"datumio short256, {backend} {resample}"] = functools.partial(
+                    run_datumio, short, backend, resample, args
+                )
+            if info.get("torch") is not None and not args.no_torch:
+                cases[f"torch ImageFolder, {resample}"] = functools.partial(
+                    run_torch, args.corpus, resample, args
+                )
+        cases[f"datumio keep, {best} bilinear"] = functools.partial(
+            run_datumio, keep, best, "bilinear", args
+        )
+        runs: dict[str, list[float]] = {name: [] for name in cases}
+        limit_runs: dict[str, list[float]] = {f"{b} bilinear": [] for b in _backends()}
         for _ in range(args.runs):
-            for name, path in datasets.items():
-                runs[name].append(run_datumio(path, args))
-            if have_torch:
-                runs["torch ImageFolder"].append(run_torch(args.corpus, args))
+            for name, case in cases.items():
+                runs[name].append(case())
+            for name in limit_runs:
+                backend, resample = name.split()
+                limit_runs[name].append(decode_warp_limit(short, backend, resample, args))
         loader = {name: statistics.median(v) for name, v in runs.items()}
-        peer = loader.get("torch ImageFolder")
+        limits = {name: statistics.median(v) for name, v in limit_runs.items()}
+        print(
+            f"decode + warp limit on short256 records, {args.workers} processes "
+            f"(median of {args.runs}):"
+        )
+        for name, rate in limits.items():
+            print(
+                f"  {name:<20} {rate:8.0f} images/s   runs {[round(r) for r in limit_runs[name]]}"
+            )
         print(
             f"loader, batch {args.batch_size}, {args.workers} workers, {args.batches} batches, "
             f"median of {args.runs} runs:"
         )
         for name, rate in loader.items():
-            ratio = f"{rate / peer:.2f}x" if peer and name != "torch ImageFolder" else "-"
-            print(f"  {name:<20} {rate:8.0f} images/s  {ratio:>6} vs torch   runs {runs[name]}")
+            resample = name.rsplit(" ", 1)[1]
+            peer = loader.get(f"torch ImageFolder, {resample}")
+            ratio = f"{rate / peer:.2f}x" if peer and not name.startswith("torch") else "-"
+            limit = limits.get(name.split(", ")[1]) if "short256" in name else None
+            share = f"{rate / limit:4.0%} of limit" if limit else ""
+            print(
+                f"  {name:<34} {rate:7.0f} images/s {ratio:>6} vs torch {share:>14}  "
+                f"runs {[round(r) for r in runs[name]]}"
+            )
     if args.json:
         report = {
             "machine": info,
             "args": vars(args),
             "per_image_ms": costs,
             "loader": loader,
+            "decode_warp_limit": limits,
             "load_after": os.getloadavg(),
         }
         with open(args.json, "w", encoding="utf-8") as f:

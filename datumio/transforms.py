@@ -14,9 +14,11 @@ x and up by y pixels, before rotation and zoom about the centre; flips mirror th
 and whole-pixel translations uniformly, each flip with probability 1/2, in the original's
 order, so a ``RandomState`` seed gives the original's parameters.
 
-The warp is one Pillow affine transform (uint8 images in 8 bits; other dtypes per channel
-in float32), with ``warp_kwargs`` ``order`` 0/1/3 (nearest, bilinear, bicubic), ``mode``
-(``constant``, ``edge``/``nearest``, ``reflect``, ``symmetric``, ``wrap``) and ``cval``.
+The warp is one affine resampling (uint8 images in 8 bits; other dtypes per channel in
+float32), with ``warp_kwargs`` ``order`` 0/1/3 (nearest, bilinear, bicubic), ``mode``
+(``constant``, ``edge``/``nearest``, ``reflect``, ``symmetric``, ``wrap``), ``cval`` and
+``backend`` (``"auto"``: OpenCV's ``warpAffine`` when installed, else Pillow's affine
+transform; ``"pillow"``; ``"opencv"``), the same warp as the loader's :class:`Transform`.
 """
 
 from __future__ import annotations
@@ -113,14 +115,15 @@ def fast_warp(
     order: int = 1,
     mode: str = "constant",
     cval: float = 0.0,
+    backend: str = "auto",
 ) -> np.ndarray:
     """Resample ``img`` through ``tf`` (output -> input) once: float32 (H, W[, C])."""
     arr = np.asarray(img)
     if arr.ndim not in (2, 3):
         raise OptionError(f"image of shape {arr.shape}; give HxW or HxWxC")
     _, _, out_w, out_h = _shapes(arr.shape, output_shape)
-    opts = warp_options({"order": order, "mode": mode, "cval": 0})
-    kw: dict[str, Any] = {"resample": opts["resample"], "fill_mode": opts["fill_mode"]}
+    opts = warp_options({"order": order, "mode": mode, "cval": 0, "backend": backend})
+    kw: dict[str, Any] = {k: opts[k] for k in ("resample", "fill_mode", "backend")}
     channels = 1 if arr.ndim == 2 else arr.shape[2]
     if arr.dtype == np.uint8 and channels in _PIL_MODES:
         src = arr if arr.ndim == 2 or channels > 1 else arr[:, :, 0]

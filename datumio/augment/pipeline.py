@@ -84,8 +84,11 @@ def _finish(
         resample=spec.resample,
         fill_mode=spec.fill_mode,
         fill_value=spec.fill_value,
+        backend=spec.backend,
     )
-    out = photometric.adjust(out, spec, rng)
+    if spec.has_photometric:
+        pil = Image.fromarray(out) if isinstance(out, np.ndarray) else out
+        out = photometric.adjust(pil, spec, rng)
     arr = np.asarray(out, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from datumio.augment import opencv
 from datumio.errors import OptionError
 
 #: A user hook: ``fn(image HxWxC uint8, rng) -> image of the same shape and dtype``.
@@ -99,6 +100,10 @@ class Transform:
         layout: ``"CHW"`` or ``"HWC"``; ``chw_order`` True/False is the original's name.
         dtype: ``"float32"`` or ``"uint8"`` (uint8 is never normalised).
         resample: ``"bilinear"`` (antialiased when shrinking), ``"nearest"`` or ``"bicubic"``.
+        backend: the general affine warp: ``"auto"`` (OpenCV's ``warpAffine`` when
+            ``datumio[opencv]`` is installed, else Pillow), ``"pillow"`` or ``"opencv"``.
+            Pixels differ slightly between the two; pin one for bit-identical runs across
+            installs.
         user_fn: optional hook applied to the uint8 output-sized image.
     """
 
@@ -111,6 +116,7 @@ class Transform:
     layout: str = "CHW"
     dtype: str = "float32"
     resample: str = "bilinear"
+    backend: str = "auto"
     user_fn: UserFn | None = None
     keep_scale: bool = False
     crop_scale: tuple[float, float] | None = None
@@ -168,11 +174,17 @@ class Transform:
             ("dtype", DTYPES),
             ("resample", RESAMPLES),
             ("fill_mode", FILL_MODES),
+            ("backend", opencv.BACKENDS),
         ):
             if getattr(self, name) not in allowed:
                 raise OptionError(
                     f"Transform({name}={getattr(self, name)!r}); use one of {allowed}"
                 )
+        if self.backend == "opencv" and not opencv.installed():
+            raise OptionError(
+                'Transform(backend="opencv") but OpenCV is not installed: '
+                'pip install "datumio[opencv]", or use backend="auto"'
+            )
         fill = self.fill_value
         fills = (fill,) if isinstance(fill, int | float) else tuple(fill)
         if not fills or any(not 0 <= int(v) <= 255 for v in fills):
@@ -312,13 +324,23 @@ _MODES.update(symmetric="symmetric", wrap="wrap", mirror="reflect")
 
 
 def warp_options(warp_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Transform fields for the original ``warp_kwargs`` (``order``, ``mode``, ``cval``)."""
+    """Transform fields for the original ``warp_kwargs`` (``order``, ``mode``, ``cval``; and
+    ``backend``, new)."""
     out: dict[str, Any] = {}
     if not warp_kwargs:
         return out
-    unknown = set(warp_kwargs) - {"order", "mode", "cval"}
+    unknown = set(warp_kwargs) - {"order", "mode", "cval", "backend"}
     if unknown:
-        raise OptionError(f"warp_kwargs {sorted(unknown)} unknown; use order, mode and cval")
+        raise OptionError(
+            f"warp_kwargs {sorted(unknown)} unknown; use order, mode, cval and backend"
+        )
+    if "backend" in warp_kwargs:
+        backend = str(warp_kwargs["backend"])
+        if backend not in opencv.BACKENDS:
+            raise OptionError(f"warp_kwargs backend={backend!r}; use one of {opencv.BACKENDS}")
+        if backend == "opencv" and not opencv.installed():
+            raise OptionError('warp_kwargs backend="opencv": pip install "datumio[opencv]"')
+        out["backend"] = backend
     if "order" in warp_kwargs:
         order = int(warp_kwargs["order"])
         if order not in _ORDERS:

@@ -5,6 +5,9 @@
 * Otherwise ``Image.transform(AFFINE)``, which does not antialias: when the map shrinks by
   2x or more, the image is first box-reduced by the integer factor (``Image.reduce``, folded
   into the matrix), so the affine itself never shrinks by 2x or more.
+* With OpenCV installed and ``backend`` not ``"pillow"``, the general affine is
+  ``cv2.warpAffine`` instead (:mod:`datumio.augment.opencv`): same matrix, fill modes as
+  OpenCV borders, about 3x faster than Pillow's bilinear; it returns a numpy array.
 * Fill modes: Pillow fills a constant only. For ``edge``/``reflect``/``symmetric``/``wrap``
   the part of the source the output samples is cut out and padded by ``numpy.pad`` with
   that mode, just enough to hold every sample point plus the filter's support, and the
@@ -18,6 +21,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from datumio.augment import opencv
 from datumio.augment.geometry import Affine
 
 RESAMPLE = {
@@ -99,8 +103,12 @@ def warp(
     resample: str = "bilinear",
     fill_mode: str = "constant",
     fill_value: float | tuple[float, ...] = 0,
-) -> tuple[Image.Image, bool, bool]:
+    backend: str = "pillow",
+) -> tuple[Image.Image | np.ndarray, bool, bool]:
     """Resample ``img`` once through ``m`` to out_w x out_h.
+
+    ``backend``: ``"pillow"``, or ``"auto"``/``"opencv"`` for ``cv2.warpAffine`` when it is
+    installed (the general affine only; it returns an HxW[xC] array).
 
     Returns:
         (image, flip_x, flip_y): the caller mirrors the pixels where a flag is set (the
@@ -129,6 +137,17 @@ def warp(
         if k >= REDUCE_MIN_FACTOR:
             img = img.reduce(k)
             m = m.rescale_input(1.0 / k, 1.0 / k)
+    if opencv.use_opencv(backend):
+        arr = opencv.warp_affine(
+            np.asarray(img),
+            m,
+            out_w,
+            out_h,
+            resample=resample,
+            fill_mode=fill_mode,
+            fill_value=fill_value,
+        )
+        return arr, False, False
     if fill_mode != "constant":
         img, m = pad_source(img, m, out_w, out_h, fill_mode, _SUPPORT[resample])
     out = img.transform(

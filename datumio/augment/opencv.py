@@ -1,0 +1,102 @@
+"""The optional OpenCV warp: ``cv2.warpAffine``, about 3x faster than Pillow's bilinear affine.
+
+Installed with ``pip install "datumio[opencv]"`` (``opencv-python-headless``) and then used
+by ``Transform(backend="auto")``, the default. Pillow stays the decoder and does the
+axis-aligned (antialiased) resizes; OpenCV only replaces the general affine warp.
+
+Conventions match the Pillow path: the :class:`~datumio.augment.geometry.Affine` maps output
+pixel centres (x + 0.5) to input coordinates with centres at i + 0.5; OpenCV puts centres at
+integers, so the offset moves by ``0.5 * (a + b) - 0.5``. Fill modes map onto OpenCV's
+borders (``reflect`` is ``BORDER_REFLECT_101``, numpy's reflect; ``symmetric`` is
+``BORDER_REFLECT``). Pixels can differ from Pillow's by a grey level or so (OpenCV rounds
+bilinear weights to 1/32; its bicubic uses a = -0.75, Pillow's -0.5); within one backend
+the output is deterministic.
+
+In datumio's worker processes OpenCV runs single-threaded: the pool is the parallelism.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import multiprocessing
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from datumio.augment.geometry import Affine
+
+BACKENDS = ("auto", "pillow", "opencv")
+#: Nearest neighbour takes floor(x) in Pillow's coordinates, i.e. x - 0.5 rounded half up in
+#: OpenCV's; OpenCV 5 rounds half to even, so exact halves are nudged up (1/256 px).
+NEAREST_NUDGE = 1.0 / 256.0
+
+
+def installed() -> bool:
+    """Whether ``cv2`` can be imported (looked up without importing it)."""
+    return importlib.util.find_spec("cv2") is not None
+
+
+@functools.cache
+def load() -> ModuleType | None:
+    """``cv2``, imported once (single-threaded in child processes), or None."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    if multiprocessing.parent_process() is not None:
+        cv2.setNumThreads(1)
+    return cv2
+
+
+def use_opencv(backend: str) -> bool:
+    """Whether ``backend`` ("auto", "pillow" or "opencv") resolves to OpenCV here."""
+    return backend != "pillow" and load() is not None
+
+
+def warp_affine(
+    arr: np.ndarray,
+    m: Affine,
+    out_w: int,
+    out_h: int,
+    *,
+    resample: str,
+    fill_mode: str,
+    fill_value: float | tuple[float, ...],
+) -> np.ndarray:
+    """``arr`` (HxW or HxWxC, C <= 4, uint8 or float32) resampled through ``m``."""
+    cv2 = load()
+    if cv2 is None:
+        raise ImportError('OpenCV is not installed: pip install "datumio[opencv]"')
+    interp = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}.get(
+        resample, cv2.INTER_CUBIC
+    )
+    border = {
+        "constant": cv2.BORDER_CONSTANT,
+        "edge": cv2.BORDER_REPLICATE,
+        "reflect": cv2.BORDER_REFLECT_101,
+        "symmetric": cv2.BORDER_REFLECT,
+        "wrap": cv2.BORDER_WRAP,
+    }[fill_mode]
+    a = m.m
+    matrix = np.array(a[:2], dtype=np.float64)
+    matrix[:, 2] += 0.5 * (a[:2, 0] + a[:2, 1]) - 0.5
+    if interp == cv2.INTER_NEAREST:
+        matrix[:, 2] += NEAREST_NUDGE
+    values = (fill_value,) if isinstance(fill_value, int | float) else tuple(fill_value)
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    if len(values) == 1:
+        values = values * channels
+    out: np.ndarray = cv2.warpAffine(
+        arr,
+        matrix,
+        (out_w, out_h),
+        flags=interp | cv2.WARP_INVERSE_MAP,
+        borderMode=border,
+        borderValue=tuple(float(v) for v in values) + (0.0,) * (4 - len(values)),
+    )
+    if arr.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]  # OpenCV drops a single channel axis
+    return out
