@@ -17,7 +17,9 @@ within an epoch, as ``PyDataset`` requires:
 * **the same index again** (Keras peeking at a batch, a retry) returns the batch it returned
   last, without work;
 * **any other index** seeks: the loader restarts at that batch (prefetched batches are
-  dropped), which costs about one batch of latency, and a ``UserWarning`` says so once.
+  dropped), which costs about one batch of latency, and a ``UserWarning`` says so once
+  (not for a restart at batch 0: Keras's TensorFlow backend reads batches 0 and 1 for the
+  dataset's signature, then starts training at 0; that one restart is expected).
   ``fit(shuffle=True)`` (Keras's default) requests indices out of order every time: pass
   ``shuffle=False``, the loader's plan is already shuffled (and balanced).
 
@@ -162,7 +164,9 @@ def _keras_dataset_class() -> type:
             with self._lock:
                 seeks = self._stream.seeks
                 batch = self._stream.get(int(index))
-                if self._stream.seeks > seeks and not self._warned:
+                # A restart at batch 0 is Keras's TensorFlow backend reading its first
+                # batches for the signature before training: expected, not worth a warning.
+                if self._stream.seeks > seeks and index != 0 and not self._warned:
                     self._warned = True
                     warnings.warn(
                         f"KerasDataset: batch {index} was requested out of order, so the "

@@ -1,11 +1,12 @@
-"""``import datumio`` (and datumio.adapters, datumio.datagen) imports no framework."""
+"""``import datumio`` (and datumio.adapters, datumio.datagen) imports no framework, and
+OpenCV only when a warp first needs it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
+FRAMEWORKS = ("torch", "tensorflow", "keras", "jax", "cv2")
 
 
 def test_import_datumio_imports_no_framework():
@@ -20,8 +21,5 @@ def test_import_datumio_imports_no_framework():
 
 
 def test_plain_import_check():
-    code = (
-        "import datumio, sys; "
-        "assert not any(m in sys.modules for m in ('torch','tensorflow','keras','jax'))"
-    )
+    code = f"import datumio, sys; assert not any(m in sys.modules for m in {FRAMEWORKS!r})"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -43,3 +47,41 @@ def test_jax_loader(small_dataset):
         assert loader.sampler.world_size == 1
         images, labels = next(iter(loader))
         assert images.shape == (4, 16, 16, 3) and labels.dtype == np.int64
+
+
+KERAS_ON_TF = """
+import sys, warnings
+import keras, numpy as np, datumio
+from datumio.adapters.keras import KerasDataset
+
+warnings.simplefilter("error", UserWarning)  # a seek warning would fail the run
+spec = datumio.Transform(size=(16, 16), layout="HWC")
+with datumio.Loader(sys.argv[1], 4, workers=1, transform=spec, seed=5) as loader:
+    ds = KerasDataset(loader)
+    model = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(4),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(ds, epochs=2, shuffle=False, verbose=0)
+    print(len(history.history["loss"]), ds.seeks, loader.epoch)
+"""
+
+
+def test_keras_fit_on_the_tensorflow_backend(small_dataset):
+    """Keras's TF backend reads batches 0 and 1 for the signature, then trains from 0."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("keras")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", KERAS_ON_TF, small_dataset],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    epochs, seeks, loader_epoch = (int(v) for v in done.stdout.split()[-3:])
+    assert epochs == 2 and seeks <= 1 and loader_epoch == 2
