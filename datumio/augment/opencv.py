@@ -1,8 +1,9 @@
 """The optional OpenCV warp: ``cv2.warpAffine``, about 3x faster than Pillow's bilinear affine.
 
 Installed with ``pip install "datumio[opencv]"`` (``opencv-python-headless``) and then used
-by ``Transform(backend="auto")``, the default. Pillow stays the decoder and does the
-axis-aligned (antialiased) resizes; OpenCV only replaces the general affine warp.
+by ``Transform(backend="auto")``, the default, for bilinear and bicubic warps. Pillow stays
+the decoder, does the axis-aligned (antialiased) resizes and nearest-neighbour warps; OpenCV
+only replaces the general bilinear/bicubic affine warp.
 
 Conventions match the Pillow path: the :class:`~datumio.augment.geometry.Affine` maps output
 pixel centres (x + 0.5) to input coordinates with centres at i + 0.5; OpenCV puts centres at
@@ -51,9 +52,15 @@ def load() -> ModuleType | None:
     return cv2
 
 
-def use_opencv(backend: str) -> bool:
-    """Whether ``backend`` ("auto", "pillow" or "opencv") resolves to OpenCV here."""
-    return backend != "pillow" and load() is not None
+def use_opencv(backend: str, resample: str) -> bool:
+    """Whether ``backend`` ("auto", "pillow" or "opencv") resolves to OpenCV here.
+
+    ``auto`` takes OpenCV for bilinear and bicubic only: Pillow's nearest-neighbour affine
+    has a fixed-point fast path that is as fast, and faster in the loader (no array copy).
+    """
+    if backend == "pillow" or (backend == "auto" and resample == "nearest"):
+        return False
+    return load() is not None
 
 
 def warp_affine(

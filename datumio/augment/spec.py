@@ -100,8 +100,9 @@ class Transform:
         layout: ``"CHW"`` or ``"HWC"``; ``chw_order`` True/False is the original's name.
         dtype: ``"float32"`` or ``"uint8"`` (uint8 is never normalised).
         resample: ``"bilinear"`` (antialiased when shrinking), ``"nearest"`` or ``"bicubic"``.
-        backend: the general affine warp: ``"auto"`` (OpenCV's ``warpAffine`` when
-            ``datumio[opencv]`` is installed, else Pillow), ``"pillow"`` or ``"opencv"``.
+        backend: the general affine warp: ``"auto"`` (OpenCV's ``warpAffine`` for bilinear
+            and bicubic when ``datumio[opencv]`` is installed, else Pillow), ``"pillow"`` or
+            ``"opencv"``.
             Pixels differ slightly between the two; pin one for bit-identical runs across
             installs.
         user_fn: optional hook applied to the uint8 output-sized image.

@@ -5,9 +5,10 @@
 * Otherwise ``Image.transform(AFFINE)``, which does not antialias: when the map shrinks by
   2x or more, the image is first box-reduced by the integer factor (``Image.reduce``, folded
   into the matrix), so the affine itself never shrinks by 2x or more.
-* With OpenCV installed and ``backend`` not ``"pillow"``, the general affine is
-  ``cv2.warpAffine`` instead (:mod:`datumio.augment.opencv`): same matrix, fill modes as
-  OpenCV borders, about 3x faster than Pillow's bilinear; it returns a numpy array.
+* With OpenCV installed, ``backend="opencv"``, or ``"auto"`` with bilinear/bicubic, makes
+  the general affine ``cv2.warpAffine`` instead (:mod:`datumio.augment.opencv`): same
+  matrix, fill modes as OpenCV borders, about 3x faster than Pillow's bilinear; it returns
+  a numpy array.
 * Fill modes: Pillow fills a constant only. For ``edge``/``reflect``/``symmetric``/``wrap``
   the part of the source the output samples is cut out and padded by ``numpy.pad`` with
   that mode, just enough to hold every sample point plus the filter's support, and the
@@ -107,8 +108,8 @@ def warp(
 ) -> tuple[Image.Image | np.ndarray, bool, bool]:
     """Resample ``img`` once through ``m`` to out_w x out_h.
 
-    ``backend``: ``"pillow"``, or ``"auto"``/``"opencv"`` for ``cv2.warpAffine`` when it is
-    installed (the general affine only; it returns an HxW[xC] array).
+    ``backend``: ``"pillow"``; ``"opencv"`` for ``cv2.warpAffine``; ``"auto"``: OpenCV for
+    bilinear/bicubic when installed (the general affine only; it returns an HxW[xC] array).
 
     Returns:
         (image, flip_x, flip_y): the caller mirrors the pixels where a flag is set (the
@@ -137,7 +138,7 @@ def warp(
         if k >= REDUCE_MIN_FACTOR:
             img = img.reduce(k)
             m = m.rescale_input(1.0 / k, 1.0 / k)
-    if opencv.use_opencv(backend):
+    if opencv.use_opencv(backend, resample):
         arr = opencv.warp_affine(
             np.asarray(img),
             m,

@@ -61,6 +61,9 @@ def test_auto_uses_opencv_when_installed_and_pillow_pins_it() -> None:
     auto = decode_for(_spec("auto"), img, rng())
     np.testing.assert_array_equal(auto, decode_for(_spec("opencv"), img, rng()))
     assert not np.array_equal(auto, decode_for(_spec("pillow"), img, rng()))
+    # nearest: Pillow's fixed-point path is as fast, so auto keeps Pillow
+    auto = decode_for(_spec("auto", resample="nearest"), img, rng())
+    np.testing.assert_array_equal(auto, decode_for(_spec("pillow", resample="nearest"), img, rng()))
 
 
 def test_float_and_grey_images_warp_on_opencv() -> None:
