@@ -22,6 +22,10 @@ from datumio.shards.base import ShardBuffer, ShardSummary, records_crc32
 _CHUNK_BYTES = 256 << 10
 _FLUSH_BYTES = 32 << 20
 _READ_SLAB_BYTES = 32 << 20
+#: Object formats no newer than HDF5 1.10's where the features allow (superblock 3, the
+#: new chunk indices): readers with HDF5 1.10 or newer open the shards, whatever HDF5
+#: (2.x included) wrote them.
+LIBVER = ("v110", "latest")
 
 
 class Hdf5ShardWriter:
@@ -31,7 +35,7 @@ class Hdf5ShardWriter:
         self._path = path
         self._info = info
         self._num_classes = num_classes
-        self._file = h5py.File(path, "w", libver="latest")
+        self._file = h5py.File(path, "w", libver=LIBVER)
         # Created on the first flush: a shard that fits one flush is written contiguous and
         # exact-sized; a larger one grows in chunks.
         self._payload: h5py.Dataset | None = None
