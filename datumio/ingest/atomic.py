@@ -5,14 +5,23 @@ filesystem, so the final rename is atomic). A later run removes temporaries whos
 process is gone, so a kill -9 at any moment leaves nothing that blocks the next run;
 with ``--resume`` it first adopts (renames to its own name) the one whose ``plan.json``
 matches its own plan, and finishes it.
+
+Replacing an existing OUT (``--overwrite``) swaps the two directories in one step with
+Linux's ``renameat2(RENAME_EXCHANGE)``, so OUT is never missing, not even for a moment; where
+that call is not available (another OS, an old kernel or a filesystem without it) the old
+OUT is renamed aside first, leaving a window of microseconds without OUT.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Callable
 
 from datumio._process import pid_alive
@@ -82,6 +91,37 @@ def _fsync_dir(path: str) -> None:
             os.close(fd)
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None  # glibc < 2.28, or another libc without it
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def exchange(a: str, b: str) -> bool:
+    """Swap the paths ``a`` and ``b`` atomically; False when the system cannot."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False  # kernel or filesystem without RENAME_EXCHANGE: use two renames
+    raise OSError(err, os.strerror(err), b)
+
+
 def publish(tmp: str, out: str, overwrite: bool) -> None:
     """Rename the finished ``tmp`` to ``out``; an existing ``out`` needs ``overwrite``."""
     out = os.path.abspath(out)
@@ -90,6 +130,15 @@ def publish(tmp: str, out: str, overwrite: bool) -> None:
         if not overwrite:
             raise IngestError(f"{out} already exists; pass --overwrite to replace it")
         old = f"{_tmp_prefix(out)}{os.getpid()}-old-{secrets.token_hex(4)}"
+        try:
+            swapped = exchange(tmp, out)
+        except OSError as exc:
+            raise IngestError(f"cannot move the finished dataset into {out}: {exc}") from exc
+        if swapped:
+            os.rename(tmp, old)  # the previous OUT, now at tmp
+            _fsync_dir(os.path.dirname(out))
+            _remove(old)
+            return
         os.rename(out, old)
     try:
         os.rename(tmp, out)
@@ -99,10 +148,14 @@ def publish(tmp: str, out: str, overwrite: bool) -> None:
         raise IngestError(f"cannot move the finished dataset into {out}: {exc}") from exc
     _fsync_dir(os.path.dirname(out))
     if old is not None:
-        if os.path.isdir(old) and not os.path.islink(old):
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.remove(old)
+        _remove(old)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        os.remove(path)
 
 
 def discard(tmp: str) -> None:

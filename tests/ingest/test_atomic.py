@@ -86,3 +86,48 @@ def test_sigterm_and_ctrl_c_clean_up(src: Path, tmp_path: Path, sig: int) -> Non
         time.sleep(0.05)
     assert session_members(proc.pid) == []
     assert list(tmp_path.iterdir()) == []
+
+
+WATCH = """
+import os, sys, time
+path, stop = sys.argv[1], sys.argv[2]
+missing = looks = 0
+while not os.path.exists(stop):
+    looks += 1
+    if not os.path.exists(os.path.join(path, "manifest.json")):
+        missing += 1
+print(missing, looks)
+"""
+
+
+@pytest.mark.skipif(atomic._renameat2() is None, reason="no renameat2 (Linux, glibc >= 2.28)")
+def test_overwrite_never_leaves_out_missing(tmp_path: Path) -> None:
+    """Another process polling OUT during 300 replacements never finds it missing."""
+    out, stop = tmp_path / "out.lmdb", tmp_path / "stop"
+    out.mkdir()
+    (out / "manifest.json").write_text("0")
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", WATCH, str(out), str(stop)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(0.3)  # let the watcher start polling
+        for k in range(1, 301):
+            tmp = atomic.make_tmp(str(out))
+            Path(tmp, "manifest.json").write_text(str(k))
+            atomic.publish(tmp, str(out), overwrite=True)
+    finally:
+        stop.touch()
+        output, _ = watcher.communicate(timeout=30)
+    missing, looks = (int(v) for v in output.split())
+    assert looks > 300 and missing == 0
+    assert (out / "manifest.json").read_text() == "300"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.lmdb", "stop"]
+
+
+def test_exchange_swaps_a_file_and_a_directory(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.write_text("file")
+    if not atomic.exchange(str(a), str(b)):
+        pytest.skip("no RENAME_EXCHANGE here")
+    assert a.read_text() == "file" and b.is_dir()
