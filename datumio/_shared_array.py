@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from datumio.errors import LoaderError, WorkerError
-from datumio.loader.pool import describe_exit, unimportable_main_hidden
+from datumio.loader.pool import describe_exit, start_worker
 from datumio.loader.slots import Segment, check_capacity
 
 _JOIN_TIMEOUT_S = 2.0
@@ -178,8 +178,7 @@ class BatchPool:
                     daemon=True,
                 )
                 self._conns.append(parent_end)
-                with unimportable_main_hidden(method):
-                    proc.start()
+                start_worker(proc, method)
                 self._procs.append(proc)
                 child_end.close()
         except BaseException:

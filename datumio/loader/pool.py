@@ -20,13 +20,14 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from datumio.errors import LoaderError
+from datumio.errors import LoaderError, OptionError
 from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Stop, WorkerConfig
 from datumio.loader.worker import worker_main
 
@@ -77,6 +78,24 @@ def unimportable_main_hidden(method: str) -> Iterator[None]:
         main.__file__ = path  # type: ignore[union-attr]
 
 
+def start_worker(proc: BaseProcess, method: str) -> None:
+    """``proc.start()`` with :func:`unimportable_main_hidden`; what cannot be sent to a
+    spawn/forkserver child (a lambda or nested ``user_fn``, say) raises :class:`OptionError`.
+    """
+    try:
+        with unimportable_main_hidden(method):
+            proc.start()
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        if "pickle" not in str(exc):
+            raise
+        raise OptionError(
+            f"cannot send the worker configuration to a {method!r} worker process: {exc}. "
+            "Everything the workers run (Transform.user_fn, a custom sampler, ...) must be "
+            "picklable: define functions at the top level of a module or script, not as "
+            "lambdas or nested functions"
+        ) from exc
+
+
 class WorkerPool:
     """``workers`` processes running :func:`worker_main`, fed one :class:`BatchPlan` at a time."""
 
@@ -113,8 +132,7 @@ class WorkerPool:
             name=f"datumio-worker-{k}",
             daemon=True,
         )
-        with unimportable_main_hidden(self._method):
-            proc.start()
+        start_worker(proc, self._method)
         child_end.close()  # only the worker holds it now: its death reads as EOF here
         self._procs[k] = proc
         self._conns[k] = parent_end

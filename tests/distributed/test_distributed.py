@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from leaks import session_members
 from PIL import Image
 
 import datumio
@@ -87,11 +88,18 @@ def test_kill_9_then_resume_gives_the_same_dataset(tmp_path: Path, executor: str
     deadline = time.monotonic() + 120
     while _sidecars(tmp_path) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    # kill -9 of the ingest process alone: its workers (local processes or the Dask
+    # cluster) must go by themselves, and multiprocessing's resource tracker, left alive,
+    # removes their semaphores (killing the whole session would leak them in /dev/shm).
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     if proc.returncode == 0:
         pytest.skip("the ingest finished before it could be killed")
+    deadline = time.monotonic() + 20
+    while session_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_members(proc.pid) == [], "workers outlived the killed ingest"
     assert not out.exists()
     resumed = subprocess.run(
         _cli(str(images), str(out), *flags, "--resume", "--json"),
