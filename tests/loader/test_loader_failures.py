@@ -191,3 +191,14 @@ def test_shm_capacity_is_checked_with_a_clear_message(
     assert f"{needed} bytes" in text and f"{10 * real.f_frsize} bytes free" in text
     assert "--shm-size" in text and "batch_size" in text
     loader.close()
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_an_unpicklable_user_fn_is_refused_with_what_to_do(dataset_path: str, method: str) -> None:
+    spec = Transform(size=(16, 16), user_fn=lambda image, rng: image)
+    with (
+        pytest.raises(datumio.OptionError, match="top level of a module") as info,
+        _natural(dataset_path, transform=spec, start_method=method) as loader,
+    ):
+        next(iter(loader))
+    assert "user_fn" in str(info.value) and method in str(info.value)
