@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from datumio.augment import geometry, photometric
+from datumio.augment import geometry, opencv, photometric
 from datumio.augment.normalize import write
 from datumio.augment.spec import Transform
-from datumio.augment.warp import warp
+from datumio.augment.warp import as_pil, warp
 from datumio.codec import (
     DEFAULT_BACKGROUND,
     decode_record,
@@ -19,10 +19,6 @@ from datumio.codec import (
 from datumio.errors import DecodeError, OptionError
 
 _SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
-
-
-def _pil(arr: np.ndarray) -> Image.Image:
-    return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 
 def decode_for(
@@ -49,9 +45,13 @@ def decode_for(
             if shape is None:
                 raise OptionError("decoding a raw payload needs its stored shape")
             arr = decode_record(source, "raw", shape)
-        img = _pil(np.ascontiguousarray(arr, dtype=np.uint8))
-        m = geometry.plan(spec, img.width, img.height, rng)
-        return _finish(spec, img, m, rng)
+        arr = np.ascontiguousarray(arr, dtype=np.uint8)
+        m = geometry.plan(spec, arr.shape[1], arr.shape[0], rng)
+        return _finish(spec, arr, m, rng)
+    if encoding == "jpeg" and shape is not None and opencv.decodes(spec.backend):
+        decoded = _decode_jpeg_opencv(spec, source, shape, rng)
+        if decoded is not None:
+            return decoded
     img = open_image(bytes(source), max_pixels=2**62)
     stored_w, stored_h = img.size
     swaps = exif_orientation(img) in _SWAPS_AXES
@@ -71,8 +71,32 @@ def decode_for(
     return _finish(spec, img, m, rng)
 
 
+def _decode_jpeg_opencv(
+    spec: Transform,
+    source: bytes | memoryview,
+    shape: tuple[int, int, int],
+    rng: np.random.Generator,
+) -> np.ndarray | None:
+    """A JPEG record written by datumio (no EXIF, RGB or grey) through OpenCV's decoder,
+    bit-identical to Pillow's; None (nothing drawn from ``rng``) hands it to Pillow."""
+    up_h, up_w = int(shape[0]), int(shape[1])
+    data = source if isinstance(source, bytes) else bytes(source)
+    if data[-2:] != b"\xff\xd9":
+        return None  # truncated: Pillow says so
+    m = geometry.plan(spec, up_w, up_h, rng)
+    scale = opencv.jpeg_scale((up_w, up_h), geometry.draft_request(m, up_w, up_h))
+    arr = opencv.decode_jpeg(data, gray=shape[2] == 1, scale=scale)
+    expected = (-(-up_h // scale), -(-up_w // scale))
+    if arr is None or arr.shape[:2] != expected:
+        got = None if arr is None else arr.shape
+        raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/{scale}")
+    if scale > 1:
+        m = m.rescale_input(arr.shape[1] / up_w, arr.shape[0] / up_h)
+    return _finish(spec, arr, m, rng)
+
+
 def _finish(
-    spec: Transform, img: Image.Image, m: geometry.Affine, rng: np.random.Generator
+    spec: Transform, img: Image.Image | np.ndarray, m: geometry.Affine, rng: np.random.Generator
 ) -> np.ndarray:
     """Warp once, photometric ops, then the uint8 HxWxC array (flips as free strides)."""
     out_h, out_w = spec.size
@@ -87,8 +111,7 @@ def _finish(
         backend=spec.backend,
     )
     if spec.has_photometric:
-        pil = Image.fromarray(out) if isinstance(out, np.ndarray) else out
-        out = photometric.adjust(pil, spec, rng)
+        out = photometric.adjust(as_pil(out), spec, rng)
     arr = np.asarray(out, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]

@@ -95,8 +95,15 @@ def pad_source(
     return padded, m.shift_input(pads[1][0] - left, pads[0][0] - top)
 
 
+def as_pil(img: Image.Image | np.ndarray) -> Image.Image:
+    """``img`` as a PIL image (an HxWx1 array becomes mode L)."""
+    if isinstance(img, Image.Image):
+        return img
+    return Image.fromarray(img[:, :, 0] if img.ndim == 3 and img.shape[2] == 1 else img)
+
+
 def warp(
-    img: Image.Image,
+    img: Image.Image | np.ndarray,
     m: Affine,
     out_w: int,
     out_h: int,
@@ -106,7 +113,7 @@ def warp(
     fill_value: float | tuple[float, ...] = 0,
     backend: str = "pillow",
 ) -> tuple[Image.Image | np.ndarray, bool, bool]:
-    """Resample ``img`` once through ``m`` to out_w x out_h.
+    """Resample ``img`` (a PIL image or an HxW[xC] uint8 array) once through ``m``.
 
     ``backend``: ``"pillow"``; ``"opencv"`` for ``cv2.warpAffine``; ``"auto"``: OpenCV for
     bilinear/bicubic when installed (the general affine only; it returns an HxW[xC] array).
@@ -118,29 +125,24 @@ def warp(
     a = m.m
     x0, x1 = a[0, 2], a[0, 0] * out_w + a[0, 2]
     y0, y1 = a[1, 2], a[1, 1] * out_h + a[1, 2]
+    size = img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0])
     if m.axis_aligned:
-        box = _inside(
-            (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
-            float(img.width),
-            float(img.height),
-        )
+        w, h = float(size[0]), float(size[1])
+        box = _inside((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), w, h)
         if box is not None:
-            if box == (0.0, 0.0, float(img.width), float(img.height)) and img.size == (
-                out_w,
-                out_h,
-            ):
+            if box == (0.0, 0.0, w, h) and size == (out_w, out_h):
                 out = img
             else:
-                out = img.resize((out_w, out_h), RESAMPLE[resample], box=box)
+                out = as_pil(img).resize((out_w, out_h), RESAMPLE[resample], box=box)
             return out, bool(x1 < x0), bool(y1 < y0)
     if resample != "nearest":
-        k = int(min(min(m.input_per_output()), *img.size))
+        k = int(min(min(m.input_per_output()), *size))
         if k >= REDUCE_MIN_FACTOR:
-            img = img.reduce(k)
+            img = as_pil(img).reduce(k)
             m = m.rescale_input(1.0 / k, 1.0 / k)
     if opencv.use_opencv(backend, resample):
         arr = opencv.warp_affine(
-            np.asarray(img),
+            img if isinstance(img, np.ndarray) else np.asarray(img),
             m,
             out_w,
             out_h,
@@ -149,6 +151,7 @@ def warp(
             fill_value=fill_value,
         )
         return arr, False, False
+    img = as_pil(img)
     if fill_mode != "constant":
         img, m = pad_source(img, m, out_w, out_h, fill_mode, _SUPPORT[resample])
     out = img.transform(

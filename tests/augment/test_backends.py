@@ -1,12 +1,15 @@
-"""Pillow's and OpenCV's warps agree, ``auto`` picks OpenCV when installed, errors are clear."""
+"""Pillow's and OpenCV's warps agree, OpenCV decodes JPEG records bit-identically, ``auto``
+picks OpenCV when installed, errors are clear."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
+import datumio
 from datumio.augment import Transform, decode_for, sample_rng
-from datumio.errors import OptionError
+from datumio.errors import DecodeError, OptionError
 from datumio.transforms import transform_image
 
 cv2 = pytest.importorskip("cv2")
@@ -82,3 +85,45 @@ def test_a_bad_backend_is_refused_with_the_choices() -> None:
         Transform(size=(8, 8), backend="cuda")
     with pytest.raises(OptionError, match="backend"):
         transform_image(_smooth(), warp_kwargs={"backend": "skimage"})
+
+
+@pytest.fixture(scope="module", params=["RGB", "L"])
+def jpeg_dataset(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """Records re-encoded as JPEG by the ingest (colour, or grey with ``gray=True``)."""
+    root = tmp_path_factory.mktemp("jpeg-records")
+    rng = np.random.default_rng(7)
+    for name in ("a", "b"):
+        (root / "src" / name).mkdir(parents=True)
+        for k in range(3):
+            h, w = (int(v) for v in rng.integers(120, 200, 2))
+            Image.fromarray(_smooth(h, w)).rotate(17 * k).save(root / "src" / name / f"{k}.png")
+    out = root / "out.lmdb"
+    options = datumio.IngestOptions(workers=1, encode="jpeg", gray=request.param == "L")
+    datumio.ingest(str(root / "src"), str(out), options)
+    return str(out)
+
+
+@pytest.mark.parametrize("size", [(96, 96), (40, 40), (20, 20)])  # 20: DCT-scaled decode
+def test_opencv_jpeg_decode_is_bit_identical_to_pillow(jpeg_dataset: str, size: tuple) -> None:
+    ds = datumio.open(jpeg_dataset)
+    assert ds.encoding == "jpeg" and len({ds.shape(i)[2] for i in range(len(ds))}) == 1
+    for i in range(len(ds)):
+        for kw in ({"rotation_range": (-30.0, 30.0)}, {"zoom_range": (0.8, 1.2)}):
+            got = {}
+            for backend in ("pillow", "auto"):
+                spec = Transform(
+                    size=size, resample="nearest", dtype="uint8", backend=backend, **kw
+                )
+                got[backend] = decode_for(
+                    spec, ds.read(i), sample_rng(1, 0, i), encoding="jpeg", shape=ds.shape(i)
+                )
+            np.testing.assert_array_equal(got["auto"], got["pillow"])
+
+
+def test_a_truncated_jpeg_record_still_fails_to_decode(jpeg_dataset: str) -> None:
+    ds = datumio.open(jpeg_dataset)
+    data = ds.read(0)[:-500]
+    for backend in ("pillow", "auto"):
+        spec = Transform(size=(32, 32), backend=backend, dtype="uint8")
+        with pytest.raises(DecodeError):
+            decode_for(spec, data, sample_rng(0, 0, 0), encoding="jpeg", shape=ds.shape(0))
