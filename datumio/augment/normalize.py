@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 
+from datumio.augment import opencv
 from datumio.augment.spec import Axis, Transform
 from datumio.errors import DecodeError
 
@@ -52,7 +53,8 @@ def zmuv(x: np.ndarray, axis: int | tuple[int, ...] | None) -> None:
 def write(spec: Transform, image: np.ndarray, out: np.ndarray) -> None:
     """Write an HxWxC uint8 ``image`` into ``out`` with the spec's normalisation and layout.
 
-    Dataset mean/std first (``normalize``, float32 only), then per-sample zmuv.
+    Dataset mean/std first (``normalize``, float32 only; with OpenCV and CHW, one pass per
+    channel plane, equal to numpy's up to float rounding), then per-sample zmuv.
     """
     src = image.transpose(2, 0, 1) if spec.layout == "CHW" else image
     if src.shape != out.shape:
@@ -62,8 +64,14 @@ def write(spec: Transform, image: np.ndarray, out: np.ndarray) -> None:
         return
     if spec.normalize and spec.mean is not None and spec.std is not None:
         mean, inv_std = _norm_constants(spec.mean, spec.std, spec.layout)
-        np.subtract(src, mean, out=out, dtype=np.float32)
-        np.multiply(out, inv_std, out=out)
+        fused = (
+            spec.layout == "CHW"
+            and opencv.enabled(spec.backend)
+            and opencv.normalize_planes(image, inv_std.ravel(), -(mean * inv_std).ravel(), out)
+        )
+        if not fused:
+            np.subtract(src, mean, out=out, dtype=np.float32)
+            np.multiply(out, inv_std, out=out)
     else:
         np.copyto(out, src, casting="unsafe")
     if spec.sample_zmuv:

@@ -1,9 +1,10 @@
 """The optional OpenCV warp: ``cv2.warpAffine``, about 3x faster than Pillow's bilinear affine.
 
 Installed with ``pip install "datumio[opencv]"`` (``opencv-python-headless``) and then used
-by ``Transform(backend="auto")``, the default, for bilinear and bicubic warps. Pillow stays
-the decoder, does the axis-aligned (antialiased) resizes and nearest-neighbour warps; OpenCV
-only replaces the general bilinear/bicubic affine warp.
+by ``Transform(backend="auto")``, the default: it decodes the JPEG records the ingest wrote
+(bit-identical to Pillow), does the general affine warp (bilinear and bicubic; nearest when
+the image is already an array) and the float32 CHW normalisation. Pillow decodes original
+bytes and does the axis-aligned (antialiased) resizes.
 
 Conventions match the Pillow path: the :class:`~datumio.augment.geometry.Affine` maps output
 pixel centres (x + 0.5) to input coordinates with centres at i + 0.5; OpenCV puts centres at
@@ -52,22 +53,23 @@ def load() -> ModuleType | None:
     return cv2
 
 
-def use_opencv(backend: str, resample: str) -> bool:
-    """Whether ``backend`` ("auto", "pillow" or "opencv") resolves to OpenCV here.
+def use_opencv(backend: str, resample: str, *, array: bool) -> bool:
+    """Whether the warp of ``backend`` ("auto", "pillow" or "opencv") is OpenCV's here.
 
-    ``auto`` takes OpenCV for bilinear and bicubic only: Pillow's nearest-neighbour affine
-    has a fixed-point fast path that is as fast, and faster in the loader (no array copy).
+    ``auto`` takes OpenCV for bilinear and bicubic; for nearest only when the image is
+    already a numpy ``array``: Pillow's nearest-neighbour affine has a fixed-point path
+    as fast as OpenCV's, so for a PIL image the copy into an array would be the difference.
     """
-    if backend == "pillow" or (backend == "auto" and resample == "nearest"):
+    if backend == "pillow" or (backend == "auto" and resample == "nearest" and not array):
         return False
     return load() is not None
 
 
-def decodes(backend: str) -> bool:
-    """Whether datumio-written JPEG records decode with OpenCV under ``backend``.
+def enabled(backend: str) -> bool:
+    """Whether OpenCV decodes datumio-written JPEG records and normalises under ``backend``.
 
-    The decode is bit-identical to Pillow's (both libjpeg-turbo, the same DCT scaling) and
-    about 40% faster, with no copy out of a PIL image; ``"pillow"`` keeps Pillow.
+    Its decode is bit-identical to Pillow's (both libjpeg-turbo, the same DCT scaling) and
+    about 40% faster, with no copy out of a PIL image; ``"pillow"`` keeps Pillow and numpy.
     """
     return backend != "pillow" and load() is not None
 
@@ -149,3 +151,25 @@ def warp_affine(
     if arr.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]  # OpenCV drops a single channel axis
     return out
+
+
+def normalize_planes(
+    image: np.ndarray, scale: np.ndarray, offset: np.ndarray, out: np.ndarray
+) -> bool:
+    """``out[c] = image[:, :, c] * scale[c] + offset[c]``: HxWxC uint8 to CxHxW float32 in
+    one pass per channel (numpy needs two over the whole output). False, with nothing
+    written, when OpenCV is missing or the arrays do not suit it (the caller uses numpy).
+    """
+    cv2 = load()
+    if cv2 is None or image.ndim != 3 or out.dtype != np.float32 or min(image.strides) < 0:
+        return False  # a flipped view: OpenCV would copy it first
+    channels = image.shape[2]
+    if not 1 <= channels <= 4 or not all(out[c].flags.c_contiguous for c in range(channels)):
+        return False
+    planes = cv2.split(image) if channels > 1 else (image[:, :, 0],)
+    for c in range(channels):
+        plane = planes[c]
+        cv2.addWeighted(
+            plane, float(scale[c]), plane, 0.0, float(offset[c]), dst=out[c], dtype=cv2.CV_32F
+        )
+    return True

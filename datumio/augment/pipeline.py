@@ -48,7 +48,7 @@ def decode_for(
         arr = np.ascontiguousarray(arr, dtype=np.uint8)
         m = geometry.plan(spec, arr.shape[1], arr.shape[0], rng)
         return _finish(spec, arr, m, rng)
-    if encoding == "jpeg" and shape is not None and opencv.decodes(spec.backend):
+    if encoding == "jpeg" and shape is not None and opencv.enabled(spec.backend):
         decoded = _decode_jpeg_opencv(spec, source, shape, rng)
         if decoded is not None:
             return decoded

@@ -5,10 +5,10 @@
 * Otherwise ``Image.transform(AFFINE)``, which does not antialias: when the map shrinks by
   2x or more, the image is first box-reduced by the integer factor (``Image.reduce``, folded
   into the matrix), so the affine itself never shrinks by 2x or more.
-* With OpenCV installed, ``backend="opencv"``, or ``"auto"`` with bilinear/bicubic, makes
-  the general affine ``cv2.warpAffine`` instead (:mod:`datumio.augment.opencv`): same
-  matrix, fill modes as OpenCV borders, about 3x faster than Pillow's bilinear; it returns
-  a numpy array.
+* With OpenCV installed, ``backend="opencv"``, or ``"auto"`` with bilinear/bicubic (or
+  nearest on an array), makes the general affine ``cv2.warpAffine`` instead
+  (:mod:`datumio.augment.opencv`): same matrix, fill modes as OpenCV borders, about 3x
+  faster than Pillow's bilinear; it returns a numpy array.
 * Fill modes: Pillow fills a constant only. For ``edge``/``reflect``/``symmetric``/``wrap``
   the part of the source the output samples is cut out and padded by ``numpy.pad`` with
   that mode, just enough to hold every sample point plus the filter's support, and the
@@ -116,7 +116,8 @@ def warp(
     """Resample ``img`` (a PIL image or an HxW[xC] uint8 array) once through ``m``.
 
     ``backend``: ``"pillow"``; ``"opencv"`` for ``cv2.warpAffine``; ``"auto"``: OpenCV for
-    bilinear/bicubic when installed (the general affine only; it returns an HxW[xC] array).
+    bilinear/bicubic, and nearest on an array, when installed (the general affine only; it
+    returns an HxW[xC] array).
 
     Returns:
         (image, flip_x, flip_y): the caller mirrors the pixels where a flag is set (the
@@ -140,7 +141,7 @@ def warp(
         if k >= REDUCE_MIN_FACTOR:
             img = as_pil(img).reduce(k)
             m = m.rescale_input(1.0 / k, 1.0 / k)
-    if opencv.use_opencv(backend, resample):
+    if opencv.use_opencv(backend, resample, array=isinstance(img, np.ndarray)):
         arr = opencv.warp_affine(
             img if isinstance(img, np.ndarray) else np.asarray(img),
             m,

@@ -3,12 +3,15 @@ picks OpenCV when installed, errors are clear."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 import datumio
-from datumio.augment import Transform, decode_for, sample_rng
+from datumio.augment import Transform, decode_for, opencv, sample_rng
+from datumio.augment.normalize import write
 from datumio.errors import DecodeError, OptionError
 from datumio.transforms import transform_image
 
@@ -64,9 +67,11 @@ def test_auto_uses_opencv_when_installed_and_pillow_pins_it() -> None:
     auto = decode_for(_spec("auto"), img, rng())
     np.testing.assert_array_equal(auto, decode_for(_spec("opencv"), img, rng()))
     assert not np.array_equal(auto, decode_for(_spec("pillow"), img, rng()))
-    # nearest: Pillow's fixed-point path is as fast, so auto keeps Pillow
-    auto = decode_for(_spec("auto", resample="nearest"), img, rng())
-    np.testing.assert_array_equal(auto, decode_for(_spec("pillow", resample="nearest"), img, rng()))
+    # nearest: OpenCV only for arrays (Pillow's nearest is as fast on a PIL image)
+    assert opencv.use_opencv("auto", "nearest", array=True)
+    assert not opencv.use_opencv("auto", "nearest", array=False)
+    assert opencv.use_opencv("auto", "bilinear", array=False)
+    assert not opencv.use_opencv("pillow", "bilinear", array=True)
 
 
 def test_float_and_grey_images_warp_on_opencv() -> None:
@@ -103,21 +108,35 @@ def jpeg_dataset(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     return str(out)
 
 
-@pytest.mark.parametrize("size", [(96, 96), (40, 40), (20, 20)])  # 20: DCT-scaled decode
-def test_opencv_jpeg_decode_is_bit_identical_to_pillow(jpeg_dataset: str, size: tuple) -> None:
+def test_opencv_jpeg_decode_is_bit_identical_to_pillow(jpeg_dataset: str) -> None:
     ds = datumio.open(jpeg_dataset)
-    assert ds.encoding == "jpeg" and len({ds.shape(i)[2] for i in range(len(ds))}) == 1
+    assert ds.encoding == "jpeg"
     for i in range(len(ds)):
-        for kw in ({"rotation_range": (-30.0, 30.0)}, {"zoom_range": (0.8, 1.2)}):
-            got = {}
-            for backend in ("pillow", "auto"):
-                spec = Transform(
-                    size=size, resample="nearest", dtype="uint8", backend=backend, **kw
-                )
-                got[backend] = decode_for(
-                    spec, ds.read(i), sample_rng(1, 0, i), encoding="jpeg", shape=ds.shape(i)
-                )
-            np.testing.assert_array_equal(got["auto"], got["pillow"])
+        h, w, channels = ds.shape(i)
+        for scale in (1, 2, 4, 8):
+            request = (w // scale, h // scale)
+            assert opencv.jpeg_scale((w, h), request) == scale
+            img = Image.open(io.BytesIO(ds.read(i)))
+            img.draft(img.mode, request)
+            assert img.size == (-(-w // scale), -(-h // scale))  # Pillow picked that scale
+            ours = opencv.decode_jpeg(ds.read(i), gray=channels == 1, scale=scale)
+            assert ours is not None
+            np.testing.assert_array_equal(ours, np.asarray(img.convert(img.mode)))
+
+
+@pytest.mark.parametrize("size", [(96, 96), (40, 40), (20, 20)])  # 20: DCT-scaled decode
+def test_records_decoded_by_opencv_give_pillows_pixels(jpeg_dataset: str, size: tuple) -> None:
+    """Without a general warp (resize, crop, flip: Pillow's resize on both) the output of
+    ``auto`` (OpenCV decode) equals ``pillow``'s exactly."""
+    ds = datumio.open(jpeg_dataset)
+    for i in range(len(ds)):
+        got = {}
+        for backend in ("pillow", "auto"):
+            spec = Transform(size=size, flip=0.5, dtype="uint8", backend=backend)
+            got[backend] = decode_for(
+                spec, ds.read(i), sample_rng(1, 0, i), encoding="jpeg", shape=ds.shape(i)
+            )
+        np.testing.assert_array_equal(got["auto"], got["pillow"])
 
 
 def test_a_truncated_jpeg_record_still_fails_to_decode(jpeg_dataset: str) -> None:
@@ -127,3 +146,21 @@ def test_a_truncated_jpeg_record_still_fails_to_decode(jpeg_dataset: str) -> Non
         spec = Transform(size=(32, 32), backend=backend, dtype="uint8")
         with pytest.raises(DecodeError):
             decode_for(spec, data, sample_rng(0, 0, 0), encoding="jpeg", shape=ds.shape(0))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_opencv_normalisation_equals_numpy(channels: int) -> None:
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (24, 20, channels), dtype=np.uint8)
+    mean, std = (120.0, 110.0, 100.0)[:channels], (50.0, 60.0, 70.0)[:channels]
+    for view in (image, image[:, ::-1]):  # a flipped view takes numpy's path
+        got = {}
+        for backend in ("pillow", "auto"):
+            spec = Transform(size=(24, 20), mean=mean, std=std, backend=backend)
+            got[backend] = np.full((channels, 24, 20), np.nan, np.float32)
+            write(spec, view, got[backend])
+        expected = (view.transpose(2, 0, 1) - np.reshape(mean, (-1, 1, 1))) / np.reshape(
+            std, (-1, 1, 1)
+        )
+        np.testing.assert_allclose(got["auto"], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got["auto"], got["pillow"], rtol=1e-5, atol=1e-5)
