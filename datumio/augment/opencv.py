@@ -1,4 +1,4 @@
-"""The optional OpenCV warp: ``cv2.warpAffine``, about 3x faster than Pillow's bilinear affine.
+"""The optional OpenCV path: JPEG decode, affine warp and float32 normalisation.
 
 Installed with ``pip install "datumio[opencv]"`` (``opencv-python-headless``) and then used
 by ``Transform(backend="auto")``, the default: it decodes the JPEG records the ingest wrote

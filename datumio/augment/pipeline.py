@@ -47,7 +47,9 @@ def decode_for(
             arr = decode_record(source, "raw", shape)
         arr = np.ascontiguousarray(arr, dtype=np.uint8)
         m = geometry.plan(spec, arr.shape[1], arr.shape[0], rng)
-        return _finish(spec, arr, m, rng)
+        out = _finish(spec, arr, m, rng)
+        # Never hand out a view of the caller's array (a user_fn may write into its input).
+        return out.copy() if np.may_share_memory(out, arr) else out
     if encoding == "jpeg" and shape is not None and opencv.enabled(spec.backend):
         decoded = _decode_jpeg_opencv(spec, source, shape, rng)
         if decoded is not None:

@@ -164,3 +164,13 @@ def test_opencv_normalisation_equals_numpy(channels: int) -> None:
         )
         np.testing.assert_allclose(got["auto"], expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(got["auto"], got["pillow"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["pillow", "auto"])
+def test_the_output_never_aliases_an_input_array(backend: str) -> None:
+    img = _smooth(48, 48)
+    spec = Transform(size=(48, 48), keep_scale=True, dtype="uint8", backend=backend)
+    out = decode_for(spec, img, sample_rng(0, 0, 0))  # identity: no resampling at all
+    np.testing.assert_array_equal(out, img)
+    out[:] = 0  # what an in-place user_fn does
+    assert img.any(), "writing into the output changed the caller's array"
