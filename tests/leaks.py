@@ -12,7 +12,10 @@ import multiprocessing
 import os
 import re
 import time
+from collections.abc import Iterator
 from multiprocessing import forkserver, resource_tracker
+
+import pytest
 
 from datumio._process import pid_alive
 
@@ -92,3 +95,13 @@ def leaks(timeout_s: float = 5.0) -> str | None:
         if time.monotonic() > deadline:
             return f"segments={segments} children={procs} descendants={others}"
         time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fails a test that leaves a segment or a process behind; a conftest turns it on for
+    its directory with ``from leaks import no_leaks``."""
+    yield
+    left = leaks()
+    if left is not None:
+        pytest.fail(f"leak after test: {left}")

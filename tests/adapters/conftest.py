@@ -1,18 +1,9 @@
-"""After every datagen test: no shared-memory segment of this process, no child process."""
+"""After every adapter test: no shared-memory segment of this process, no child process."""
 
 from __future__ import annotations
 
 import pytest
-from leaks import leaks
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    yield
-    left = leaks()
-    if left is not None:
-        pytest.fail(f"leak after test: {left}")
-
+from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)
 
 #: Records per class of the small adapter-test dataset (long-tailed, 32x32 shapes).
 CLASS_COUNTS = {"circle": 24, "square": 12, "triangle": 6, "star": 4}

@@ -2,13 +2,4 @@
 
 from __future__ import annotations
 
-import pytest
-from leaks import leaks
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    yield
-    left = leaks()
-    if left is not None:
-        pytest.fail(f"leak after test: {left}")
+from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)

@@ -6,18 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from leaks import leaks
+from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)
 from loader_support import build_dataset, corrupt_record
 
 import datumio
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    yield
-    left = leaks()
-    if left is not None:
-        pytest.fail(f"leak after test: {left}")
 
 
 @pytest.fixture(scope="session")
