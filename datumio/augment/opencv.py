@@ -60,9 +60,9 @@ def use_opencv(backend: str, resample: str, *, array: bool) -> bool:
     already a numpy ``array``: Pillow's nearest-neighbour affine has a fixed-point path
     as fast as OpenCV's, so for a PIL image the copy into an array would be the difference.
     """
-    if backend == "pillow" or (backend == "auto" and resample == "nearest" and not array):
+    if backend == "auto" and resample == "nearest" and not array:
         return False
-    return load() is not None
+    return enabled(backend)
 
 
 def enabled(backend: str) -> bool:
@@ -82,14 +82,19 @@ def jpeg_scale(size: tuple[int, int], request: tuple[int, int] | None) -> int:
     return next(s for s in (8, 4, 2, 1) if fit >= s)
 
 
+def complete_jpeg(data: bytes | memoryview) -> bool:
+    """Whether ``data`` ends with the JPEG EOI marker. OpenCV decodes a truncated file half
+    grey without an error, so only complete payloads go to it (Pillow raises on the rest)."""
+    return len(data) >= 4 and bytes(data[-2:]) == b"\xff\xd9"
+
+
 def decode_jpeg(data: bytes | memoryview, *, gray: bool, scale: int) -> np.ndarray | None:
-    """A JPEG decoded at 1/``scale`` (RGB, or 2-D grey), or None when it does not end with
-    the EOI marker or does not decode (OpenCV would return a truncated file half grey,
-    without an error: such payloads go to Pillow, which raises)."""
+    """A JPEG decoded at 1/``scale`` (RGB, or 2-D grey), or None when it is not
+    :func:`complete_jpeg` or does not decode."""
     cv2 = load()
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if cv2 is None or buf.size < 4 or buf[-2] != 0xFF or buf[-1] != 0xD9:
+    if cv2 is None or not complete_jpeg(data):
         return None
+    buf = np.frombuffer(data, dtype=np.uint8)
     if gray:
         flag = (
             cv2.IMREAD_GRAYSCALE

@@ -81,13 +81,12 @@ def _decode_jpeg_opencv(
 ) -> np.ndarray | None:
     """A JPEG record written by datumio (no EXIF, RGB or grey) through OpenCV's decoder,
     bit-identical to Pillow's; None (nothing drawn from ``rng``) hands it to Pillow."""
-    up_h, up_w = int(shape[0]), int(shape[1])
-    data = source if isinstance(source, bytes) else bytes(source)
-    if data[-2:] != b"\xff\xd9":
+    if not opencv.complete_jpeg(source):
         return None  # truncated: Pillow says so
+    up_h, up_w = int(shape[0]), int(shape[1])
     m = geometry.plan(spec, up_w, up_h, rng)
     scale = opencv.jpeg_scale((up_w, up_h), geometry.draft_request(m, up_w, up_h))
-    arr = opencv.decode_jpeg(data, gray=shape[2] == 1, scale=scale)
+    arr = opencv.decode_jpeg(source, gray=shape[2] == 1, scale=scale)
     expected = (-(-up_h // scale), -(-up_w // scale))
     if arr is None or arr.shape[:2] != expected:
         got = None if arr is None else arr.shape
