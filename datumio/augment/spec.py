@@ -175,17 +175,12 @@ class Transform:
             ("dtype", DTYPES),
             ("resample", RESAMPLES),
             ("fill_mode", FILL_MODES),
-            ("backend", opencv.BACKENDS),
         ):
             if getattr(self, name) not in allowed:
                 raise OptionError(
                     f"Transform({name}={getattr(self, name)!r}); use one of {allowed}"
                 )
-        if self.backend == "opencv" and not opencv.installed():
-            raise OptionError(
-                'Transform(backend="opencv") but OpenCV is not installed: '
-                'pip install "datumio[opencv]", or use backend="auto"'
-            )
+        _check_backend(self.backend, "Transform(backend=...)")
         fill = self.fill_value
         fills = (fill,) if isinstance(fill, int | float) else tuple(fill)
         if not fills or any(not 0 <= int(v) <= 255 for v in fills):
@@ -319,6 +314,18 @@ class Transform:
         return cls(**kw)
 
 
+def _check_backend(backend: str, where: str) -> str:
+    """``backend`` if it is one of :data:`opencv.BACKENDS` and usable here."""
+    if backend not in opencv.BACKENDS:
+        raise OptionError(f"{where}: {backend!r}; use one of {opencv.BACKENDS}")
+    if backend == "opencv" and not opencv.installed():
+        raise OptionError(
+            f'{where}: "opencv" but OpenCV is not installed: pip install "datumio[opencv]", '
+            'or use "auto"'
+        )
+    return backend
+
+
 _ORDERS = {0: "nearest", 1: "bilinear", 3: "bicubic"}
 _MODES = {"nearest": "edge", "constant": "constant", "edge": "edge", "reflect": "reflect"}
 _MODES.update(symmetric="symmetric", wrap="wrap", mirror="reflect")
@@ -336,12 +343,7 @@ def warp_options(warp_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
             f"warp_kwargs {sorted(unknown)} unknown; use order, mode, cval and backend"
         )
     if "backend" in warp_kwargs:
-        backend = str(warp_kwargs["backend"])
-        if backend not in opencv.BACKENDS:
-            raise OptionError(f"warp_kwargs backend={backend!r}; use one of {opencv.BACKENDS}")
-        if backend == "opencv" and not opencv.installed():
-            raise OptionError('warp_kwargs backend="opencv": pip install "datumio[opencv]"')
-        out["backend"] = backend
+        out["backend"] = _check_backend(str(warp_kwargs["backend"]), "warp_kwargs backend")
     if "order" in warp_kwargs:
         order = int(warp_kwargs["order"])
         if order not in _ORDERS:
