@@ -90,6 +90,9 @@ def write_dataset(root: str, n: int, num_classes: int, num_shards: int) -> float
                 "file": f"{fmt.SHARDS_DIR}/{fmt.shard_name(s, 'lmdb')}",
                 "first_id": int(shard_offsets[s]),
                 "num_records": int(shard_offsets[s + 1] - shard_offsets[s]),
+                "payload_bytes": 0,
+                "file_bytes": 0,
+                "records_crc32": 0,
             }
             for s in range(num_shards)
         ],

@@ -16,6 +16,7 @@ from PIL import Image
 
 from datumio.augment.seeds import sample_rng
 from datumio.errors import OptionError
+from datumio.shards.index import load_npy
 
 Axis = int | tuple[int, ...] | None
 _EPS = 1e-12
@@ -27,7 +28,7 @@ def img_loader(data_path: str) -> np.ndarray:
     Images come back HxWxC (grey as HxWx1; palette and CMYK as RGB), as they are stored.
     """
     if str(data_path).lower().endswith(".npy"):
-        arr = np.load(data_path, allow_pickle=False)
+        arr = load_npy(str(data_path), mmap_mode=None)
     else:
         with Image.open(data_path) as opened:
             img: Image.Image = opened

@@ -34,6 +34,7 @@ from datumio.errors import DatumioError
 from datumio.sampling_report import SamplingReport
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
+from datumio.shards.verify import VerifyReport
 
 SCHEMA = "datumio.inspect/1"
 
@@ -56,6 +57,7 @@ SUMMARY_KEYS = (
     "channel_stats",
     "rejects",
     "duplicates",
+    "integrity",
     "sampling",
     "writer",
     "ingest",
@@ -74,6 +76,7 @@ def summarize(
     *,
     duplicates: bool = True,
     sampling: SamplingReport | None = None,
+    integrity: VerifyReport | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Summarise a dataset as a JSON-safe dict with the keys :data:`SUMMARY_KEYS`.
@@ -83,6 +86,7 @@ def summarize(
         duplicates: look for records with identical payloads (``duplicates`` is None when off).
         sampling: a report from :func:`datumio.sampling_report.sampling_report` to embed
             (``sampling`` is None without one).
+        integrity: a :func:`datumio.shards.verify.verify` report to embed (None: not checked).
         progress: called as ``progress(done, total)`` while duplicate candidates are read.
     """
     m = ds.manifest
@@ -121,6 +125,7 @@ def summarize(
         },
         "rejects": _rejects(ds),
         "duplicates": find_duplicates(ds, progress=progress) if duplicates else None,
+        "integrity": None if integrity is None else integrity.to_dict(),
         "sampling": None if sampling is None else sampling.to_dict(),
         "writer": m.get("writer") or {},
         "ingest": m.get("ingest") or {},

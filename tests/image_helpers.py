@@ -31,6 +31,20 @@ def draw_image(
     return path
 
 
+def class_picture(
+    label: int, k: int, rng: np.random.Generator, sides: tuple[int, int] = (40, 72)
+) -> np.ndarray:
+    """A distinctive RGB picture of a random size in ``sides``: horizontal gradient, a class
+    colour, a bright left-hand bar (so flips and crops show)."""
+    h, w = int(rng.integers(*sides)), int(rng.integers(*sides))
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
+    img[..., 1] = (80 * label + 7 * k) % 256
+    img[..., 2] = np.linspace(0, 255, h, dtype=np.uint8)[:, None]
+    img[:, : w // 5] = 255
+    return img
+
+
 def read_rejects_jsonl(dataset: str | Path) -> list[dict[str, object]]:
     """The rows of a dataset's ``rejects.jsonl``."""
     text = (Path(dataset) / "rejects.jsonl").read_text(encoding="utf-8")

@@ -31,8 +31,10 @@ from datumio.ingest import atomic
 from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.pipeline import (
+    Events,
     Progress,
     RejectPolicy,
+    Stop,
     check_paths,
     executor_for,
     list_input,
@@ -48,6 +50,7 @@ from datumio.ingest.report import IngestReport
 from datumio.ingest.sidecar import SIDECARS_DIR
 from datumio.ingest.sources import Item, Reject
 from datumio.shards import format as fmt
+from datumio.shards.index import load_npy
 from datumio.shards.manifest import read_manifest, write_json_atomic
 from datumio.shards.writer import ShardEntry
 
@@ -65,7 +68,7 @@ def _stored_options(manifest: dict[str, Any], options: IngestOptions) -> IngestO
 
 
 def _load(out: str, manifest: dict[str, Any], name: str) -> np.ndarray:
-    return np.load(os.path.join(out, manifest["index"][name]), allow_pickle=False)
+    return load_npy(os.path.join(out, manifest["index"][name]), mmap_mode=None)
 
 
 def _old_records(out: str, manifest: dict[str, Any]) -> Records:
@@ -86,8 +89,8 @@ def _old_records(out: str, manifest: dict[str, Any]) -> Records:
         "groups": _load(out, manifest, "groups")
         if "groups" in manifest["index"]
         else np.zeros(0, fmt.LABEL_DTYPE),
-        "source_sizes": np.load(os.path.join(out, files["source_sizes"]), allow_pickle=False),
-        "histogram": np.load(os.path.join(out, files["histogram"]), allow_pickle=False),
+        "source_sizes": load_npy(os.path.join(out, files["source_sizes"]), mmap_mode=None),
+        "histogram": load_npy(os.path.join(out, files["histogram"]), mmap_mode=None),
     }
     records.add(None, arrays, stats.get("source_formats", {}))
     records.shards.extend(
@@ -124,6 +127,8 @@ def append(
     *,
     executor: Executor | None,
     progress: Progress | None,
+    events: Events | None = None,
+    stop: Stop | None = None,
 ) -> IngestReport:
     """Add the files below ``src`` to the dataset at ``out`` (see the module docstring)."""
     check_paths(src, out, options)
@@ -160,10 +165,12 @@ def append(
     os.makedirs(os.path.join(tmp, SIDECARS_DIR))
     index_dir = f"{fmt.INDEX_DIR}/g{generation:05d}"
     try:
+        if events is not None:
+            events("start")
         spec = work_spec(src, options)
         tasks = plan_tasks(tmp, plan, items, backend, len(class_names), spec, options)
         with executor_for(options, executor) as running:
-            done, _ = run_shards(tmp, plan, tasks, running, rejects, progress, len(items))
+            done, _ = run_shards(tmp, plan, tasks, running, rejects, progress, len(items), stop)
         records = _old_records(out, manifest)
         before = len(records.shards)
         read_sidecars(tmp, done, records)
@@ -180,8 +187,10 @@ def append(
             generation=generation,
         )
         new_manifest = write_dataset(tmp, index_dir, records, info)
+        if events is not None:
+            events("finalize")
         tidy_build_dir(tmp)
-        _commit(tmp, out, index_dir, generation, new_manifest)
+        _commit(tmp, out, index_dir, generation, new_manifest, events)
     finally:
         atomic.discard(tmp)
     return IngestReport(
@@ -193,10 +202,23 @@ def append(
     )
 
 
-def _commit(tmp: str, out: str, index_dir: str, generation: int, manifest: dict[str, Any]) -> None:
-    """Move the new shards, index generation and rejects into OUT; the manifest last."""
+def _commit(
+    tmp: str,
+    out: str,
+    index_dir: str,
+    generation: int,
+    manifest: dict[str, Any],
+    events: Events | None,
+) -> None:
+    """Move the new shards, index generation and rejects into OUT; the manifest last.
+
+    Until the manifest is replaced, OUT is the previous version (the files moved in are not
+    in its manifest; a rerun of the same append replaces them).
+    """
     for name in sorted(os.listdir(os.path.join(tmp, fmt.SHARDS_DIR))):
         os.replace(os.path.join(tmp, fmt.SHARDS_DIR, name), os.path.join(out, fmt.SHARDS_DIR, name))
+    if events is not None:
+        events("commit")
     target = os.path.join(out, index_dir)
     if os.path.exists(target):  # left by an append that died before its commit
         shutil.rmtree(target)

@@ -10,6 +10,11 @@ Replacing an existing OUT (``--overwrite``) swaps the two directories in one ste
 Linux's ``renameat2(RENAME_EXCHANGE)``, so OUT is never missing, not even for a moment; where
 that call is not available (another OS, an old kernel or a filesystem without it) the old
 OUT is renamed aside first, leaving a window of microseconds without OUT.
+
+``--overwrite`` deletes only what datumio wrote: OUT must be a datumio dataset holding
+nothing but a dataset's files, or an empty directory (:func:`check_replaceable`), and never
+a path that holds the input, the labels file or the home directory. It is checked before the
+run and again just before the swap.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import contextlib
 import ctypes
 import errno
 import functools
+import json
 import os
+import re
 import secrets
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from datumio._process import pid_alive
 from datumio.errors import IngestError
@@ -122,13 +129,99 @@ def exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), b)
 
 
-def publish(tmp: str, out: str, overwrite: bool) -> None:
-    """Rename the finished ``tmp`` to ``out``; an existing ``out`` needs ``overwrite``."""
+#: What a dataset directory holds at its top level (``docs/format.md``), and the temporary
+#: name of a manifest being rewritten.
+_DATASET_ENTRY = re.compile(
+    r"^(manifest\.json|index|shards|rejects(-g\d+)?\.jsonl|manifest\.json\.tmp-\d+)$"
+)
+
+
+def _contains(outer: str, inner: str) -> bool:
+    """``inner`` is ``outer`` or lies below it (both real, absolute paths)."""
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+
+
+def _is_datumio_manifest(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == "datumio"
+
+
+def check_replaceable(out: str, protected: Sequence[str] = ()) -> None:
+    """Raise unless ``--overwrite`` may replace what is at ``out``.
+
+    Replaceable: a datumio dataset (a readable ``manifest.json`` of the datumio format and
+    nothing beside a dataset's own files) or an empty directory. Never: a symbolic link, a
+    file, a path that holds one of ``protected`` (the input, its labels file) or the home
+    directory, or the filesystem root.
+
+    Raises:
+        IngestError: what is at ``out``, why it stays, and what to do.
+    """
+    out = os.path.abspath(out)
+    if not os.path.lexists(out):
+        return
+    keep = "; choose another OUT, or move it away yourself if it may go"
+    if os.path.islink(out):
+        raise IngestError(
+            f"{out} is a symbolic link (to {os.readlink(out)}): --overwrite replaces only a "
+            f"dataset directory itself, not a link{keep}"
+        )
+    real = os.path.realpath(out)
+    home = os.path.realpath(os.path.expanduser("~"))
+    for what, path in [*(("the input", p) for p in protected), ("your home directory", home)]:
+        if _contains(real, os.path.realpath(path)):
+            raise IngestError(
+                f"{out} holds {what} ({path}): --overwrite would delete it; write the dataset "
+                "to a new path beside it instead"
+            )
+    if not os.path.isdir(out):
+        raise IngestError(
+            f"{out} is a file, not a datumio dataset: --overwrite replaces only a datumio "
+            f"dataset or an empty directory{keep}"
+        )
+    entries = sorted(os.listdir(out))
+    if not entries:
+        return
+    if not _is_datumio_manifest(os.path.join(out, "manifest.json")):
+        shown = ", ".join(entries[:5]) + (
+            f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+        )
+        raise IngestError(
+            f"{out} is not a datumio dataset (no readable datumio manifest.json; it holds "
+            f"{shown}): --overwrite replaces only a datumio dataset or an empty directory{keep}"
+        )
+    foreign = [name for name in entries if not _DATASET_ENTRY.match(name)]
+    if foreign:
+        raise IngestError(
+            f"{out} is a datumio dataset but also holds files datumio did not write "
+            f"({', '.join(foreign[:5])}): --overwrite would delete them; move them out of {out} "
+            "first"
+        )
+
+
+def publish(
+    tmp: str,
+    out: str,
+    overwrite: bool,
+    protected: Sequence[str] = (),
+    events: Callable[[str], None] | None = None,
+) -> None:
+    """Rename the finished ``tmp`` to ``out``; an existing ``out`` needs ``overwrite`` and
+    must pass :func:`check_replaceable` (again: it may have changed during the run).
+
+    ``events("published")`` is called just after the swap, before the old dataset is
+    removed (fault tests stop the process there).
+    """
     out = os.path.abspath(out)
     old = None
     if os.path.lexists(out):
         if not overwrite:
             raise IngestError(f"{out} already exists; pass --overwrite to replace it")
+        check_replaceable(out, protected)
         old = f"{_tmp_prefix(out)}{os.getpid()}-old-{secrets.token_hex(4)}"
         try:
             swapped = exchange(tmp, out)
@@ -137,6 +230,8 @@ def publish(tmp: str, out: str, overwrite: bool) -> None:
         if swapped:
             os.rename(tmp, old)  # the previous OUT, now at tmp
             _fsync_dir(os.path.dirname(out))
+            if events is not None:
+                events("published")
             _remove(old)
             return
         os.rename(out, old)
@@ -147,6 +242,8 @@ def publish(tmp: str, out: str, overwrite: bool) -> None:
             os.rename(old, out)
         raise IngestError(f"cannot move the finished dataset into {out}: {exc}") from exc
     _fsync_dir(os.path.dirname(out))
+    if events is not None:
+        events("published")
     if old is not None:
         _remove(old)
 

@@ -63,6 +63,13 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    processes = dict(getattr(pool, "_processes", None) or {})  # no public handle on them
+    for proc in processes.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            proc.kill()
+
+
 @contextlib.contextmanager
 def open_executor(spec: str, workers: int) -> Iterator[Running]:
     """The executor ``spec`` names, shut down (cluster included) when the block ends.
@@ -79,6 +86,12 @@ def open_executor(spec: str, workers: int) -> Iterator[Running]:
         pool = ProcessPoolExecutor(workers, initializer=init_worker)
         try:
             yield Running(pool, 2 * workers, f"{workers} local processes")
+        except KeyboardInterrupt:
+            # Ctrl-C may strike inside the pool's own machinery (starting a worker, feeding
+            # its queue) and leave workers waiting for work that never comes; the interpreter
+            # would then wait for them at exit for ever. They hold nothing worth finishing.
+            _kill_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return

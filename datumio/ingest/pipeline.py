@@ -35,6 +35,16 @@ from datumio.ingest.work import WorkSpec
 from datumio.shards import format as fmt
 
 Progress = Callable[[int, int], None]
+#: Called with the name of each step as the run reaches it: ``start`` (input listed, the
+#: build directory made), ``finalize`` (index and manifest written), ``publish`` and
+#: ``published`` (just before and after the dataset is renamed into place; ``commit`` for
+#: ``--append``). Tools and fault tests hook in here.
+Events = Callable[[str], None]
+#: Polled while the run waits for shards (every :data:`_STOP_POLL_S`): True stops the run as
+#: Ctrl-C would. Tools set it from a signal handler, which itself must not raise into the
+#: process pool's machinery (a KeyboardInterrupt inside it can leave a lock held for ever).
+Stop = Callable[[], bool]
+_STOP_POLL_S = 0.2
 
 
 def list_input(src: str, options: IngestOptions) -> Listing:
@@ -65,14 +75,22 @@ def work_spec(src: str, options: IngestOptions) -> WorkSpec:
     )
 
 
+def protected_paths(src: str, options: IngestOptions) -> list[str]:
+    """What OUT must never hold: the input and its labels file."""
+    return [src] + ([os.path.abspath(options.labels_file)] if options.labels_file else [])
+
+
 def check_paths(src: str, out: str, options: IngestOptions) -> None:
     if not os.path.isdir(src):
         raise IngestError(f"input {src} is not a directory")
     src_real, out_real = os.path.realpath(src), os.path.realpath(out)
     if out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep):
         raise IngestError(f"output {out} is inside the input {src}; write it somewhere else")
-    if os.path.lexists(out) and not options.overwrite and not options.append:
+    if options.append or not os.path.lexists(out):
+        return
+    if not options.overwrite:
         raise IngestError(f"{out} already exists; pass --overwrite to replace it")
+    atomic.check_replaceable(out, protected_paths(src, options))
 
 
 class RejectPolicy:
@@ -123,10 +141,14 @@ def run_shards(
     rejects: RejectPolicy,
     progress: Progress | None,
     total_files: int,
+    stop: Stop | None = None,
 ) -> tuple[list[int], int]:
     """Run (or reuse) every planned shard, answers taken in plan order.
 
     Returns the shard numbers in order and how many were reused from an earlier run.
+
+    Raises:
+        KeyboardInterrupt: ``stop()`` said so.
     """
     pending: collections.deque[Future[ShardDone]] = collections.deque()
     numbers: list[int] = []
@@ -142,7 +164,7 @@ def run_shards(
                 pending.append(_done(earlier))
             else:
                 pending.append(running.executor.submit(write_shard, task))
-        answer = pending.popleft().result()
+        answer = _answer(pending.popleft(), stop)
         for reject in answer.rejects:
             rejects.add(reject)
         if not answer.complete:  # on_error="raise" stopped it, and add() raised above
@@ -152,6 +174,18 @@ def run_shards(
         if progress is not None:
             progress(done_files, total_files)
     return numbers, reused
+
+
+def _answer(future: Future[ShardDone], stop: Stop | None) -> ShardDone:
+    if stop is None:
+        return future.result()
+    while True:
+        if stop():
+            raise KeyboardInterrupt
+        try:
+            return future.result(timeout=_STOP_POLL_S)
+        except TimeoutError:
+            continue
 
 
 def plan_tasks(
@@ -189,7 +223,11 @@ def executor_for(options: IngestOptions, executor: Executor | None) -> Iterator[
 
 
 def tidy_build_dir(root: str) -> None:
-    """Drop what only the build needed: sidecars, the plan, partial shards of dead tasks."""
+    """Drop what only the build needed: sidecars, the plan, partial shards of dead tasks.
+
+    Called just before the dataset is published: until then a killed run stays resumable
+    (``--resume`` finds the plan and reuses every shard whose sidecar is there).
+    """
     shutil.rmtree(os.path.join(root, SIDECARS_DIR), ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(root, PLAN_FILE))
@@ -214,6 +252,8 @@ def ingest(
     *,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    events: Events | None = None,
+    stop: Stop | None = None,
 ) -> IngestReport:
     """Ingest the images below ``src`` into a new dataset at ``out`` (or add them to it).
 
@@ -223,6 +263,8 @@ def ingest(
         options: see :class:`IngestOptions` (``append``, ``resume``, ``executor`` ...).
         executor: where shard tasks run; default the one ``options.executor`` names.
         progress: called as ``progress(files_done, files_total)`` after each shard.
+        events: called with the name of each step as the run reaches it (see :data:`Events`).
+        stop: polled while the run waits for shards; True stops it as Ctrl-C would.
 
     Returns:
         The report of the run (also written into the dataset's manifest).
@@ -236,7 +278,9 @@ def ingest(
         # Imported here: append builds on this module's helpers.
         from datumio.ingest.append import append
 
-        return append(src, out, options, executor=executor, progress=progress)
+        return append(
+            src, out, options, executor=executor, progress=progress, events=events, stop=stop
+        )
     check_paths(src, out, options)
     started = time.perf_counter()
     listing = list_input(src, options)
@@ -256,10 +300,14 @@ def ingest(
             write_plan(tmp, plan)
         os.makedirs(os.path.join(tmp, fmt.SHARDS_DIR), exist_ok=True)
         os.makedirs(os.path.join(tmp, SIDECARS_DIR), exist_ok=True)
+        if events is not None:
+            events("start")
         spec = work_spec(src, options)
         tasks = plan_tasks(tmp, plan, items, backend, len(listing.class_names), spec, options)
         with executor_for(options, executor) as running:
-            numbers, reused = run_shards(tmp, plan, tasks, running, rejects, progress, len(items))
+            numbers, reused = run_shards(
+                tmp, plan, tasks, running, rejects, progress, len(items), stop
+            )
         records = Records()
         read_sidecars(tmp, numbers, records)
         if not records.shards:
@@ -274,8 +322,11 @@ def ingest(
             rejects=rejects.items,
         )
         manifest = write_dataset(tmp, fmt.INDEX_DIR, records, info)
+        if events is not None:
+            events("finalize")
+            events("publish")
         tidy_build_dir(tmp)
-        atomic.publish(tmp, out, options.overwrite)
+        atomic.publish(tmp, out, options.overwrite, protected_paths(src, options), events)
     except KeyboardInterrupt:
         # With --resume an interrupted run stays resumable; without, nothing is left.
         if tmp is not None and not options.resume:

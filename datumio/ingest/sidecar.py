@@ -77,6 +77,6 @@ def load_sidecar(root: str, number: int, meta_only: bool = False) -> Sidecar | N
         with np.load(sidecar_path(root, number), allow_pickle=False) as npz:
             meta = json.loads(npz["meta"].tobytes())
             arrays = {} if meta_only else {k: npz[k] for k in npz.files if k != "meta"}
-    except (OSError, ValueError, KeyError):
+    except Exception:  # a damaged sidecar (numpy's parser raises many types): redo the shard
         return None
     return Sidecar(meta, arrays)

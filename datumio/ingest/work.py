@@ -63,8 +63,10 @@ Outcome = Accepted | Rejected
 
 
 def init_worker() -> None:
-    """Worker initialiser: die with the parent, leave Ctrl-C to the parent."""
+    """Worker initialiser: die with the parent, leave Ctrl-C to the parent (a forked worker
+    inherits the tool's handlers: SIGTERM goes back to its default, ending the worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
 
 

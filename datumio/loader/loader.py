@@ -21,8 +21,14 @@ NOTE(shutdown): the one shutdown order, whatever triggers it.
      holding a batch across ``close()`` is safe; only its name is gone.
 
 Thread/fork/pickle: a Loader lives in the process that created it and is driven by one
-thread at a time; it is not picklable (its workers and segments are not). Worker processes
-open their own shard handles.
+thread at a time; pickling it raises TypeError, before and after it starts (its workers and
+segments cannot travel): send the dataset path and options and build a Loader there. Worker
+processes open their own shard handles.
+
+One iterator at a time: ``iter(loader)`` takes over from any earlier iterator, and
+``set_epoch`` (to another epoch), ``load_state_dict`` and ``close()`` end it. An iterator
+used after that raises :class:`LoaderError` saying what ended it, never a silent stop that
+would truncate an epoch.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from datumio.loader.support import (
     default_transform,
     worker_error,
 )
+from datumio.loader.watch import StallWatch
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -175,6 +182,8 @@ class Loader:
         self._epoch = sampler.epoch
         self._position = sampler.position
         self._generation = 0
+        #: What started the current generation (names what ended an older iterator).
+        self._turned_by = ""
         self._inflight: dict[int, int] = {}  # slot -> generation of the plan it holds
         self._ids = IdWindow(sampler, batch_size * ID_WINDOW_BATCHES)
         self._logged: set[int] = set()
@@ -182,6 +191,14 @@ class Loader:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._closed = False
         self._started_at: float | None = None
+        self._watch = StallWatch(self.dataset, self.options.batch_timeout_s)
+
+    def __reduce_ex__(self, protocol: object) -> Any:
+        raise TypeError(
+            "a datumio Loader cannot be pickled: it owns worker processes and shared memory. "
+            "Send what builds it (the dataset path, a Transform, the options) and create the "
+            "Loader in the process that iterates it"
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -222,7 +239,7 @@ class Loader:
     def close(self) -> None:
         """Stop the workers and unlink the slots (see NOTE(shutdown)); idempotent."""
         self._closed = True
-        self._generation += 1
+        self._turn("close() was called")
         finalizer, self._finalizer, self._runtime = self._finalizer, None, None
         if finalizer is not None:
             finalizer()
@@ -267,7 +284,7 @@ class Loader:
             raise OptionError(f"epoch must be a non-negative int, got {epoch!r}")
         if int(epoch) != self._epoch:
             self._epoch, self._position = int(epoch), 0
-            self._generation += 1
+            self._turn(f"set_epoch({int(epoch)}) was called")
 
     def state_dict(self) -> dict[str, Any]:
         """A JSON-safe snapshot: resume gives the same batches and pixels from here on."""
@@ -298,22 +315,35 @@ class Loader:
                 )
         self.sampler.load_state_dict(state["sampler"])
         self._epoch, self._position = int(state["epoch"]), int(state["position"])
-        self._generation += 1
+        self._turn("load_state_dict() was called")
 
     # -- iteration ------------------------------------------------------------------------
+
+    def _turn(self, why: str) -> int:
+        """Start a new generation: plans and iterators of older ones are void."""
+        self._generation += 1
+        self._turned_by = why
+        return self._generation
+
+    def _check_current(self, gen: int, yielded: int, total: int) -> None:
+        if self._generation != gen:
+            raise LoaderError(
+                f"this iterator over the Loader ended after {yielded} of {total} batches: "
+                f"{self._turned_by} meanwhile. A Loader drives one iterator at a time: finish "
+                "or leave a loop before starting another over the same Loader (use a second "
+                "Loader for validation), and call set_epoch/load_state_dict between epochs"
+            )
 
     def __iter__(self) -> Iterator[Batch]:
         self.start()
         if self._started_at is None:
             self._started_at = time.perf_counter()
-        return self._run_epoch()
+        return self._run_epoch(self._turn("another iter(loader) was started"))
 
-    def _run_epoch(self) -> Iterator[Batch]:
+    def _run_epoch(self, gen: int) -> Iterator[Batch]:
         runtime = self._runtime
         if runtime is None:
             raise LoaderError("this Loader is closed; create a new one")
-        self._generation += 1
-        gen = self._generation
         opts, stats = self.options, self.stats
         size = opts.batch_size
         epoch, start = self._epoch, self._position
@@ -322,6 +352,7 @@ class Loader:
         starts = range(start, max(start, stop), size)
         pending: dict[int, BatchDone] = {}
         planned = yielded = 0
+        self._check_current(gen, yielded, len(starts))
         try:
             while yielded < len(starts):
                 t0 = time.perf_counter()
@@ -353,8 +384,7 @@ class Loader:
                     stats.first_batch_s = now - self._started_at
                 yield batch
                 del batch
-                if self._generation != gen:
-                    return  # set_epoch / load_state_dict / close happened meanwhile
+                self._check_current(gen, yielded, len(starts))
             self._epoch, self._position = epoch + 1, 0
         finally:
             for done in pending.values():
@@ -397,14 +427,17 @@ class Loader:
         deadline = time.monotonic() + self.options.batch_timeout_s
         while True:
             msgs = runtime.pool.wait(_POLL_S)
+            self._watch.check(runtime.pool, runtime.ring)
             if msgs:
                 self._handle(runtime, gen, msgs, pending)
                 return
             if time.monotonic() > deadline:
+                seen = "; ".join(self._watch.busy(runtime.pool))
                 raise LoaderError(
                     f"no batch arrived for {self.options.batch_timeout_s} s while workers "
                     f"{runtime.pool.pids} are alive: a record may hang the decoder; raise "
                     "batch_timeout_s if batches are that slow"
+                    + (f". Last seen: {seen}" if seen else "")
                 )
 
     def _handle(

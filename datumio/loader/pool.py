@@ -145,6 +145,16 @@ class WorkerPool:
     def processes(self) -> list[BaseProcess]:
         return [p for p in self._procs if p is not None]
 
+    def current(self) -> list[tuple[int, int, BatchPlan]]:
+        """(worker, pid, plan) for each worker with work: the oldest plan it was sent, which
+        is the one it is filling (a worker takes its plans in order)."""
+        out = []
+        for k, proc in enumerate(self._procs):
+            plans = self._outstanding[k]
+            if proc is not None and proc.pid is not None and plans:
+                out.append((k, proc.pid, next(iter(plans.values()))))
+        return out
+
     # -- work -----------------------------------------------------------------------------
 
     def submit(self, plan: BatchPlan) -> list[Message]:

@@ -41,9 +41,14 @@ def _aligned(n: int) -> int:
     return -(-n // _ALIGN) * _ALIGN
 
 
+#: Fields of a slot's progress record (int64 each), written by the worker filling the slot
+#: and read by the main process to tell a stuck worker from a slow one.
+PROGRESS_FIELDS = ("generation", "batch", "done", "record")
+
+
 @dataclass(frozen=True)
 class SlotLayout:
-    """Where a batch's arrays sit inside one slot: images, labels, ids, groups."""
+    """Where a batch's arrays sit inside one slot: images, labels, ids, groups, progress."""
 
     batch_size: int
     sample_shape: tuple[int, ...]
@@ -66,10 +71,20 @@ class SlotLayout:
         return self.ids_offset + _aligned(8 * self.batch_size)
 
     @property
+    def progress_offset(self) -> int:
+        return self.groups_offset + _aligned(8 * self.batch_size)
+
+    @property
     def slot_bytes(self) -> int:
-        raw = self.groups_offset + _aligned(8 * self.batch_size)
+        raw = self.progress_offset + _aligned(8 * len(PROGRESS_FIELDS))
         page = mmap.PAGESIZE
         return -(-raw // page) * page
+
+    def progress(self, buf: Any) -> np.ndarray:
+        """The slot's progress record (see :data:`PROGRESS_FIELDS`) over a whole-slot buffer."""
+        return np.ndarray(
+            (len(PROGRESS_FIELDS),), np.int64, buffer=buf, offset=self.progress_offset
+        )
 
     def views(self, buf: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(images, labels, ids, groups) arrays over a whole-slot buffer (worker side)."""
@@ -282,6 +297,10 @@ class SlotRing:
 
     def give_back(self, slot: int) -> None:
         self._free.append(slot)
+
+    def progress(self, slot: int) -> tuple[int, ...]:
+        """A snapshot of ``slot``'s progress record (written by the worker filling it)."""
+        return tuple(int(v) for v in self.layout.progress(self.segments[slot].mmap))
 
     def hand_out(
         self, slot: int, n: int, extras: tuple[str, ...]

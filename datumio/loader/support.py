@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from datumio.augment.spec import Transform
-from datumio.errors import WorkerError
+from datumio.errors import FormatError, WorkerError
 from datumio.loader.messages import BatchFailed, WorkerConfig
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
@@ -32,8 +32,8 @@ class IdWindow:
     def get(self, epoch: int, lo: int, hi: int) -> np.ndarray:
         if epoch != self._epoch or lo < self._lo or hi > self._hi:
             stop = max(hi, min(lo + self._size, len(self._sampler)))
-            self._ids = self._sampler.ids_at(np.arange(lo, stop, dtype=np.int64), epoch)
-            self._epoch, self._lo, self._hi = epoch, lo, stop
+            ids = self._sampler.ids_at(np.arange(lo, stop, dtype=np.int64), epoch)
+            self._ids, self._epoch, self._lo, self._hi = ids, epoch, lo, stop
         return self._ids[lo - self._lo : hi - self._lo]
 
 
@@ -75,8 +75,28 @@ def default_transform(dataset: Dataset) -> Transform:
     224x224, uint8 HWC, so ``Loader(path, batch_size)`` always yields batches; pass a
     :class:`Transform` to choose the size, flips, normalisation and layout.
     """
-    shapes = dataset.shapes
-    if len(shapes) and bool((shapes[:, :2] == shapes[0, :2]).all()):
-        h, w = int(shapes[0, 0]), int(shapes[0, 1])
-        return Transform(size=(h, w), layout="HWC", dtype="uint8")
+    shapes = np.asarray(dataset.shapes[:, :2])
+    if not len(shapes):
+        return Transform(size=DEFAULT_SIZE, layout="HWC", dtype="uint8")
+    low, high = shapes.min(axis=0), shapes.max(axis=0)
+    _check_sizes(dataset, low, high)
+    if bool((low == high).all()):
+        return Transform(size=(int(low[0]), int(low[1])), layout="HWC", dtype="uint8")
     return Transform(size=DEFAULT_SIZE, layout="HWC", dtype="uint8")
+
+
+def _check_sizes(dataset: Dataset, low: np.ndarray, high: np.ndarray) -> None:
+    """The stored (height, width) range must be the one the manifest recorded at ingest: the
+    output size depends on it, so one damaged entry of ``shapes.npy`` must not change it."""
+    sizes = ((dataset.manifest.get("stats") or {}).get("stored_size")) or {}
+    try:
+        recorded = [(sizes[k]["min"], sizes[k]["max"]) for k in ("height", "width")]
+    except (KeyError, TypeError):
+        return  # no stored-size statistics to compare with
+    found = [(int(low[k]), int(high[k])) for k in (0, 1)]
+    if [(float(a), float(b)) for a, b in recorded] != [(float(a), float(b)) for a, b in found]:
+        raise FormatError(
+            f"{dataset.path}: index/shapes.npy gives stored heights {found[0]} and widths "
+            f"{found[1]} (min, max), the manifest {recorded[0]} and {recorded[1]}: the index is "
+            "damaged (run datumio verify)"
+        )

@@ -59,18 +59,24 @@ class _Filler:
         self.config = config
         self.dataset = config.dataset
         self.views = [config.layout.views(seg.mmap) for seg in segments]
+        self.progress = [config.layout.progress(seg.mmap) for seg in segments]
 
     def fill(self, plan: BatchPlan) -> BatchDone:
         cfg, ds = self.config, self.dataset
         images, labels, ids, groups = self.views[plan.slot]
+        # What this worker is on, for the main process's stall watch (PROGRESS_FIELDS).
+        progress = self.progress[plan.slot]
+        progress[:] = (plan.generation, plan.batch, 0, -1)
         replacements: list[Replacement] = []
         for k in range(len(plan.ids)):
             record = int(plan.ids[k])
             position = int(plan.positions[k])
-            used = self._fill_one(record, plan.epoch, position, images[k], replacements)
-            labels[k] = int(ds.labels[used])
+            progress[3] = record
+            used, label = self._fill_one(record, plan.epoch, position, images[k], replacements)
+            labels[k] = label
             ids[k] = used
             groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
+            progress[2] = k + 1
         normalize_batch(images[: len(plan.ids)], cfg.transform)  # no-op unless batch_zmuv
         return BatchDone(
             plan.generation,
@@ -83,7 +89,8 @@ class _Filler:
 
     def _fill_one(
         self, record: int, epoch: int, position: int, out: np.ndarray, log: list[Replacement]
-    ) -> int:
+    ) -> tuple[int, int]:
+        """Decode and transform ``record`` (or a replacement) into ``out``: (id used, label)."""
         ds = self.dataset
         tries = 0
         candidate = record
@@ -92,17 +99,17 @@ class _Filler:
             # far the failed attempt got.
             rng = sample_rng(self.config.seed, epoch, position)
             try:
-                payload = ds.read(candidate)
+                payload, label, shape = ds.record(candidate)
                 apply(
                     self.config.transform,
                     payload,
                     rng,
                     out,
                     encoding=ds.encoding,
-                    shape=ds.shape(candidate),
+                    shape=shape,
                     background=ds.background,
                 )
-                return candidate
+                return candidate, label
             except (RecordError, DecodeError) as exc:
                 shard = _shard_of(ds, candidate)
                 if self.config.strict:

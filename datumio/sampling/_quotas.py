@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from datumio.errors import OptionError
+from datumio.errors import FormatError, OptionError
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -163,3 +163,30 @@ def largest_remainder_quotas(raw: F64, total: int) -> I64:
         order = np.argsort(np.where(quotas > 0, frac, np.inf), kind="stable")
         quotas[order[:-remainder]] -= 1
     return quotas
+
+
+def check_drawn(ids: I64, classes: I64, labels: npt.NDArray[np.integer]) -> None:
+    """Every id drawn from class ``c``'s part of a stored class index has label ``c``.
+
+    A damaged index would otherwise move records between classes silently (the balance
+    would be wrong without a word); the cost is one gather of the drawn labels.
+
+    Raises:
+        FormatError: naming the first id out of range or listed under the wrong class.
+    """
+    n = labels.shape[0]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
+        bad = int(ids[(ids < 0) | (ids >= n)][0])
+        raise FormatError(
+            f"the class index (class_ids) lists record id {bad}, outside 0..{n - 1}: the "
+            "dataset's index is damaged (run datumio verify)"
+        )
+    got = np.asarray(labels[ids])
+    wrong = np.flatnonzero(got != classes)
+    if wrong.size:
+        k = int(wrong[0])
+        raise FormatError(
+            f"the class index (class_ids) lists record {int(ids[k])} under class "
+            f"{int(classes[k])}, but its label is {int(got[k])}: the dataset's index is damaged "
+            "(run datumio verify)"
+        )

@@ -28,7 +28,7 @@ from datumio.sampling._distributed import resolve_rank
 from datumio.sampling._feistel import U64, derive_keys, permute
 from datumio.sampling._options import SamplerOptions
 from datumio.sampling._plan import SamplingPlan
-from datumio.sampling._quotas import I64, largest_remainder_quotas, target_weights
+from datumio.sampling._quotas import I64, check_drawn, largest_remainder_quotas, target_weights
 from datumio.sampling._source import resolve_source
 from datumio.sampling._state import STATE_FORMAT, check_state
 
@@ -239,9 +239,12 @@ class Sampler:
         draw = slots - self._cum_quotas[cls]
         size = self._counts[cls]
         member = permute(draw % size, size, derive_keys(keys[1], cls, draw // size))
-        return np.asarray(
+        ids = np.asarray(
             self._class_ids[self._offsets[cls].astype(np.int64) + member.astype(np.int64)], np.int64
         )
+        if self._source.stored_index and self._source.labels is not None:
+            check_drawn(ids, cls, self._source.labels)
+        return ids
 
     def epoch_ids(self, epoch: int | None = None) -> I64:
         """Return every record id this rank draws in ``epoch`` (default: current), in order."""

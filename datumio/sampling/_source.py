@@ -26,6 +26,9 @@ class ClassSource:
     offsets: I64 | None = None
     class_ids: I64 | None = None
     _counts: I64 | None = None
+    #: The class index came from a dataset beside its labels (so the two may disagree if
+    #: the dataset is damaged), rather than being built from the labels here.
+    stored_index: bool = False
 
     @property
     def counts(self) -> I64:
@@ -110,6 +113,7 @@ def resolve_source(labels_or_dataset: object, groups: npt.ArrayLike | None) -> C
             num_classes=offsets.size - 1,
             offsets=offsets,
             class_ids=class_ids,
+            stored_index=True,
         )
     if labels is None:
         raise OptionError(

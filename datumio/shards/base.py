@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zlib
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from datumio.errors import DatumioError, FormatError
 from datumio.shards import format as fmt
 
 
@@ -75,8 +77,49 @@ def npy_bytes(arr: np.ndarray) -> bytes:
 
 
 def npy_load(data: bytes | memoryview) -> np.ndarray:
-    """Inverse of :func:`npy_bytes`; refuses pickled object arrays."""
-    return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
+    """Inverse of :func:`npy_bytes`; refuses pickled object arrays.
+
+    Raises:
+        FormatError: the bytes are not a plain .npy array (damaged, or pickled objects).
+    """
+    try:
+        arr = np.load(io.BytesIO(bytes(data)), allow_pickle=False)
+    except Exception as exc:  # numpy's header parser raises several types on damaged bytes
+        raise FormatError(describe_failure(exc)) from None
+    if not isinstance(arr, np.ndarray):
+        raise FormatError("not a plain .npy array")
+    return arr
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What a reading library said, without numpy's advice to load pickled data "unsafely"."""
+    text = str(exc)
+    if "pickle" in text.lower():  # numpy takes anything without the .npy magic for a pickle
+        return (
+            "not a plain .npy array of numbers (it holds Python objects, or its header is "
+            "damaged); datumio loads only plain arrays"
+        )
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+@contextlib.contextmanager
+def damaged_shard(path: str, what: str, error: type[DatumioError] = FormatError) -> Iterator[None]:
+    """Turn whatever a backend library raises on damaged bytes into ``error`` naming the shard.
+
+    LMDB, HDF5 and numpy's header parser each raise their own exception types (and several of
+    them) on damaged bytes; callers of a reader see only datumio's.
+    """
+    try:
+        yield
+    except DatumioError as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(f"shard {path}: {what}: {exc}") from exc
+    except Exception as exc:
+        raise error(
+            f"shard {path}: cannot read {what} ({describe_failure(exc)}); the shard is damaged: "
+            "run datumio verify, then restore it from a copy or re-ingest"
+        ) from None
 
 
 def records_crc32(crcs: np.ndarray) -> int:

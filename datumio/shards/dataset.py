@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from datumio.codec import DEFAULT_BACKGROUND, decode_record
 from datumio.errors import DecodeError, FormatError, RecordError
 from datumio.shards import format as fmt
-from datumio.shards.base import ShardReader
-from datumio.shards.hdf5_backend import Hdf5ShardReader
-from datumio.shards.lmdb_backend import LmdbShardReader
+from datumio.shards.base import ShardReader, records_crc32
+from datumio.shards.index import (
+    check_offsets,
+    check_range,
+    index_rel,
+    load_index_array,
+)
 from datumio.shards.manifest import read_manifest
 
 
-def _stem(name: str) -> str:
-    return name.removesuffix(".npy")
+class _ShardMeta(NamedTuple):
+    """A shard's own per-record lists (its self-description)."""
+
+    crc32: np.ndarray
+    labels: np.ndarray
+    shapes: np.ndarray
 
 
 def _open_reader(path: str, backend: str) -> ShardReader:
+    # The backends load on first use: h5py alone is 20 ms of `import datumio`.
     if backend == "lmdb":
+        from datumio.shards.lmdb_backend import LmdbShardReader
+
         return LmdbShardReader(path)
+    from datumio.shards.hdf5_backend import Hdf5ShardReader
+
     return Hdf5ShardReader(path)
 
 
 class Dataset:
     """A datumio dataset opened for reading.
 
-    Opening reads ``manifest.json`` and memory-maps the index; it reads no record and
-    no shard, so it costs the same at 100 records or 100M. Shards open on first use, in
-    the process that uses them.
+    Opening reads ``manifest.json``, memory-maps the index and checks it against the
+    manifest (dtypes, shapes, offsets, and every label and group in range: one pass over
+    the labels); it reads no record and no shard. Shards open on first use, in the process
+    that uses them, and every record read is checked against its shard (:meth:`record`).
 
     Thread/fork/pickle rules: pickling keeps only the path and options, so a Dataset sent
     to a worker process (spawn, forkserver or fork) reopens its shards there. After a
@@ -57,46 +72,44 @@ class Dataset:
         self.verify_crc = verify_crc
         self.manifest: dict[str, Any] = read_manifest(self.path)
         if background is None:  # kept originals decode exactly as ingest checked them
-            options = self.manifest.get("ingest", {}).get("options", {})
+            options = (self.manifest.get("ingest") or {}).get("options") or {}
             background = tuple(options.get("background", DEFAULT_BACKGROUND))
         self.background: tuple[int, int, int] = (background[0], background[1], background[2])
         self.backend: str = self.manifest["backend"]
         self.encoding: str = self.manifest["encoding"]
         self.class_names: list[str] = list(self.manifest["class_names"])
-        self.labels = self._index(fmt.LABELS)
-        self.class_offsets = self._index(fmt.CLASS_OFFSETS)
-        self.class_ids = self._index(fmt.CLASS_IDS)
-        self.shard_offsets = self._index(fmt.SHARD_OFFSETS)
-        self.shapes = self._index(fmt.SHAPES)
-        self._source_offsets = self._index(fmt.SOURCE_OFFSETS)
-        self._sources = self._index(fmt.SOURCES)
-        self.groups: np.ndarray | None = (
-            self._index(fmt.GROUPS) if _stem(fmt.GROUPS) in self._index_paths() else None
-        )
-        if len(self.labels) != self.manifest["num_records"]:
-            raise FormatError(
-                f"{self.path}: index/labels.npy has {len(self.labels)} records but the manifest "
-                f"says {self.manifest['num_records']}; the dataset is damaged (run datumio verify)"
-            )
+        n = int(self.manifest["num_records"])
+        self.labels = self._index(fmt.LABELS, n)
+        self.class_offsets = self._index(fmt.CLASS_OFFSETS, len(self.class_names) + 1)
+        self.class_ids = self._index(fmt.CLASS_IDS, n)
+        self.shard_offsets = self._index(fmt.SHARD_OFFSETS, len(self.manifest["shards"]) + 1)
+        self.shapes = self._index(fmt.SHAPES, n)
+        self._source_offsets = self._index(fmt.SOURCE_OFFSETS, n + 1)
+        self._sources = self._index(fmt.SOURCES, self._source_offsets[-1])
+        has_groups = self.manifest.get("groups") is not None
+        self.groups: np.ndarray | None = self._index(fmt.GROUPS, n) if has_groups else None
+        self._check_index()
         self._shard_files = [str(entry["file"]) for entry in self.manifest["shards"]]
         self._pid = -1
         self._readers: dict[int, ShardReader] = {}
-        self._crcs: dict[int, np.ndarray] = {}
+        self._shard_meta: dict[int, _ShardMeta] = {}
 
-    def _index_paths(self) -> dict[str, str]:
-        paths: dict[str, str] = self.manifest.get("index") or {}
-        return paths
-
-    def _index(self, name: str) -> np.ndarray:
+    def _index(self, name: str, rows: int) -> np.ndarray:
         # The manifest names the index files: an append writes a new generation of them
         # beside the old one, and the manifest says which one this version uses.
-        rel = self._index_paths().get(_stem(name), f"{fmt.INDEX_DIR}/{name}")
-        path = os.path.join(self.path, rel)
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise FormatError(f"{path}: cannot load index array ({exc})") from exc
-        return np.asarray(arr) if arr.size == 0 else arr
+        return load_index_array(self.path, self.manifest, name, int(rows))
+
+    def _check_index(self) -> None:
+        """What opening can afford to check: O(classes + shards) and one min/max pass."""
+        m = self.manifest
+        where = functools.partial(os.path.join, self.path)
+        check_offsets(self.class_offsets, where(index_rel(m, fmt.CLASS_OFFSETS)), m["class_counts"])
+        sizes = [int(entry["num_records"]) for entry in m["shards"]]
+        check_offsets(self.shard_offsets, where(index_rel(m, fmt.SHARD_OFFSETS)), sizes)
+        check_range(self.labels, self.num_classes, where(index_rel(m, fmt.LABELS)), "label")
+        if self.groups is not None:
+            num_groups = len(m["groups"]["names"])
+            check_range(self.groups, num_groups, where(index_rel(m, fmt.GROUPS)), "group")
 
     # -- what is in it -------------------------------------------------------------------
 
@@ -142,10 +155,29 @@ class Dataset:
 
     def shard_crc32(self, shard: int) -> np.ndarray:
         """Per-record CRC32s of one shard (read from the shard's metadata, cached)."""
-        crcs = self._crcs.get(shard) if self._pid == os.getpid() else None
-        if crcs is None:
-            crcs = self._crcs[shard] = self._reader(shard).meta("crc32")
-        return crcs
+        return self._meta(shard).crc32
+
+    def _meta(self, shard: int) -> _ShardMeta:
+        """The shard's own per-record lists, checked against the manifest once per process."""
+        meta = self._shard_meta.get(shard) if self._pid == os.getpid() else None
+        if meta is None:
+            reader = self._reader(shard)
+            meta = _ShardMeta(reader.meta("crc32"), reader.meta("labels"), reader.meta("shapes"))
+            rows = int(self.shard_offsets[shard + 1] - self.shard_offsets[shard])
+            entry = self.manifest["shards"][shard]
+            if (
+                meta.crc32.shape != (rows,)
+                or meta.labels.shape != (rows,)
+                or meta.shapes.shape != (rows, 3)
+                or records_crc32(meta.crc32) != int(entry["records_crc32"])
+            ):
+                raise FormatError(
+                    f"shard {self.shard_path(shard)} does not hold the {rows} records the "
+                    "manifest lists for it (its record list or checksum differs): it is damaged "
+                    "or was replaced; run datumio verify, then restore it or re-ingest"
+                )
+            self._shard_meta[shard] = meta
+        return meta
 
     def shard_path(self, shard: int) -> str:
         """Path of shard number ``shard`` (its position in the manifest's shard list)."""
@@ -154,34 +186,61 @@ class Dataset:
     # -- reading records -----------------------------------------------------------------
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        """(image HxWxC uint8, label) of record ``i``."""
-        return self.image(i), int(self.labels[self._check_id(i)])
+        """(image HxWxC uint8, label) of record ``i``, checked as :meth:`record` checks."""
+        payload, label, shape = self.record(i)
+        return self._decode(i, payload, shape), label
 
     def image(self, i: int) -> np.ndarray:
         """Decoded pixels of record ``i`` (HxWxC uint8)."""
-        payload = self.read(i)
+        payload, _, shape = self.record(i)
+        return self._decode(i, payload, shape)
+
+    def _decode(self, i: int, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         try:
-            return decode_record(payload, self.encoding, self.shape(i), background=self.background)
+            return decode_record(payload, self.encoding, shape, background=self.background)
         except DecodeError as exc:
-            shard, local = self.locate(i)
+            raise RecordError(f"{self._where(i)} does not decode: {exc}") from exc
+
+    def record(self, i: int) -> tuple[bytes, int, tuple[int, int, int]]:
+        """(payload, label, stored shape) of record ``i``, each confirmed by its shard.
+
+        The payload must match its CRC32 (unless ``verify_crc`` is off), and the label and
+        shape the index gives must be the ones the shard itself lists for the record, so a
+        damaged index or shard never passes a wrong label or pixel on silently.
+
+        Raises:
+            RecordError: the record fails one of those checks (names record, shard, local id).
+            FormatError: its shard is missing or cannot be opened.
+        """
+        i = self._check_id(i)
+        payload = self.read(i)
+        shard, local = self.locate(i)
+        meta = self._meta(shard)
+        label, shape = int(self.labels[i]), self.shape(i)
+        if int(meta.labels[local]) != label or tuple(int(v) for v in meta.shapes[local]) != shape:
             raise RecordError(
-                f"record {i} (shard {self.shard_path(shard)}, local id {local}) does not decode: "
-                f"{exc}"
-            ) from exc
+                f"{self._where(i)}: the index gives label {label} and shape {shape}, the shard "
+                f"lists label {int(meta.labels[local])} and shape {tuple(meta.shapes[local])}; "
+                "the dataset is damaged (run datumio verify)"
+            )
+        return payload, label, shape
 
     def read(self, i: int, *, verify_crc: bool | None = None) -> bytes:
         """The stored payload bytes of record ``i``, CRC-checked unless ``verify_crc`` is False
         (default: the dataset's ``verify_crc``)."""
         shard, local = self.locate(i)
-        reader = self._reader(shard)
-        payload = reader.get(local)
+        payload = self._reader(shard).get(local)
         check = self.verify_crc if verify_crc is None else verify_crc
-        if check and zlib.crc32(payload) != int(self.shard_crc32(shard)[local]):
+        if check and zlib.crc32(payload) != int(self._meta(shard).crc32[local]):
             raise RecordError(
-                f"record {i} (shard {self.shard_path(shard)}, local id {local}) fails its "
-                "CRC32 check: the shard is corrupt on disk (run datumio verify)"
+                f"{self._where(i)} fails its CRC32 check: the shard is corrupt on disk "
+                "(run datumio verify)"
             )
         return payload
+
+    def _where(self, i: int) -> str:
+        shard, local = self.locate(i)
+        return f"record {i} (shard {self.shard_path(shard)}, local id {local})"
 
     def _check_id(self, i: int) -> int:
         n = len(self.labels)
@@ -196,7 +255,7 @@ class Dataset:
         if self._pid != os.getpid():
             # Handles inherited through fork belong to the parent: never touch them here.
             self._readers = {}
-            self._crcs = {}
+            self._shard_meta = {}
             self._pid = os.getpid()
         reader = self._readers.get(shard)
         if reader is None:
@@ -209,7 +268,7 @@ class Dataset:
             for reader in self._readers.values():
                 reader.close()
         self._readers = {}
-        self._crcs = {}
+        self._shard_meta = {}
 
     def __enter__(self) -> Dataset:
         return self

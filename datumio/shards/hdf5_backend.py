@@ -15,9 +15,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from datumio.errors import FormatError
+from datumio.errors import FormatError, RecordError
 from datumio.shards import format as fmt
-from datumio.shards.base import ShardBuffer, ShardSummary, records_crc32
+from datumio.shards.base import ShardBuffer, ShardSummary, damaged_shard, records_crc32
 
 _CHUNK_BYTES = 256 << 10
 _FLUSH_BYTES = 32 << 20
@@ -105,24 +105,42 @@ class Hdf5ShardWriter:
 
 
 class Hdf5ShardReader:
-    """Read-only access to one HDF5 shard. Open one per process; do not pickle."""
+    """Read-only access to one HDF5 shard. Open one per process; do not pickle.
+
+    Whatever HDF5 raises on damaged bytes reaches the caller as a
+    :class:`~datumio.errors.FormatError` (a record: :class:`~datumio.errors.RecordError`)
+    naming the shard.
+    """
 
     def __init__(self, path: str) -> None:
         if not os.path.isfile(path):
             raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
-        try:
-            self._file = h5py.File(path, "r")
-            self._payload = self._file["payload"]
-            self._offsets = self._file["payload_offsets"][()]
-        except (OSError, KeyError) as exc:
-            raise FormatError(f"shard {path} is not a readable datumio HDF5 shard: {exc}") from exc
         self._path = path
+        self._file: h5py.File | None = None
+        with damaged_shard(path, "its HDF5 structure (not a datumio HDF5 shard?)"):
+            self._file = h5py.File(path, "r")
+            try:
+                self._payload = self._file["payload"]
+                offsets = np.asarray(self._file["payload_offsets"][()])
+            except BaseException:
+                self._file.close()
+                raise
+        if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or not len(offsets):
+            self._file.close()
+            raise FormatError(f"shard {path}: payload_offsets is not a list of offsets")
+        self._offsets = offsets
 
     def get(self, local_id: int) -> bytes:
         if not 0 <= local_id < len(self._offsets) - 1:
-            raise FormatError(f"record {local_id} is missing from shard {self._path}")
+            raise RecordError(f"record {local_id} is missing from shard {self._path}")
         start, stop = int(self._offsets[local_id]), int(self._offsets[local_id + 1])
-        return bytes(self._payload[start:stop].tobytes())
+        if not 0 <= start <= stop <= self._payload.shape[0]:
+            raise RecordError(
+                f"record {local_id} of shard {self._path} has payload offsets {start}..{stop} "
+                f"outside its {self._payload.shape[0]} bytes: the shard is damaged"
+            )
+        with damaged_shard(self._path, f"record {local_id}", RecordError):
+            return bytes(self._payload[start:stop].tobytes())
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         """(local id, payload) of every record, read in large sequential slabs."""
@@ -133,23 +151,29 @@ class Hdf5ShardReader:
             stop = start + 1
             while stop < n and offsets[stop + 1] - offsets[start] <= _READ_SLAB_BYTES:
                 stop += 1
-            slab = self._payload[int(offsets[start]) : int(offsets[stop])].tobytes()
+            with damaged_shard(self._path, f"records {start}..{stop - 1}"):
+                slab = self._payload[int(offsets[start]) : int(offsets[stop])].tobytes()
             base = int(offsets[start])
             for i in range(start, stop):
                 yield i, slab[int(offsets[i]) - base : int(offsets[i + 1]) - base]
             start = stop
 
     def meta(self, name: str) -> np.ndarray:
-        if name not in self._file:
-            raise FormatError(f"shard {self._path} has no {name!r} dataset")
-        return np.asarray(self._file[name][()])
+        with damaged_shard(self._path, f"its {name!r} list"):
+            if self._file is None or name not in self._file:
+                raise FormatError(f"shard {self._path} has no {name!r} dataset")
+            return np.asarray(self._file[name][()])
 
     def info(self) -> dict[str, Any]:
-        raw = self._file.attrs.get("info")
-        if raw is None:
-            raise FormatError(f"shard {self._path} has no 'info' attribute")
-        info: dict[str, Any] = json.loads(raw)
-        return info
+        with damaged_shard(self._path, "its info"):
+            raw = None if self._file is None else self._file.attrs.get("info")
+            if raw is None:
+                raise FormatError(f"shard {self._path} has no 'info' attribute")
+            info = json.loads(raw)
+            if not isinstance(info, dict):
+                raise FormatError(f"shard {self._path}: its info is not a JSON object")
+            return info
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

@@ -17,11 +17,12 @@ from typing import Any
 import lmdb
 import numpy as np
 
-from datumio.errors import FormatError
+from datumio.errors import FormatError, RecordError
 from datumio.shards import format as fmt
 from datumio.shards.base import (
     ShardBuffer,
     ShardSummary,
+    damaged_shard,
     info_json,
     npy_bytes,
     npy_load,
@@ -156,7 +157,12 @@ def _release_env(path: str) -> None:
 
 
 class LmdbShardReader:
-    """Read-only access to one LMDB shard. Open one per process; do not pickle."""
+    """Read-only access to one LMDB shard. Open one per process; do not pickle.
+
+    Whatever LMDB or numpy raises on damaged bytes reaches the caller as a
+    :class:`~datumio.errors.FormatError` (a record: :class:`~datumio.errors.RecordError`)
+    naming the shard.
+    """
 
     def __init__(self, path: str) -> None:
         if not os.path.isfile(path):
@@ -166,51 +172,61 @@ class LmdbShardReader:
         except lmdb.Error as exc:
             raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
         self._path = path
-        # LMDB maps the file: reading a page past a truncated end would be a SIGBUS, not an
-        # exception. The environment knows its last page, so check the size first.
-        needed = (self._env.info()["last_pgno"] + 1) * self._env.stat()["psize"]
-        actual = os.path.getsize(path)
-        if actual < needed:
-            _release_env(path)
-            raise FormatError(
-                f"shard {path} is truncated: {actual} bytes on disk, LMDB needs {needed}; "
-                "restore it from a copy or re-ingest"
-            )
         try:
-            self._records = self._env.open_db(fmt.LMDB_RECORDS_DB, create=False)
-            self._meta = self._env.open_db(fmt.LMDB_META_DB, create=False)
-        except lmdb.Error as exc:
+            with damaged_shard(path, "its LMDB header"):
+                # LMDB maps the file: reading a page past a truncated end would be a SIGBUS,
+                # not an exception. The environment knows its last page: check the size first.
+                needed = (self._env.info()["last_pgno"] + 1) * self._env.stat()["psize"]
+            actual = os.path.getsize(path)
+            if actual < needed:
+                raise FormatError(
+                    f"shard {path} is truncated: {actual} bytes on disk, LMDB needs {needed}; "
+                    "restore it from a copy or re-ingest"
+                )
+            with damaged_shard(path, "its databases (not a datumio LMDB shard?)"):
+                self._records = self._env.open_db(fmt.LMDB_RECORDS_DB, create=False)
+                self._meta = self._env.open_db(fmt.LMDB_META_DB, create=False)
+        except BaseException:
             _release_env(path)
-            raise FormatError(f"shard {path} is not a datumio LMDB shard: {exc}") from exc
+            raise
         self._closed = False
 
     def get(self, local_id: int) -> bytes:
-        with self._env.begin(db=self._records) as txn:
-            value = txn.get(fmt.record_key(local_id))
-        if value is None:
-            raise FormatError(f"record {local_id} is missing from shard {self._path}")
-        return bytes(value)
+        with damaged_shard(self._path, f"record {local_id}", RecordError):
+            with self._env.begin(db=self._records) as txn:
+                value = txn.get(fmt.record_key(local_id))
+            if value is None:
+                raise RecordError(f"record {local_id} is missing from shard {self._path}")
+            return bytes(value)
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
-        """(local id, payload) of every record, in key order (one sequential scan)."""
-        with self._env.begin(db=self._records) as txn:
-            for key, value in txn.cursor():
-                yield (fmt.parse_record_key(key) if len(key) == 8 else -1), bytes(value)
+        """(local id, payload) of every record the database holds, found by key as
+        :meth:`get` finds them (a cursor can walk leaves a damaged tree no longer reaches by
+        key); a key that is not found is skipped, so the caller sees it missing."""
+        with damaged_shard(self._path, "its records"), self._env.begin(db=self._records) as txn:
+            for local in range(txn.stat(self._records)["entries"]):
+                value = txn.get(fmt.record_key(local))
+                if value is not None:
+                    yield local, bytes(value)
 
     def meta(self, name: str) -> np.ndarray:
-        with self._env.begin(db=self._meta) as txn:
-            value = txn.get(name.encode())
-        if value is None:
-            raise FormatError(f"shard {self._path} has no {name!r} entry in its meta database")
-        return npy_load(value)
+        with damaged_shard(self._path, f"its {name!r} list"):
+            with self._env.begin(db=self._meta) as txn:
+                value = txn.get(name.encode())
+            if value is None:
+                raise FormatError(f"shard {self._path} has no {name!r} entry in its meta database")
+            return npy_load(value)
 
     def info(self) -> dict[str, Any]:
-        with self._env.begin(db=self._meta) as txn:
-            value = txn.get(b"info")
-        if value is None:
-            raise FormatError(f"shard {self._path} has no 'info' entry in its meta database")
-        info: dict[str, Any] = json.loads(bytes(value))
-        return info
+        with damaged_shard(self._path, "its info"):
+            with self._env.begin(db=self._meta) as txn:
+                value = txn.get(b"info")
+            if value is None:
+                raise FormatError(f"shard {self._path} has no 'info' entry in its meta database")
+            info = json.loads(bytes(value))
+            if not isinstance(info, dict):
+                raise FormatError(f"shard {self._path}: its info is not a JSON object")
+            return info
 
     def close(self) -> None:
         if not self._closed:

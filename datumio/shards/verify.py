@@ -21,6 +21,7 @@ from datumio.errors import DatumioError, FormatError
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
 from datumio.shards.dataset import _open_reader
+from datumio.shards.index import load_index_array
 from datumio.shards.manifest import read_manifest
 
 Progress = Callable[[int, int], None]
@@ -51,6 +52,8 @@ class VerifyReport:
 
     path: str
     decoded: bool
+    #: False for the quick check (``records=False``): shard metadata, no payload read.
+    records_read: bool = True
     records_checked: int = 0
     shards_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -66,6 +69,7 @@ class VerifyReport:
             "path": self.path,
             "ok": self.ok,
             "decoded": self.decoded,
+            "records_read": self.records_read,
             "records_checked": self.records_checked,
             "shards_checked": self.shards_checked,
             "problems": [p.to_dict() for p in self.problems],
@@ -74,32 +78,27 @@ class VerifyReport:
 
 
 class _Check:
-    def __init__(self, root: str, decode: bool, progress: Progress | None) -> None:
+    def __init__(self, root: str, decode: bool, records: bool, progress: Progress | None) -> None:
         self.root = root
-        self.report = VerifyReport(path=root, decoded=decode)
+        self.report = VerifyReport(path=root, decoded=decode, records_read=records)
         self.decode = decode
+        self.records = records
         self.progress = progress
         self.done = 0
         self.total = 0
         self.backend = ""
         self.encoding = ""
-        self.index_paths: dict[str, str] = {}
+        self.manifest: dict[str, Any] = {}
 
     def problem(self, what: str, **where: Any) -> None:
         self.report.problems.append(Problem(what, **where))
 
-    def index(self, name: str, length: int | None) -> np.ndarray | None:
-        rel = self.index_paths.get(name.removesuffix(".npy"), f"{fmt.INDEX_DIR}/{name}")
-        path = os.path.join(self.root, rel)
+    def index(self, name: str, rows: int) -> np.ndarray | None:
         try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            self.problem(f"{rel} cannot be loaded: {exc}")
+            return load_index_array(self.root, self.manifest, name, rows)
+        except FormatError as exc:
+            self.problem(str(exc))
             return None
-        if length is not None and len(arr) != length:
-            self.problem(f"index file {rel} has {len(arr)} rows, expected {length}")
-            return None
-        return arr
 
 
 def _check_index(check: _Check, manifest: dict[str, Any]) -> dict[str, np.ndarray] | None:
@@ -130,9 +129,19 @@ def _check_index(check: _Check, manifest: dict[str, Any]) -> dict[str, np.ndarra
     )
     if not grouped or np.bincount(ids, minlength=n).max(initial=1) != 1:
         check.problem("index/class_ids.npy does not group record ids by class")
+    if manifest.get("groups") is not None:
+        groups = check.index(fmt.GROUPS, n)
+        num_groups = len(manifest["groups"]["names"])
+        if groups is not None and groups.size and (groups.min() < 0 or groups.max() >= num_groups):
+            check.problem(f"index/groups.npy holds groups outside 0..{num_groups - 1}")
     firsts = [int(s["first_id"]) for s in manifest["shards"]] + [n]
     if index["shard_offsets"].tolist() != firsts:
         check.problem("index/shard_offsets.npy disagrees with the manifest's shard list")
+    sources = index["source_offsets"]
+    if int(sources[0]) != 0 or bool(np.any(np.diff(sources) < 0)):
+        check.problem("index/source_offsets.npy does not run from 0 without decreasing")
+    else:
+        check.index(fmt.SOURCES, int(sources[-1]))  # reports a damaged or short sources.npy
     return index
 
 
@@ -153,7 +162,7 @@ def _check_shard(check: _Check, entry: dict[str, Any], index: dict[str, Any]) ->
         )
     try:
         reader: ShardReader = _open_reader(path, check.backend)
-    except (FormatError, OSError) as exc:
+    except (DatumioError, OSError) as exc:
         check.problem(f"shard cannot be opened: {exc}", shard=name)
         check.done += n
         return
@@ -189,6 +198,9 @@ def _check_records(
         check.problem("shard shapes disagree with index/shapes.npy", shard=name)
     if records_crc32(crcs) != int(entry["records_crc32"]):
         check.problem("shard's CRC32 list disagrees with the manifest's records_crc32", shard=name)
+    if not check.records:
+        check.done += n
+        return
     seen = np.zeros(n, dtype=bool)
     for local, payload in reader.iter_records():
         if not 0 <= local < n:
@@ -214,12 +226,21 @@ def _check_records(
 
 
 def verify(
-    path: str | os.PathLike[str], *, decode: bool = False, progress: Progress | None = None
+    path: str | os.PathLike[str],
+    *,
+    decode: bool = False,
+    records: bool = True,
+    progress: Progress | None = None,
 ) -> VerifyReport:
-    """Check a dataset's manifest, index and every record (CRC32; pixels with ``decode``)."""
+    """Check a dataset's manifest, index and every record (CRC32; pixels with ``decode``).
+
+    With ``records=False`` the check stops at each shard's metadata (present, the recorded
+    size, readable, its record list matching the manifest) and reads no payload: the quick
+    check ``datumio inspect`` runs every time.
+    """
     root = os.fspath(path)
     started = time.perf_counter()
-    check = _Check(root, decode, progress)
+    check = _Check(root, decode and records, records, progress)
     try:
         manifest = read_manifest(root)
     except FormatError as exc:
@@ -227,7 +248,7 @@ def verify(
         return check.report
     check.backend = manifest["backend"]
     check.encoding = manifest["encoding"]
-    check.index_paths = dict(manifest.get("index") or {})
+    check.manifest = manifest
     check.total = int(manifest["num_records"])
     index = _check_index(check, manifest)
     if index is not None:
@@ -235,7 +256,11 @@ def verify(
         shard_dir = os.path.join(root, fmt.SHARDS_DIR)
         extra = sorted(set(os.listdir(shard_dir)) - listed) if os.path.isdir(shard_dir) else []
         for name in extra:
-            check.problem("file in shards/ is not in the manifest", shard=f"shards/{name}")
+            check.problem(
+                "file in shards/ is not in the manifest (left by an --append killed before its "
+                "commit? rerunning that append replaces it)",
+                shard=f"shards/{name}",
+            )
         for entry in manifest["shards"]:
             _check_shard(check, entry, index)
     if progress is not None:

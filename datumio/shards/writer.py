@@ -20,8 +20,6 @@ import numpy as np
 from datumio._version import __version__
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardWriter, class_index_of
-from datumio.shards.hdf5_backend import Hdf5ShardWriter
-from datumio.shards.lmdb_backend import LmdbShardWriter
 from datumio.shards.manifest import write_json_atomic
 
 
@@ -30,7 +28,11 @@ def open_shard_writer(
 ) -> ShardWriter:
     """A writer for one shard of ``backend``."""
     if backend == "lmdb":
+        from datumio.shards.lmdb_backend import LmdbShardWriter  # lmdb loads on first use
+
         return LmdbShardWriter(path, info, num_classes)
+    from datumio.shards.hdf5_backend import Hdf5ShardWriter  # h5py: 20 ms of start-up
+
     return Hdf5ShardWriter(path, info, num_classes)
 
 

@@ -12,6 +12,7 @@ from datumio.codec import ENCODINGS
 from datumio.errors import BadInputError, DatumioError, OptionError
 from datumio.ingest import IngestOptions, ingest
 from datumio.ingest.options import parse_shard_size, parse_size
+from datumio.tools.hooks import from_env
 from datumio.tools.render import progress_bar, render_ingest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BAD_INPUT = 0, 1, 2, 3
@@ -159,22 +160,62 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
     )
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM stop the run at its next safe point, within a fraction of
+    a second, and clean up; a second signal stops it at once.
+
+    The handler only records the signal: an exception raised from it lands wherever the main
+    thread is, which may be inside the process pool's start-up or a fork callback, where it
+    is lost or leaves a lock held (the run would then finish, or hang). The run polls
+    :meth:`stopped` while it waits for shards and checks at every step instead.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.signum = signum
+
+    def stopped(self) -> bool:
+        return self.signum is not None
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
     """Run an ingest from parsed arguments; returns the exit status."""
     try:
         options = options_from_args(args)
+        hooks = from_env()
     except OptionError as exc:
         print(f"datumio-ingest: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bar = progress_bar("ingest", unit="img", quiet=args.quiet)
+    interrupts = Interrupts()
+
+    def progress(done: int, total: int) -> None:  # called once per finished shard
+        interrupts.check()
+        bar.update(done, total)
+        hooks.step("shard")
+
+    def step(name: str) -> None:
+        interrupts.check()
+        hooks.step(name)
+
     # SIGTERM (kill, a scheduler's timeout) cleans up like Ctrl-C: no temporary is left.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()
     try:
-        report = ingest(args.src, args.out, options, progress=bar.update)
+        report = ingest(
+            args.src, args.out, options, progress=progress, events=step, stop=interrupts.stopped
+        )
     except BadInputError as exc:
         bar.close()
         print(f"datumio-ingest: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from PIL import Image
 from datumio.errors import DatumioError, OptionError
 from datumio.sampling_report import SamplingReport, parse_sampling, sampling_report
 from datumio.shards.dataset import Dataset
+from datumio.shards.verify import Problem, verify
 from datumio.summary import describe_record, summarize
 from datumio.tools.pictures import class_histogram, contact_sheet, html_report
 from datumio.tools.render import bar_chart, human_bytes, progress_bar
@@ -34,7 +35,12 @@ examples:
   datumio-inspect out.lmdb --grid grid.png --per-class 12 --html report.html
   datumio-inspect out.lmdb --record 17 --save-record 17 r17.png
 
-exit status: 0 done, 1 failed (not a dataset, unreadable), 2 bad usage.
+Every run checks the dataset's integrity quickly (manifest, index and each shard's
+metadata; datumio verify also reads every record) and exits 1 on any problem, after
+printing the summary with the problems listed.
+
+exit status: 0 done, 1 failed (not a dataset, unreadable, an integrity problem),
+2 bad usage.
 """
 
 
@@ -160,8 +166,9 @@ def render_summary(s: dict[str, Any]) -> str:
     lines += chart
     for empty in s["empty_classes"]:
         lines.append(f"  note: class {empty['name']!r} has no records ({empty['why']})")
+    lines += _render_integrity(s["integrity"])
     lines += _render_rejects(s["rejects"])
-    lines += _render_duplicates(s["duplicates"])
+    lines += _render_duplicates(s["duplicates"], s["integrity"])
     if s["sampling"] is not None:
         lines += render_sampling(s["sampling"])
     return "\n".join(lines)
@@ -178,7 +185,25 @@ def _render_rejects(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _render_duplicates(d: dict[str, Any] | None) -> list[str]:
+def _render_integrity(d: dict[str, Any] | None) -> list[str]:
+    if d is None:
+        return []
+    if d["ok"]:
+        return [
+            "integrity: sound (manifest, index and shard metadata agree; datumio verify also "
+            "reads every record)"
+        ]
+    problems = [str(Problem(**p)) for p in d["problems"]]
+    lines = [f"integrity: {_n(len(problems), 'problem')} (run datumio verify for the full check)"]
+    lines += [f"  {text}"[:160] for text in problems[:10]]
+    if len(problems) > 10:
+        lines.append(f"  ... {len(problems) - 10} more")
+    return lines
+
+
+def _render_duplicates(d: dict[str, Any] | None, integrity: dict[str, Any] | None) -> list[str]:
+    if d is None and integrity is not None and not integrity["ok"]:
+        return ["duplicates: not checked (the dataset has integrity problems)"]
     if d is None:
         return ["duplicates: not checked (--no-duplicates)"]
     how = (
@@ -355,15 +380,28 @@ def run(args: argparse.Namespace) -> int:
         if args.record is not None or args.save_record is not None:
             return _records(args, ds)
         report = build_report(args, ds)
+        integrity = verify(args.path, records=False)
         bar = progress_bar("duplicates", unit="rec", quiet=args.quiet)
         try:
             summary = summarize(
-                ds, duplicates=not args.no_duplicates, sampling=report, progress=bar.update
+                ds,
+                # Duplicates read every shard's CRC32 list: not from shards known damaged.
+                duplicates=not args.no_duplicates and integrity.ok,
+                sampling=report,
+                integrity=integrity,
+                progress=bar.update,
             )
         finally:
             bar.close()
         print(json.dumps(summary, ensure_ascii=False) if args.json else render_summary(summary))
         sys.stdout.flush()
+        if not integrity.ok:
+            print(
+                f"{prog}: {ds.path} has {_n(len(integrity.problems), 'integrity problem')} (the "
+                f"first: {integrity.problems[0]}); run datumio verify for the full check",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         _pictures(args, ds, summary)
     except (OptionError, IndexError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -5,22 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from image_helpers import class_picture
 from PIL import Image
 
 import datumio
 
 CLASS_SIZES = {"cat": 12, "dog": 6, "eel": 3}
-
-
-def draw_image(label: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """A distinctive picture: horizontal gradient, class colour, a bright left-hand bar."""
-    h, w = int(rng.integers(40, 72)), int(rng.integers(40, 72))
-    img = np.zeros((h, w, 3), np.uint8)
-    img[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
-    img[..., 1] = (80 * label + 7 * k) % 256
-    img[..., 2] = np.linspace(0, 255, h, dtype=np.uint8)[:, None]
-    img[:, : w // 5] = 255
-    return img
 
 
 def make_source(root: Path) -> Path:
@@ -29,7 +19,9 @@ def make_source(root: Path) -> Path:
     for label, (name, count) in enumerate(CLASS_SIZES.items()):
         (src / name).mkdir(parents=True)
         for k in range(count):
-            Image.fromarray(draw_image(label, k, rng)).save(src / name / f"{k:03d}.jpg", quality=92)
+            Image.fromarray(class_picture(label, k, rng)).save(
+                src / name / f"{k:03d}.jpg", quality=92
+            )
     return src
 
 

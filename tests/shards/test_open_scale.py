@@ -77,6 +77,9 @@ def _make_dataset(root: Path, index: Path, backend: str) -> Path:
                 "file": f"{fmt.SHARDS_DIR}/{fmt.shard_name(s, backend)}",
                 "first_id": int(offsets[s]),
                 "num_records": int(offsets[s + 1] - offsets[s]),
+                "payload_bytes": 0,
+                "file_bytes": 0,
+                "records_crc32": 0,
             }
             for s in range(NUM_SHARDS)
         ],

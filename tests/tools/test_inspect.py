@@ -100,12 +100,14 @@ def test_json_schema_is_stable(dataset: Path, capsys: pytest.CaptureFixture[str]
             "channel_stats",
             "rejects",
             "duplicates",
+            "integrity",
             "sampling",
             "writer",
             "ingest",
         }
     )
     assert obj["sampling"] is None and obj["duplicates"] is not None
+    assert obj["integrity"]["ok"] and not obj["integrity"]["records_read"]
     _, out, _ = inspect(capsys, dataset, "--json", "--no-duplicates", "--sampling", "natural")
     again = json.loads(out)
     assert set(again) == set(SUMMARY_KEYS) and again["duplicates"] is None

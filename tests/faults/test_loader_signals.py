@@ -1,4 +1,7 @@
-"""A training process that gets Ctrl-C, SIGTERM or SIGKILL leaves no worker and no segment."""
+"""A training process that gets Ctrl-C, SIGTERM or SIGKILL leaves no worker and no segment.
+
+Part of the fault suite: the leak check of tests/faults/conftest.py runs after every test.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,16 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from fault_support import LineReader, build_dataset, wait_until
 from leaks import session_members
 
 from datumio.augment import Transform
 from datumio.loader import Loader
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
 TRAIN = textwrap.dedent(
     """
@@ -36,13 +39,9 @@ TRAIN = textwrap.dedent(
 )
 
 
-def _wait_until(check, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
+@pytest.fixture(scope="module")
+def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return build_dataset(tmp_path_factory.mktemp("loader-signals"))
 
 
 @pytest.mark.parametrize(
@@ -68,8 +67,7 @@ def test_training_process_killed(
         start_new_session=True,
     )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().split()
+        line = LineReader(proc).next_line(timeout=30).split()
         assert line and line[0] == "READY", line
         names = line[1:]
         assert names and all(os.path.exists(f"/dev/shm/{n}") for n in names)
@@ -78,13 +76,13 @@ def test_training_process_killed(
         else:
             os.kill(proc.pid, sig)
         proc.wait(timeout=20)
-        assert _wait_until(lambda: not session_members(proc.pid), 8.0), "processes remain"
+        assert wait_until(lambda: not session_members(proc.pid), 8.0), "processes remain"
         if sig == signal.SIGKILL and whole_group:
             # Nothing of the dead run is left to clean up: the next Loader start does it.
             assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
             with Loader(dataset_path, 2, transform=Transform(size=(8, 8)), workers=1) as nxt:
                 nxt.start()
-        assert _wait_until(lambda: not any(os.path.exists(f"/dev/shm/{n}") for n in names), 5)
+        assert wait_until(lambda: not any(os.path.exists(f"/dev/shm/{n}") for n in names), 5)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
