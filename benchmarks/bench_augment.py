@@ -1,6 +1,6 @@
 """The fused augmentation: per-image cost, decode+warp limit, and Loader throughput vs PyTorch.
 
-1. Per image, one core, on corpus JPEGs (``/work/shared/corpus/make_corpus.py``): decode
+1. Per image, one core, on corpus JPEGs (``benchmarks/make_corpus.py``): decode
    alone; datumio's fused path (``decode_for``: draft decode, ONE affine warp for resize +
    zoom + rotation + translation + flip + centre crop) with each warp backend and fill mode;
    and the same operations one after another as torchvision composes them on PIL images

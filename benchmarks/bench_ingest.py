@@ -1,6 +1,6 @@
 """Ingest throughput against the single-process limits measured in the same run.
 
-Measures, on the long-tailed benchmark corpus (``/work/shared/corpus/make_corpus.py``):
+Measures, on the long-tailed benchmark corpus (``benchmarks/make_corpus.py``):
 
 a. single-process Pillow decode: read + ``Image.open`` + ``load()`` + ``convert("RGB")``;
 b. single-process ``datumio.ingest.work.process_file`` with the spec of each ingest config
@@ -45,7 +45,7 @@ from datumio.ingest.sources import list_folders
 from datumio.ingest.work import Accepted, WorkSpec, process_file
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_MAKE_CORPUS = "/work/shared/corpus/make_corpus.py"
+_MAKE_CORPUS = os.path.join(_REPO, "benchmarks", "make_corpus.py")
 _TARGET = 0.80
 
 # name -> IngestOptions keywords (workers and overwrite are added per run)

@@ -1,7 +1,7 @@
 """datumio's Loader against PyTorch DataLoader + ImageFolder + WeightedRandomSampler.
 
 Both run in this process tree, on the same long-tailed corpus
-(``/work/shared/corpus/make_corpus.py``), with class-balanced sampling, the same per-image
+(``benchmarks/make_corpus.py``), with class-balanced sampling, the same per-image
 work (decode, resize the shorter side to 256, random horizontal flip, centre crop 224,
 per-channel normalisation, float32 CHW), batch 64 and the same number of worker processes.
 
@@ -38,7 +38,7 @@ import datumio
 from datumio.augment import Transform
 from datumio.loader import Loader
 
-CORPUS_SCRIPT = "/work/shared/corpus/make_corpus.py"
+CORPUS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_corpus.py")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
