@@ -13,7 +13,7 @@ from PIL import Image
 from datumio.errors import DatumioError, OptionError
 from datumio.sampling_report import SamplingReport, parse_sampling, sampling_report
 from datumio.shards.dataset import Dataset
-from datumio.shards.verify import Problem, verify
+from datumio.shards.verify import Problem, VerifyReport, verify
 from datumio.summary import describe_record, summarize
 from datumio.tools.pictures import class_histogram, contact_sheet, html_report
 from datumio.tools.render import bar_chart, human_bytes, progress_bar
@@ -319,6 +319,9 @@ def _records(args: argparse.Namespace, ds: Dataset) -> int:
         print(json.dumps(out, ensure_ascii=False))
     elif args.record is not None:
         print(render_record(out))
+    if out.get("crc32_ok") is False:
+        print(f"record {out['id']} fails its CRC32 check: run datumio verify", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -351,6 +354,18 @@ def _pictures(args: argparse.Namespace, ds: Dataset, summary: dict[str, Any]) ->
         print(f"wrote {', '.join(written)}", file=sys.stderr)
 
 
+def _integrity_status(prog: str, ds: Dataset, integrity: VerifyReport) -> int:
+    """EXIT_OK for a sound dataset; else say so on stderr and return EXIT_FAILED."""
+    if integrity.ok:
+        return EXIT_OK
+    print(
+        f"{prog}: {ds.path} has {_n(len(integrity.problems), 'integrity problem')} (the first: "
+        f"{integrity.problems[0]}); run datumio verify for the full check",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.per_class < 1:
         return f"--per-class must be >= 1, got {args.per_class}"
@@ -377,10 +392,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        if args.record is not None or args.save_record is not None:
-            return _records(args, ds)
-        report = build_report(args, ds)
         integrity = verify(args.path, records=False)
+        if args.record is not None or args.save_record is not None:
+            code = _records(args, ds)
+            return _integrity_status(prog, ds, integrity) if code == EXIT_OK else code
+        report = build_report(args, ds)
         bar = progress_bar("duplicates", unit="rec", quiet=args.quiet)
         try:
             summary = summarize(
@@ -396,12 +412,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False) if args.json else render_summary(summary))
         sys.stdout.flush()
         if not integrity.ok:
-            print(
-                f"{prog}: {ds.path} has {_n(len(integrity.problems), 'integrity problem')} (the "
-                f"first: {integrity.problems[0]}); run datumio verify for the full check",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
+            return _integrity_status(prog, ds, integrity)
         _pictures(args, ds, summary)
     except (OptionError, IndexError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

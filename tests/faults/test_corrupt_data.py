@@ -195,6 +195,21 @@ def test_inspect_exits_1_on_a_damaged_shard_whatever_the_flags(copy: Path, damag
     assert summary["integrity"]["ok"] is False and summary["records"] == 18
 
 
+def test_inspect_record_exits_1_on_its_bit_rot_or_a_damaged_shard(copy: Path) -> None:
+    with datumio.open(copy) as ds:
+        payload, shard = ds.read(2), ds.shard_path(ds.locate(2)[0])
+    data = bytearray(Path(shard).read_bytes())
+    at = data.find(payload) + len(payload) // 2
+    data[at] ^= 0xFF
+    Path(shard).write_bytes(bytes(data))
+    proc = _inspect(copy, "--record", "2")
+    assert proc.returncode == 1 and "MISMATCH" in proc.stdout and "CRC32" in proc.stderr
+    assert _inspect(copy, "--record", "7").returncode == 0  # another record, sound shards
+    (copy / "shards" / "shard-00003.mdb").unlink()
+    proc = _inspect(copy, "--record", "7")
+    assert proc.returncode == 1 and "shard-00003" in proc.stderr, proc.stderr
+
+
 def test_a_sound_dataset_inspects_clean_and_pickles_as_its_path(copy: Path) -> None:
     proc = _inspect(copy, "--no-duplicates")
     assert proc.returncode == 0 and "integrity: sound" in proc.stdout
