@@ -149,7 +149,9 @@ class Dataset:
 
     def locate(self, i: int) -> tuple[int, int]:
         """(shard number, local id) of record ``i``."""
-        i = self._check_id(i)
+        return self._shard_of(self._check_id(i))
+
+    def _shard_of(self, i: int) -> tuple[int, int]:
         shard = int(np.searchsorted(self.shard_offsets, i, side="right")) - 1
         return shard, i - int(self.shard_offsets[shard])
 
@@ -213,25 +215,31 @@ class Dataset:
             FormatError: its shard is missing or cannot be opened.
         """
         i = self._check_id(i)
-        payload = self.read(i)
-        shard, local = self.locate(i)
+        shard, local = self._shard_of(i)
+        payload = self._payload(i, shard, local, self.verify_crc)
         meta = self._meta(shard)
-        label, shape = int(self.labels[i]), self.shape(i)
-        if int(meta.labels[local]) != label or tuple(int(v) for v in meta.shapes[local]) != shape:
+        label = int(self.labels[i])
+        shape = (int(self.shapes[i, 0]), int(self.shapes[i, 1]), int(self.shapes[i, 2]))
+        listed_label = int(meta.labels[local])
+        listed_shape = tuple(int(v) for v in meta.shapes[local])
+        if listed_label != label or listed_shape != shape:
             raise RecordError(
                 f"{self._where(i)}: the index gives label {label} and shape {shape}, the shard "
-                f"lists label {int(meta.labels[local])} and shape {tuple(meta.shapes[local])}; "
-                "the dataset is damaged (run datumio verify)"
+                f"lists label {listed_label} and shape {listed_shape}; the dataset is damaged "
+                "(run datumio verify)"
             )
         return payload, label, shape
 
     def read(self, i: int, *, verify_crc: bool | None = None) -> bytes:
         """The stored payload bytes of record ``i``, CRC-checked unless ``verify_crc`` is False
         (default: the dataset's ``verify_crc``)."""
-        shard, local = self.locate(i)
+        i = self._check_id(i)
+        shard, local = self._shard_of(i)
+        return self._payload(i, shard, local, self.verify_crc if verify_crc is None else verify_crc)
+
+    def _payload(self, i: int, shard: int, local: int, check_crc: bool) -> bytes:
         payload = self._reader(shard).get(local)
-        check = self.verify_crc if verify_crc is None else verify_crc
-        if check and zlib.crc32(payload) != int(self._meta(shard).crc32[local]):
+        if check_crc and zlib.crc32(payload) != int(self._meta(shard).crc32[local]):
             raise RecordError(
                 f"{self._where(i)} fails its CRC32 check: the shard is corrupt on disk "
                 "(run datumio verify)"

@@ -116,19 +116,21 @@ class Hdf5ShardReader:
         if not os.path.isfile(path):
             raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
         self._path = path
-        self._file: h5py.File | None = None
         with damaged_shard(path, "its HDF5 structure (not a datumio HDF5 shard?)"):
             self._file = h5py.File(path, "r")
-            try:
+        try:
+            with damaged_shard(path, "its payload (not a datumio HDF5 shard?)"):
                 self._payload = self._file["payload"]
-                offsets = np.asarray(self._file["payload_offsets"][()])
-            except BaseException:
-                self._file.close()
-                raise
-        if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or not len(offsets):
+                self._offsets = np.asarray(self._file["payload_offsets"][()])
+            if (
+                self._offsets.ndim != 1
+                or self._offsets.dtype.kind not in "iu"
+                or not len(self._offsets)
+            ):
+                raise FormatError(f"shard {path}: payload_offsets is not a list of offsets")
+        except BaseException:
             self._file.close()
-            raise FormatError(f"shard {path}: payload_offsets is not a list of offsets")
-        self._offsets = offsets
+            raise
 
     def get(self, local_id: int) -> bytes:
         if not 0 <= local_id < len(self._offsets) - 1:
@@ -160,13 +162,13 @@ class Hdf5ShardReader:
 
     def meta(self, name: str) -> np.ndarray:
         with damaged_shard(self._path, f"its {name!r} list"):
-            if self._file is None or name not in self._file:
+            if name not in self._file:
                 raise FormatError(f"shard {self._path} has no {name!r} dataset")
             return np.asarray(self._file[name][()])
 
     def info(self) -> dict[str, Any]:
         with damaged_shard(self._path, "its info"):
-            raw = None if self._file is None else self._file.attrs.get("info")
+            raw = self._file.attrs.get("info")
             if raw is None:
                 raise FormatError(f"shard {self._path} has no 'info' attribute")
             info = json.loads(raw)
@@ -175,5 +177,4 @@ class Hdf5ShardReader:
             return info
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        self._file.close()
