@@ -1,9 +1,15 @@
 """datumio's Loader against PyTorch DataLoader + ImageFolder + WeightedRandomSampler.
 
 Both run in this process tree, on the same long-tailed corpus
-(``benchmarks/make_corpus.py``), with class-balanced sampling, the same per-image
-work (decode, resize the shorter side to 256, random horizontal flip, centre crop 224,
-per-channel normalisation, float32 CHW), batch 64 and the same number of worker processes.
+(``benchmarks/make_corpus.py``), with class-balanced sampling, batch 64 and the same number
+of worker processes, on one of two recipes (``--recipe``, both by default):
+
+* ``centre``: decode, resize the shorter side to 256, random horizontal flip, centre crop
+  224, per-channel normalisation, float32 CHW (the evaluation-style recipe);
+* ``rrc``: the standard ImageNet training recipe, ``RandomResizedCrop(224)`` (scale 0.08-1,
+  ratio 3/4-4/3) + random horizontal flip, **uint8** CHW out (normalise on the device:
+  ``docs/adapters.md``); the peer uses ``transforms.RandomResizedCrop``,
+  ``RandomHorizontalFlip`` and ``PILToTensor``.
 
 datumio reads its own shards, ingested twice from the corpus:
 
@@ -13,10 +19,12 @@ datumio reads its own shards, ingested twice from the corpus:
 
 Reported per configuration (median of ``--runs`` runs, alternating the loaders): images/s
 over ``--batches`` batches after ``--warmup`` batches, first-batch latency (constructing the
-loader and starting its workers included), and for datumio the main-process time per batch
-outside waiting for workers (``loader.stats``).
+loader and starting its workers included), the **worker CPU time per image** (user + system
+time of the worker processes over the timed batches, from ``/proc``: what one image costs a
+core, whatever the core count), and for datumio the main-process time per batch outside
+waiting for workers (``loader.stats``).
 
-The PyTorch peer needs torch and torchvision (see docs/benchmarks-loader.md for the exact
+The PyTorch peer needs torch and torchvision (see docs/benchmarks.md for the exact
 install); without them only datumio runs.
 
 Run it alone: ``flock /tmp/datumio-bench.lock python benchmarks/bench_loader.py``.
@@ -54,8 +62,29 @@ def ensure_dataset(corpus: str, out: str, **options: Any) -> str:
     return out
 
 
-def run_datumio(path: str, args: argparse.Namespace) -> dict[str, float]:
-    transform = Transform(
+RECIPES = ("centre", "rrc")
+#: decode="device" without a device: the workers' part only (read, draw, copy the bytes).
+DEVICE_ROW = "datumio short256 decode=device (workers only)"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes ``pids`` so far (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def datumio_transform(recipe: str) -> Transform:
+    if recipe == "rrc":
+        return Transform(size=(224, 224), crop_scale=(0.08, 1.0), flip=0.5, dtype="uint8")
+    return Transform(
         size=(224, 224),
         resize=256,
         flip=0.5,
@@ -64,6 +93,12 @@ def run_datumio(path: str, args: argparse.Namespace) -> dict[str, float]:
         layout="CHW",
         dtype="float32",
     )
+
+
+def run_datumio(
+    path: str, recipe: str, args: argparse.Namespace, decode: str = "worker"
+) -> dict[str, float]:
+    transform = datumio_transform(recipe)
     t0 = time.perf_counter()
     loader = Loader(
         path,
@@ -73,22 +108,25 @@ def run_datumio(path: str, args: argparse.Namespace) -> dict[str, float]:
         workers=args.workers,
         epoch_size=args.batch_size * (args.warmup + args.batches + 1),
         seed=0,
+        decode=decode,
     )
     with loader:
         it = iter(loader)
-        images, labels = next(it)
+        images, labels = next(it)[:2]
         first = time.perf_counter() - t0
         del images, labels
         for _ in range(args.warmup - 1):
             next(it)
         main0, wait0, n0 = loader.stats.main_s, loader.stats.wait_s, loader.stats.batches
+        workers0 = cpu_seconds(loader.worker_pids)
         cpu0 = time.process_time()
         t1 = time.perf_counter()
         for _ in range(args.batches):
-            images, labels = next(it)
-            assert images.shape == (args.batch_size, 3, 224, 224)
+            images, labels = next(it)[:2]
+            assert decode == "device" or images.shape == (args.batch_size, 3, 224, 224)
         elapsed = time.perf_counter() - t1
         cpu = time.process_time() - cpu0
+        workers_cpu = cpu_seconds(loader.worker_pids) - workers0
         del images, labels
         st = loader.stats
         batches = st.batches - n0
@@ -98,24 +136,31 @@ def run_datumio(path: str, args: argparse.Namespace) -> dict[str, float]:
         "first_batch_s": first,
         "main_ms_per_batch": main_ms,
         "main_cpu_ms_per_batch": 1000 * cpu / args.batches,
+        "worker_ms_per_image": 1000 * workers_cpu / (args.batches * args.batch_size),
     }
 
 
-def run_torch(corpus: str, args: argparse.Namespace) -> dict[str, float]:
+def run_torch(corpus: str, recipe: str, args: argparse.Namespace) -> dict[str, float]:
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
     from torchvision import datasets, transforms
 
     t0 = time.perf_counter()
-    tf = transforms.Compose(
-        [
+    if recipe == "rrc":
+        steps = [
+            transforms.RandomResizedCrop(224),
+            transforms.RandomHorizontalFlip(),
+            transforms.PILToTensor(),
+        ]
+    else:
+        steps = [
             transforms.Resize(256),
             transforms.RandomHorizontalFlip(),
             transforms.CenterCrop(224),
             transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
-    )
+    tf = transforms.Compose(steps)
     folder = datasets.ImageFolder(corpus, transform=tf)
     targets = torch.tensor(folder.targets)
     counts = torch.bincount(targets)
@@ -130,6 +175,8 @@ def run_torch(corpus: str, args: argparse.Namespace) -> dict[str, float]:
     first = time.perf_counter() - t0
     for _ in range(args.warmup - 1):
         next(it)
+    pids = [w.pid for w in getattr(it, "_workers", [])]
+    workers0 = cpu_seconds(pids)
     cpu0 = time.process_time()
     t1 = time.perf_counter()
     for _ in range(args.batches):
@@ -137,11 +184,13 @@ def run_torch(corpus: str, args: argparse.Namespace) -> dict[str, float]:
         assert tuple(images.shape) == (args.batch_size, 3, 224, 224)
     elapsed = time.perf_counter() - t1
     cpu = time.process_time() - cpu0
+    workers_cpu = cpu_seconds(pids) - workers0
     del it, loader
     return {
         "images_per_s": args.batches * args.batch_size / elapsed,
         "first_batch_s": first,
         "main_cpu_ms_per_batch": 1000 * cpu / args.batches,
+        "worker_ms_per_image": 1000 * workers_cpu / (args.batches * args.batch_size),
     }
 
 
@@ -181,9 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--recipe", choices=(*RECIPES, "both"), default="both")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    recipes = RECIPES if args.recipe == "both" else (args.recipe,)
 
     ensure_corpus(args.corpus)
     datasets = {
@@ -196,21 +247,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     info = machine()
     have_torch = info.get("torch") is not None and not args.no_torch
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in datasets}
-    if have_torch:
-        results["torch ImageFolder"] = []
-    for _ in range(args.runs):
-        for name, path in datasets.items():
-            results[name].append(run_datumio(path, args))
-        if have_torch:
-            results["torch ImageFolder"].append(run_torch(args.corpus, args))
+    results: dict[str, list[dict[str, float]]] = {}
+    for recipe in recipes:
+        for _ in range(args.runs):
+            for name, path in datasets.items():
+                results.setdefault(f"{recipe}: {name}", []).append(run_datumio(path, recipe, args))
+            if recipe == "rrc":  # what the workers cost when the device decodes
+                results.setdefault(f"{recipe}: {DEVICE_ROW}", []).append(
+                    run_datumio(datasets["datumio short256"], recipe, args, decode="device")
+                )
+            if have_torch:
+                results.setdefault(f"{recipe}: torch ImageFolder", []).append(
+                    run_torch(args.corpus, recipe, args)
+                )
 
     summary: dict[str, dict[str, float]] = {}
     for name, runs in results.items():
         summary[name] = {key: statistics.median(r[key] for r in runs) for key in runs[0] if runs}
-    peer = summary.get("torch ImageFolder", {}).get("images_per_s")
     for name, row in summary.items():
-        if peer and name.startswith("datumio"):
+        recipe = name.split(":")[0]
+        peer = summary.get(f"{recipe}: torch ImageFolder", {}).get("images_per_s")
+        if peer and "torch" not in name:
             row["ratio_vs_torch"] = row["images_per_s"] / peer
     report = {
         "machine": info,
@@ -231,15 +288,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.warmup} warm-up, median of {args.runs} runs"
     )
     print(
-        f"{'loader':<20} {'images/s':>9} {'vs torch':>9} {'first batch s':>14} "
-        f"{'main ms/batch':>14} {'main CPU ms/batch':>18}"
+        f"{'recipe: loader':<48} {'images/s':>9} {'vs torch':>9} {'first batch s':>14} "
+        f"{'worker ms/img':>14} {'main ms/batch':>14} {'main CPU ms/batch':>18}"
     )
     for name, row in summary.items():
         ratio = f"{row['ratio_vs_torch']:.2f}x" if "ratio_vs_torch" in row else "-"
         main_ms = f"{row['main_ms_per_batch']:.3f}" if "main_ms_per_batch" in row else "-"
         print(
-            f"{name:<20} {row['images_per_s']:>9.0f} {ratio:>9} {row['first_batch_s']:>14.2f} "
-            f"{main_ms:>14} {row['main_cpu_ms_per_batch']:>18.3f}"
+            f"{name:<48} {row['images_per_s']:>9.0f} {ratio:>9} {row['first_batch_s']:>14.2f} "
+            f"{row['worker_ms_per_image']:>14.3f} {main_ms:>14} "
+            f"{row['main_cpu_ms_per_batch']:>18.3f}"
         )
     return 0
 

@@ -19,6 +19,7 @@ own pool. A ``TorchSampler`` is plain index arithmetic and pickles by value.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from datumio.errors import OptionError
+from datumio.errors import LoaderError, OptionError
 from datumio.loader import Loader
 from datumio.sampling import Sampler
 
@@ -73,18 +74,35 @@ def _classes() -> tuple[type, type]:
         Use it as ``DataLoader(TorchIterable(loader), batch_size=None)`` (the loader
         batches; ``num_workers`` must stay 0, datumio has its own pool).
 
-        Each batch is a tuple of tensors made with ``torch.from_numpy`` on the arrays that
-        view the loader's shared-memory slot: no copy. A tensor holds its numpy array, the
-        array holds the slot, so a slot is reused only once every tensor of its batch is
-        gone (keep as many batches as the loader has spare ``slots``).
+        Without ``device``, each batch is a tuple of tensors made with ``torch.from_numpy``
+        on the arrays that view the loader's shared-memory slot: no copy. A tensor holds its
+        numpy array, the array holds the slot, so a slot is reused only once every tensor of
+        its batch is gone (keep as many batches as the loader has spare ``slots``).
+
+        With ``device``, a transfer thread moves each batch there while the model runs
+        (:mod:`datumio.adapters.torch_handoff`): on CUDA on its own stream, from a reused
+        ring of page-locked buffers with ``pin_memory``, the slot given back as soon as it
+        is copied. With ``finish_on_device`` (default) the workers write uint8 and the
+        dataset mean/std, float conversion and layout run on the device in one fused op
+        (:meth:`datumio.Loader.defer_finish`): a quarter of the bytes; images come out
+        NCHW in ``channels_last`` memory format for a CHW Transform.
 
         Args:
-            loader: a :class:`datumio.Loader`.
+            loader: a :class:`datumio.Loader` (not started yet, for ``finish_on_device``).
             device: move every tensor there (``"cuda"``, ``torch.device``); None: stay on CPU.
-            pin_memory: copy each batch once into page-locked memory (then the slot is
-                released at once) so the host-to-device copy can be asynchronous. Without an
-                accelerator it is skipped with a warning, like ``DataLoader(pin_memory=True)``.
-            non_blocking: pass ``non_blocking`` to ``Tensor.to(device)``.
+            pin_memory: stage each batch in page-locked memory (CUDA) so the host-to-device
+                copy is asynchronous. Without an accelerator it is skipped with a warning,
+                like ``DataLoader(pin_memory=True)``.
+            non_blocking: kept for compatibility: device copies are always asynchronous on
+                the transfer thread's stream.
+            finish_on_device: ship uint8 and normalise on ``device`` (when a device is given
+                and the Transform's normalisation is per channel).
+            dtype: the floating dtype of finished images (``torch.float32``; ``bfloat16``
+                or ``float16`` halve the device memory of a batch).
+            ahead: batches moved to the device ahead of the one being used.
+            decoder: for ``Loader(decode="device")``: a function from a list of JPEG byte
+                tensors (CPU uint8) to a list of CHW uint8 image tensors on ``device``;
+                default ``torchvision.io.decode_jpeg(datas, device=device)`` (nvJPEG).
 
         Raises:
             OptionError: iterated inside a ``DataLoader`` worker process.
@@ -96,6 +114,11 @@ def _classes() -> tuple[type, type]:
             device: Any = None,
             pin_memory: bool = False,
             non_blocking: bool = True,
+            *,
+            finish_on_device: bool = True,
+            dtype: Any = None,
+            ahead: int = 2,
+            decoder: Any = None,
         ) -> None:
             super().__init__()
             if not isinstance(loader, Loader):
@@ -106,6 +129,19 @@ def _classes() -> tuple[type, type]:
             self.device = None if device is None else torch.device(device)
             self.pin_memory = bool(pin_memory)
             self.non_blocking = bool(non_blocking)
+            self.dtype = torch.float32 if dtype is None else dtype
+            if not self.dtype.is_floating_point:
+                raise OptionError(f"TorchIterable(dtype={dtype}); give a floating dtype")
+            if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 1:
+                raise OptionError(f"TorchIterable(ahead={ahead!r}); give a positive int")
+            self.ahead = ahead
+            self.decoder = decoder
+            self._transfer: Any = None
+            #: The engine of device copies (tests may set a fake one before iterating).
+            self.engine: Any = None
+            if self.device is not None and finish_on_device:
+                with contextlib.suppress(LoaderError):
+                    loader.defer_finish()
 
         def __len__(self) -> int:
             return len(self.loader)
@@ -113,11 +149,25 @@ def _classes() -> tuple[type, type]:
         def set_epoch(self, epoch: int) -> None:
             self.loader.set_epoch(epoch)
 
+        def state_dict(self) -> dict[str, Any]:
+            """The loader's state after the last batch this iterable yielded.
+
+            With a ``device`` the transfer thread reads ahead of the training loop, so
+            ``loader.state_dict()`` counts batches still in flight; save this one.
+            """
+            transfer = self._transfer
+            if transfer is not None and transfer.active:
+                return dict(transfer.served_state)
+            return self.loader.state_dict()
+
+        def load_state_dict(self, state: Any) -> None:
+            self.loader.load_state_dict(state)
+
         def _pin(self) -> bool:
             if not self.pin_memory:
                 return False
-            if torch.cuda.is_available():
-                return True
+            if torch.cuda.is_available() and self.device is not None:
+                return self.device.type == "cuda"
             warnings.warn(
                 "TorchIterable(pin_memory=True) but no accelerator is available; "
                 "batches are not pinned",
@@ -130,25 +180,37 @@ def _classes() -> tuple[type, type]:
         def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
             if get_worker_info() is not None:
                 raise OptionError(_NUM_WORKERS_MESSAGE)
+            from datumio.adapters import torch_handoff
+
             pin = self._pin()
-            for batch in self.loader:
-                if pin:
-                    tensors = []
-                    for array in batch:
-                        src = torch.from_numpy(array)
-                        dst = torch.empty(src.shape, dtype=src.dtype, pin_memory=True)
-                        dst.copy_(src)
-                        tensors.append(dst)
-                    self.loader.release(batch)  # copied: the slot may be refilled now
-                else:
+            finish = self.loader.finish
+            on_device = self.loader.options.decode == "device"
+            if self.device is None and not on_device:
+                for batch in self.loader:
                     tensors = [torch.from_numpy(array) for array in batch]
-                del batch
-                if self.device is not None:
-                    tensors = [t.to(self.device, non_blocking=self.non_blocking) for t in tensors]
-                out = tuple(tensors)
-                del tensors
-                yield out
-                del out  # hold no slot while the loader fills the next batch
+                    del batch
+                    if finish is not None:
+                        tensors[0] = torch_handoff.apply_finish(tensors[0], finish, self.dtype)
+                    out = tuple(tensors)
+                    del tensors
+                    yield out
+                    del out  # hold no slot while the loader fills the next batch
+                return
+            device = self.device if self.device is not None else torch.device("cpu")
+            engine = self.engine or torch_handoff.engine_for(device)
+            decoder = None
+            if on_device:
+                decoder = self.decoder or torch_handoff.nvjpeg_decoder(device)
+            self._transfer = torch_handoff.Transfer(
+                self.loader,
+                engine,
+                pin=pin and not on_device,
+                finish=finish,
+                dtype=self.dtype,
+                ahead=self.ahead,
+                decoder=decoder,
+            )
+            yield from self._transfer
 
     class TorchSampler(_TorchSamplerBase):
         """A ``torch.utils.data.Sampler`` of record indices drawn by a datumio Sampler.

@@ -60,7 +60,10 @@ def write(spec: Transform, image: np.ndarray, out: np.ndarray) -> None:
     if src.shape != out.shape:
         raise DecodeError("bad output", f"image {src.shape} does not fit the output {out.shape}")
     if spec.dtype == "uint8":
-        np.copyto(out, src)
+        copy = opencv.copy_flipped if spec.layout == "HWC" else opencv.copy_planes
+        fused = opencv.enabled(spec.backend) and copy(image, out)
+        if not fused:
+            np.copyto(out, src)
         return
     if spec.normalize and spec.mean is not None and spec.std is not None:
         mean, inv_std = _norm_constants(spec.mean, spec.std, spec.layout)

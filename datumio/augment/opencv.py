@@ -112,6 +112,33 @@ def decode_jpeg(data: bytes | memoryview, *, gray: bool, scale: int) -> np.ndarr
     return arr
 
 
+def resize_box(
+    arr: np.ndarray, box: tuple[int, int, int, int], out_w: int, out_h: int
+) -> np.ndarray:
+    """The whole-pixel ``box`` (x0, y0, x1, y1) of ``arr`` (HxW[xC] uint8) resized to
+    out_w x out_h by ``cv2.resize``: ``INTER_AREA`` (exact pixel-area averaging, the
+    antialiased shrink) when both sides shrink, else ``INTER_LINEAR``.
+
+    This is torchvision's ``RandomResizedCrop``: cut the box, then resize it. Against
+    Pillow's antialiased ``resize(box=...)`` the pixels differ by about 0.25 grey levels on
+    average, 99% within 1 (the outermost output rows and columns differ more: Pillow also
+    weighs the pixels just outside the box), at a quarter of the cost.
+    """
+    cv2 = load()
+    if cv2 is None:
+        raise ImportError('OpenCV is not installed: pip install "datumio[opencv]"')
+    x0, y0, x1, y1 = box
+    crop = arr[y0:y1, x0:x1]
+    if crop.shape[:2] == (out_h, out_w):
+        return crop
+    shrink = x1 - x0 > out_w and y1 - y0 > out_h
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    out: np.ndarray = cv2.resize(crop, (out_w, out_h), interpolation=interp)
+    if arr.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]  # OpenCV drops a single channel axis
+    return out
+
+
 def warp_affine(
     arr: np.ndarray,
     m: Affine,
@@ -156,6 +183,58 @@ def warp_affine(
     if arr.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]  # OpenCV drops a single channel axis
     return out
+
+
+def copy_planes(image: np.ndarray, out: np.ndarray) -> bool:
+    """``out[c] = image[:, :, c]``: an HxWxC uint8 ``image`` (or a flipped view of a
+    C-contiguous one) into CxHxW ``out`` by ``cv2.split`` straight into the planes (8x
+    faster than numpy's transposing copy). False, with nothing written, when OpenCV is
+    missing or the arrays do not suit it.
+    """
+    cv2 = load()
+    if cv2 is None or image.ndim != 3 or out.shape != (image.shape[2], *image.shape[:2]):
+        return False
+    channels = image.shape[2]
+    if image.dtype != out.dtype or not 1 <= channels <= 4 or image.strides[2] < 0:
+        return False
+    if not all(out[c].flags.c_contiguous for c in range(channels)):
+        return False
+    flip_y, flip_x = image.strides[0] < 0, image.strides[1] < 0
+    base = image[:: -1 if flip_y else 1, :: -1 if flip_x else 1]
+    if not base.flags.c_contiguous:
+        return False
+    if flip_x or flip_y:
+        code = -1 if flip_x and flip_y else (1 if flip_x else 0)
+        base = cv2.flip(base, code)
+        if base.ndim == 2:
+            base = base[:, :, None]
+    if channels == 1:
+        np.copyto(out[0], base[:, :, 0])
+    else:
+        cv2.split(base, [out[c] for c in range(channels)])
+    return True
+
+
+def copy_flipped(image: np.ndarray, out: np.ndarray) -> bool:
+    """``out[...] = image`` for an HxWxC uint8 ``image`` that is a flipped view (negative
+    strides) of a C-contiguous array, by ``cv2.flip`` (about 40x faster than numpy's strided
+    copy). False, with nothing written, when OpenCV is missing or the arrays do not suit it.
+    """
+    cv2 = load()
+    if cv2 is None or image.ndim != 3 or image.shape != out.shape or image.dtype != out.dtype:
+        return False
+    flip_y, flip_x = image.strides[0] < 0, image.strides[1] < 0
+    if not (flip_x or flip_y) or image.strides[2] < 0 or not out.flags.c_contiguous:
+        return False
+    base = image[:: -1 if flip_y else 1, :: -1 if flip_x else 1]
+    if not base.flags.c_contiguous or image.shape[2] > 4:
+        return False
+    code = -1 if flip_x and flip_y else (1 if flip_x else 0)
+    if image.shape[2] == 1:
+        cv2.flip(base[:, :, 0], code, dst=out[:, :, 0])
+    else:
+        cv2.flip(base, code, dst=out)
+    return True
 
 
 def normalize_planes(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from typing import cast
+
 import numpy as np
 from PIL import Image
 
 from datumio.augment import geometry, opencv, photometric
 from datumio.augment.normalize import write
+from datumio.augment.params import random_resized_crop
 from datumio.augment.spec import Transform
 from datumio.augment.warp import as_pil, warp
 from datumio.codec import (
@@ -123,6 +127,44 @@ def _finish(
     return arr
 
 
+@functools.lru_cache(maxsize=16)
+def _plain_crop(spec: Transform) -> bool:
+    """Whether ``spec`` is a random resized crop + flip and nothing else that touches the
+    geometry or the pixels (the ImageNet training recipe), with OpenCV enabled."""
+    return bool(
+        spec.crop_scale is not None
+        and not spec.has_affine
+        and not spec.has_photometric
+        and spec.user_fn is None
+        and spec.resample == "bilinear"
+        and opencv.enabled(spec.backend)
+    )
+
+
+def _crop_fast(
+    spec: Transform,
+    source: bytes | memoryview,
+    rng: np.random.Generator,
+    shape: tuple[int, int, int],
+) -> np.ndarray:
+    """:func:`decode_for` of a :func:`_plain_crop` spec on a JPEG record that is never
+    DCT-scaled (smaller than twice the output): the same draws, box, decode and resize,
+    without the affine matrix and the general warp (about 25 us less per image)."""
+    h, w, channels = shape
+    out_h, out_w = spec.size
+    scale = cast(tuple[float, float], spec.crop_scale)  # set: _plain_crop
+    flip = spec.flip > 0.0 and rng.random() < spec.flip
+    left, top, bw, bh = random_resized_crop(rng, w, h, scale, spec.crop_ratio)
+    arr = opencv.decode_jpeg(source, gray=channels == 1, scale=1)
+    if arr is None or arr.shape[:2] != (h, w):
+        got = None if arr is None else arr.shape
+        raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/1")
+    image = opencv.resize_box(arr, (left, top, left + bw, top + bh), out_w, out_h)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    return image[:, ::-1] if flip else image
+
+
 def apply(
     spec: Transform,
     source: bytes | memoryview | np.ndarray,
@@ -138,6 +180,16 @@ def apply(
     ``spec`` must be resolved (mean/std filled) when it normalises; see
     :meth:`Transform.resolved`.
     """
+    if (
+        encoding == "jpeg"
+        and shape is not None
+        and not isinstance(source, np.ndarray)
+        and _plain_crop(spec)
+        and (shape[1] < 2 * spec.size[1] or shape[0] < 2 * spec.size[0])  # never DCT-scaled
+        and opencv.complete_jpeg(source)  # else Pillow says what is wrong
+    ):
+        write(spec, _crop_fast(spec, source, rng, shape), out)
+        return
     image = decode_for(spec, source, rng, encoding=encoding, shape=shape, background=background)
     if spec.user_fn is not None:
         result = spec.user_fn(image, rng)

@@ -43,6 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from datumio.augment import device
+from datumio.augment.finish import Finish
+from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError
 from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, WorkerConfig
@@ -68,6 +71,8 @@ STATE_FORMAT = "datumio.loader/1"
 _POLL_S = 0.5
 
 Batch = tuple[np.ndarray, ...]
+#: Finished batches by number, and failed ones (raised when the loop reaches them).
+Pending = dict[int, BatchDone | BatchFailed]
 
 
 class _Runtime:
@@ -107,6 +112,11 @@ class Loader:
         sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
         transform: what workers do to each record; default: the stored pixels as uint8 HWC
             (only when every record has the same stored shape).
+        decode: "worker" (default) or "device": workers only read records and draw each
+            sample's crop and flip; batches are then ``(payloads, labels, *extras, params)``
+            (JPEG bytes (n, bytes per sample) uint8, :data:`datumio.augment.device.PARAMS`
+            float64) for a device decoder: ``TorchIterable(loader, device="cuda")`` decodes
+            them with nvJPEG (``docs/adapters.md``).
         Other keywords: see :class:`LoaderOptions`.
 
     Raises:
@@ -137,6 +147,7 @@ class Loader:
         start_method: str | None = None,
         batch_timeout_s: float = 300.0,
         max_restarts: int = 3,
+        decode: str = "worker",
     ) -> None:
         self.options = LoaderOptions(
             batch_size=batch_size,
@@ -151,6 +162,7 @@ class Loader:
             start_method=start_method,
             batch_timeout_s=batch_timeout_s,
             max_restarts=max_restarts,
+            decode=decode,
         )
         self.dataset = (
             dataset_or_path if isinstance(dataset_or_path, Dataset) else Dataset(dataset_or_path)
@@ -178,6 +190,11 @@ class Loader:
         self.layout = SlotLayout(
             batch_size, self.transform.output_shape(channels), self.transform.dtype
         )
+        #: What the consumer still does to each batch (:meth:`defer_finish`); None: nothing.
+        self.finish: Finish | None = None
+        self._channels = channels
+        if self.options.decode == "device":
+            self._lay_out_for_device()
         self.stats = LoaderStats()
         self._epoch = sampler.epoch
         self._position = sampler.position
@@ -236,6 +253,50 @@ class Loader:
             self.close()
             raise
 
+    def _lay_out_for_device(self) -> None:
+        """decode="device": slots hold each record's bytes and its :data:`device.PARAMS`."""
+        device.check(self.transform, self.dataset.encoding)
+        shards = self.dataset.manifest.get("shards") or []
+        payload = sum(int(s.get("payload_bytes", 0)) for s in shards)
+        mean = payload / max(len(self.dataset), 1)
+        cap = device.sample_bytes(self.transform, mean, self._channels)
+        self.layout = SlotLayout(
+            self.options.batch_size, (cap,), "uint8", params=len(device.PARAMS)
+        )
+        parts = finish_split(self.transform, self._channels)
+        self.finish = None if parts is None else parts[1]
+
+    def defer_finish(self) -> Finish | None:
+        """Have the workers write uint8 HWC and leave the float conversion, the dataset
+        mean/std and the layout to the consumer (a GPU does it in one fused op).
+
+        Returns the :class:`~datumio.augment.finish.Finish` to apply (also kept in
+        ``loader.finish``), or None when the transform's output is uint8 already or it
+        normalises per sample or per batch (then nothing changes). From then on the loader
+        yields uint8 NHWC images: a quarter of the bytes through shared memory and PCIe.
+        ``TorchIterable(loader, device=...)`` calls this for you.
+
+        Raises:
+            LoaderError: the loader has started (its slots are laid out already).
+        """
+        if self.finish is not None or self.options.decode == "device":
+            return self.finish
+        if self._runtime is not None or self._closed:
+            raise LoaderError(
+                "defer_finish() must come before the loader starts (before the first "
+                "iter(loader) or start()); build a new Loader"
+            )
+        parts = finish_split(self.transform, self._channels)
+        if parts is None:
+            return None
+        self.transform, self.finish = parts
+        self.layout = SlotLayout(
+            self.options.batch_size,
+            self.transform.output_shape(self._channels),
+            self.transform.dtype,
+        )
+        return self.finish
+
     def close(self) -> None:
         """Stop the workers and unlink the slots (see NOTE(shutdown)); idempotent."""
         self._closed = True
@@ -258,6 +319,11 @@ class Loader:
     def worker_pids(self) -> list[int]:
         """Pids of the live workers (for monitoring and tests)."""
         return [] if self._runtime is None else self._runtime.pool.pids
+
+    @property
+    def channels(self) -> int:
+        """Channels of the images (the dataset's)."""
+        return self._channels
 
     @property
     def segment_names(self) -> tuple[str, ...]:
@@ -350,7 +416,7 @@ class Loader:
         n = len(self.sampler)
         stop = start + ((n - start) // size) * size if opts.drop_last else n
         starts = range(start, max(start, stop), size)
-        pending: dict[int, BatchDone] = {}
+        pending: Pending = {}
         planned = yielded = 0
         self._check_current(gen, yielded, len(starts))
         try:
@@ -372,6 +438,9 @@ class Loader:
                     stats.main_s += t1 - t0
                     stats.wait_s += t1 - t0
                     continue
+                if isinstance(done, BatchFailed):
+                    # Raised when the loop reaches it: the batches before it are served.
+                    raise worker_error(done)
                 batch = self._hand_out(runtime, done)
                 yielded += 1
                 self._position = starts[yielded - 1] + done.count
@@ -388,8 +457,9 @@ class Loader:
             self._epoch, self._position = epoch + 1, 0
         finally:
             for done in pending.values():
-                self._inflight.pop(done.slot, None)
-                runtime.ring.give_back(done.slot)
+                if isinstance(done, BatchDone):  # a failed batch's slot went back already
+                    self._inflight.pop(done.slot, None)
+                    runtime.ring.give_back(done.slot)
 
     def _dispatch(
         self,
@@ -400,7 +470,7 @@ class Loader:
         epoch: int,
         lo: int,
         hi: int,
-        pending: dict[int, BatchDone],
+        pending: Pending,
     ) -> None:
         positions = np.arange(lo, hi, dtype=np.int64)
         ids = self._ids.get(epoch, lo, hi)
@@ -409,7 +479,7 @@ class Loader:
         self._inflight[slot] = gen
         self._handle(runtime, gen, runtime.pool.submit(plan), pending)
 
-    def _wait(self, runtime: _Runtime, gen: int, pending: dict[int, BatchDone]) -> None:
+    def _wait(self, runtime: _Runtime, gen: int, pending: Pending) -> None:
         if not self._inflight:
             # Nothing is coming and no slot is free: the caller holds every slot.
             gc.collect()  # arrays caught in reference cycles give their slots back here
@@ -440,9 +510,7 @@ class Loader:
                     + (f". Last seen: {seen}" if seen else "")
                 )
 
-    def _handle(
-        self, runtime: _Runtime, gen: int, msgs: list[Message], pending: dict[int, BatchDone]
-    ) -> None:
+    def _handle(self, runtime: _Runtime, gen: int, msgs: list[Message], pending: Pending) -> None:
         failure: BatchFailed | None = None
         for msg in msgs:
             if msg.batch < 0 and isinstance(msg, BatchFailed):
@@ -453,7 +521,7 @@ class Loader:
             if msg.generation != gen or isinstance(msg, BatchFailed):
                 runtime.ring.give_back(msg.slot)
                 if isinstance(msg, BatchFailed) and msg.generation == gen:
-                    failure = failure or msg
+                    pending[msg.batch] = msg  # raised when the loop reaches this batch
                 continue
             for rep in msg.replacements:
                 self._count_replacement(rep.failed, rep.used, rep.shard, rep.reason)

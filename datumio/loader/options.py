@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datumio.errors import OptionError
 
 EXTRAS = ("ids", "groups")
+DECODES = ("worker", "device")
 START_METHODS = ("spawn", "forkserver", "fork")
 
 
@@ -54,6 +55,9 @@ class LoaderOptions:
     batch_timeout_s: float = 300.0
     #: Replacement workers allowed for one batch before LoaderError.
     max_restarts: int = 3
+    #: "worker": workers decode and augment; "device": workers hand over the JPEG bytes and
+    #: the drawn crop/flip, the consumer decodes on its device (``datumio.augment.device``).
+    decode: str = "worker"
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "workers"):
@@ -86,6 +90,8 @@ class LoaderOptions:
             raise OptionError(f"batch_timeout_s={self.batch_timeout_s}; give seconds > 0")
         if self.max_restarts < 0:
             raise OptionError(f"max_restarts={self.max_restarts}; give 0 or more")
+        if self.decode not in DECODES:
+            raise OptionError(f"decode={self.decode!r}; use one of {DECODES}")
 
     @property
     def num_prefetch(self) -> int:

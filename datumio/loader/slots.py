@@ -21,6 +21,7 @@ import mmap
 import os
 import re
 import secrets
+import sys
 import weakref
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
@@ -48,11 +49,13 @@ PROGRESS_FIELDS = ("generation", "batch", "done", "record")
 
 @dataclass(frozen=True)
 class SlotLayout:
-    """Where a batch's arrays sit inside one slot: images, labels, ids, groups, progress."""
+    """Where a batch's arrays sit inside one slot: images, labels, ids, groups, params
+    (``params`` float64 per sample; 0 but for ``decode="device"``), progress."""
 
     batch_size: int
     sample_shape: tuple[int, ...]
     dtype: str
+    params: int = 0
 
     @property
     def images_bytes(self) -> int:
@@ -71,8 +74,12 @@ class SlotLayout:
         return self.ids_offset + _aligned(8 * self.batch_size)
 
     @property
-    def progress_offset(self) -> int:
+    def params_offset(self) -> int:
         return self.groups_offset + _aligned(8 * self.batch_size)
+
+    @property
+    def progress_offset(self) -> int:
+        return self.params_offset + _aligned(8 * self.batch_size * self.params)
 
     @property
     def slot_bytes(self) -> int:
@@ -84,6 +91,12 @@ class SlotLayout:
         """The slot's progress record (see :data:`PROGRESS_FIELDS`) over a whole-slot buffer."""
         return np.ndarray(
             (len(PROGRESS_FIELDS),), np.int64, buffer=buf, offset=self.progress_offset
+        )
+
+    def params_view(self, buf: Any) -> np.ndarray:
+        """The (batch_size, params) float64 parameters over a whole-slot buffer."""
+        return np.ndarray(
+            (self.batch_size, self.params), np.float64, buffer=buf, offset=self.params_offset
         )
 
     def views(self, buf: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -168,6 +181,8 @@ class Segment:
                     _posixshmem.shm_unlink(path)
                     raise
             self.mmap = mmap.mmap(fd, size)
+            if not create:
+                _populate_for_write(self.mmap)
         finally:
             os.close(fd)
         if create:
@@ -189,6 +204,26 @@ class Segment:
         # A view that still exports the buffer keeps the mapping until it goes.
         with contextlib.suppress(BufferError):
             self.mmap.close()
+
+
+#: madvise(MADV_POPULATE_WRITE), Linux 5.14+.
+_MADV_POPULATE_WRITE = 23
+
+
+def _populate_for_write(m: mmap.mmap) -> None:
+    """Map every page of a worker's slots for writing now, in bulk, where the kernel can.
+
+    Without it a worker takes a page fault per 4 KiB the first time it fills each slot (a
+    256 x 224 x 224 x 3 uint8 batch has 9,400 pages): the first pass over the ring is
+    slower, worst with many workers and slots. With it the workers map the ring in parallel
+    at start (measured, 2 workers, 14 batches of 256: 1.2 faults per image instead of 24,
+    4% more images/s, 0.07 s more to the first batch). Older kernels refuse the advice
+    (EINVAL): pages then fault in as they are first written.
+    """
+    if not hasattr(m, "madvise") or sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, ValueError):
+        m.madvise(_MADV_POPULATE_WRITE)
 
 
 def _reserve(fd: int, size: int) -> None:
@@ -305,7 +340,7 @@ class SlotRing:
     def hand_out(
         self, slot: int, n: int, extras: tuple[str, ...]
     ) -> tuple[Lease, list[np.ndarray]]:
-        """Arrays (images, labels, *extras) over the first ``n`` samples of ``slot``."""
+        """Arrays (images, labels, *extras[, params]) over the first ``n`` samples of ``slot``."""
         lay = self.layout
         lease = Lease(self, slot)
         self._leases.add(lease)
@@ -317,6 +352,9 @@ class SlotRing:
         for extra in extras:
             offset = lay.ids_offset if extra == "ids" else lay.groups_offset
             arrays.append(np.asarray(_ArrayRef(lease, base + offset, (n,), "int64")))
+        if lay.params:
+            ref = _ArrayRef(lease, base + lay.params_offset, (n, lay.params), "float64")
+            arrays.append(np.asarray(ref))
         return lease, arrays
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from datumio._process import die_with_parent
+from datumio.augment.device import stage
 from datumio.augment.normalize import normalize_batch
 from datumio.augment.pipeline import apply
 from datumio.augment.seeds import sample_rng
@@ -60,6 +61,12 @@ class _Filler:
         self.dataset = config.dataset
         self.views = [config.layout.views(seg.mmap) for seg in segments]
         self.progress = [config.layout.progress(seg.mmap) for seg in segments]
+        #: decode="device": per-sample geometry written beside the record's bytes.
+        self.params = (
+            [config.layout.params_view(seg.mmap) for seg in segments]
+            if config.layout.params
+            else None
+        )
 
     def fill(self, plan: BatchPlan) -> BatchDone:
         cfg, ds = self.config, self.dataset
@@ -72,7 +79,10 @@ class _Filler:
             record = int(plan.ids[k])
             position = int(plan.positions[k])
             progress[3] = record
-            used, label = self._fill_one(record, plan.epoch, position, images[k], replacements)
+            params = None if self.params is None else self.params[plan.slot][k]
+            used, label = self._fill_one(
+                record, plan.epoch, position, images[k], params, replacements
+            )
             labels[k] = label
             ids[k] = used
             groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
@@ -88,7 +98,13 @@ class _Filler:
         )
 
     def _fill_one(
-        self, record: int, epoch: int, position: int, out: np.ndarray, log: list[Replacement]
+        self,
+        record: int,
+        epoch: int,
+        position: int,
+        out: np.ndarray,
+        params: np.ndarray | None,
+        log: list[Replacement],
     ) -> tuple[int, int]:
         """Decode and transform ``record`` (or a replacement) into ``out``: (id used, label)."""
         ds = self.dataset
@@ -100,6 +116,9 @@ class _Filler:
             rng = sample_rng(self.config.seed, epoch, position)
             try:
                 payload, label, shape = ds.record(candidate)
+                if params is not None:  # decode="device": bytes and geometry, no pixels
+                    stage(self.config.transform, payload, rng, shape, out, params)
+                    return candidate, label
                 apply(
                     self.config.transform,
                     payload,

@@ -38,3 +38,18 @@ def slow(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def die(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     os.kill(os.getpid(), signal.SIGKILL)
     return image
+
+
+_calls = 0
+
+
+def fail_on_ninth_call_marked(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The image unchanged; on this process's ninth call, touch ``$DATUMIO_TEST_MARK`` and
+    raise (a sign for the test that the batches before it were sent)."""
+    global _calls
+    _calls += 1
+    if _calls == 9:
+        with open(os.environ["DATUMIO_TEST_MARK"], "w"):
+            pass
+        raise ValueError("boom on the ninth call")
+    return image

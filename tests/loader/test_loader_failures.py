@@ -202,3 +202,32 @@ def test_an_unpicklable_user_fn_is_refused_with_what_to_do(dataset_path: str, me
     ):
         next(iter(loader))
     assert "user_fn" in str(info.value) and method in str(info.value)
+
+
+def _sleeping(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def test_a_failed_batch_raises_only_when_the_loop_reaches_it(
+    dataset_path: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch 2 fails while batch 1 is done: both messages are read in one wait, yet batch 1
+    is served first and the error comes at batch 2."""
+    mark = tmp_path / "failed"
+    monkeypatch.setenv("DATUMIO_TEST_MARK", str(mark))  # spawn: the worker sees it
+    spec = Transform(size=(16, 16), user_fn=loader_hooks.fail_on_ninth_call_marked)
+    with Loader(
+        dataset_path, 4, transform=spec, workers=1, prefetch=4, start_method="spawn"
+    ) as loader:
+        it = iter(loader)
+        next(it)
+        (pid,) = loader.worker_pids
+        deadline = time.monotonic() + 30
+        while not (mark.exists() and _sleeping(pid)):  # batch 2 failed and was reported
+            assert time.monotonic() < deadline, "the worker never reached its ninth call"
+            time.sleep(0.01)
+        batch = next(it)  # batch 1: its message and batch 2's failure are both waiting
+        assert len(batch[0]) == 4
+        with pytest.raises(WorkerError, match="ninth call"):
+            next(it)
