@@ -148,6 +148,7 @@ class Loader:
         batch_timeout_s: float = 300.0,
         max_restarts: int = 3,
         decode: str = "worker",
+        readahead: int = 3,
     ) -> None:
         self.options = LoaderOptions(
             batch_size=batch_size,
@@ -163,6 +164,7 @@ class Loader:
             batch_timeout_s=batch_timeout_s,
             max_restarts=max_restarts,
             decode=decode,
+            readahead=readahead,
         )
         self.dataset = (
             dataset_or_path if isinstance(dataset_or_path, Dataset) else Dataset(dataset_or_path)
@@ -238,6 +240,7 @@ class Loader:
             strict=self.options.strict,
             parent_pid=0,
             death_signal=False,
+            readahead=self.options.readahead,
         )
         factory = ConfigFactory(template, self.options.method)
         pool = WorkerPool(

@@ -33,6 +33,9 @@ class WorkerConfig:
     #: Ask the kernel for SIGKILL when the parent thread dies (Linux; only when the loader
     #: was started from the main thread, since the signal follows the creating thread).
     death_signal: bool
+    #: Batches whose records this worker hints to the kernel ahead (its current one and
+    #: those already queued to it); 0: no hints. See :mod:`datumio.shards.advice`.
+    readahead: int = 3
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ changes, or by the kernel's death signal.
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import traceback
@@ -192,25 +193,54 @@ def worker_main(config: WorkerConfig, conn: Connection) -> None:
 
 
 def _serve(config: WorkerConfig, conn: Connection, filler: _Filler, first_parent: int) -> None:
+    queued: collections.deque[object] = collections.deque()  # received early, for read-ahead
     while True:
-        try:
-            if not conn.poll(_PARENT_POLL_S):
-                if os.getppid() != first_parent:
-                    return  # reparented: the process that started us is gone
-                continue
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return  # the main process closed its end or died
-        if isinstance(msg, Stop):
+        early = bool(queued)  # taken by _look_ahead: its records were hinted then
+        msg = queued.popleft() if early else _receive(conn, first_parent)
+        if msg is None or isinstance(msg, Stop):
             return
         if not isinstance(msg, BatchPlan):
             continue
+        if config.readahead:
+            if not early:
+                filler.dataset.advise(msg.ids)
+            _look_ahead(config, conn, queued, filler)
         try:
             reply: BatchDone | BatchFailed = filler.fill(msg)
         except Exception as exc:
             reply = _failure(config, msg, exc)
         if not _send(conn, reply):
             return
+
+
+def _receive(conn: Connection, first_parent: int) -> object | None:
+    """The next message; None once the main process is gone (EOF, or we were reparented)."""
+    while True:
+        try:
+            if conn.poll(_PARENT_POLL_S):
+                return conn.recv()
+        except (EOFError, OSError):
+            return None  # the main process closed its end or died
+        if os.getppid() != first_parent:
+            return None  # reparented: the process that started us is gone
+
+
+def _look_ahead(
+    config: WorkerConfig, conn: Connection, queued: collections.deque[object], filler: _Filler
+) -> None:
+    """Take the plans already sent to this worker (up to ``readahead - 1``) and hint their
+    records, so that their reads run while this batch decodes."""
+    while sum(isinstance(m, BatchPlan) for m in queued) < config.readahead - 1:
+        try:
+            if not conn.poll(0):
+                return
+            msg = conn.recv()
+        except (EOFError, OSError):
+            queued.append(None)  # served in order: after the batches already queued
+            return
+        queued.append(msg)
+        if isinstance(msg, BatchPlan):
+            filler.dataset.advise(msg.ids)
 
 
 def _send(conn: Connection, msg: object) -> bool:

@@ -6,7 +6,7 @@ import contextlib
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -151,6 +151,8 @@ class ShardReader(Protocol):
     """Reads records of one shard by local id. Not shared across processes: open one per process."""
 
     def get(self, local_id: int) -> bytes: ...
+
+    def byte_ranges(self, local_ids: Sequence[int]) -> list[tuple[int, int]]: ...
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]: ...
 

@@ -69,6 +69,9 @@ SHARD_SUFFIX = {"lmdb": ".mdb", "hdf5": ".h5"}
 LMDB_RECORDS_DB = b"records"
 LMDB_META_DB = b"meta"
 LMDB_META_KEYS = ("labels", "crc32", "shapes", "class_offsets", "class_ids")
+#: Optional meta key: (n, 2) int64 file offset and length of each record's value, for
+#: read-ahead hints (``datumio.shards.advice``); absent in shards of datumio before 0.2.
+LMDB_PLACES_KEY = "places"
 _KEY = struct.Struct(">Q")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import h5py
@@ -131,6 +131,30 @@ class Hdf5ShardReader:
         except BaseException:
             self._file.close()
             raise
+
+    def byte_ranges(self, local_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(file offset, length) of the bytes holding each record's payload: its slice of a
+        contiguous payload, or the whole chunks it lies in (HDF5 reads whole chunks)."""
+        payload = self._payload
+        out: list[tuple[int, int]] = []
+        contiguous = payload.chunks is None
+        base = payload.id.get_offset() if contiguous else None
+        chunk = payload.chunks[0] if not contiguous else 0
+        for local in local_ids:
+            if not 0 <= local < len(self._offsets) - 1:
+                continue
+            start, stop = int(self._offsets[local]), int(self._offsets[local + 1])
+            if stop <= start:
+                continue
+            if contiguous:
+                if base is not None:
+                    out.append((int(base) + start, stop - start))
+                continue
+            for first in range(start - start % chunk, stop, chunk):
+                info = payload.id.get_chunk_info_by_coord((first,))
+                if info.byte_offset is not None:
+                    out.append((int(info.byte_offset), int(info.size)))
+        return out
 
     def get(self, local_id: int) -> bytes:
         if not 0 <= local_id < len(self._offsets) - 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import lmdb
@@ -19,6 +19,7 @@ import numpy as np
 
 from datumio.errors import FormatError, RecordError
 from datumio.shards import format as fmt
+from datumio.shards.advice import map_base
 from datumio.shards.base import (
     ShardBuffer,
     ShardSummary,
@@ -96,6 +97,9 @@ class LmdbShardWriter:
         info = {**self._info, "num_records": len(self._buffer)}
         meta = [(b"info", info_json(info))]
         meta += [(name.encode(), npy_bytes(arrays[name])) for name in fmt.LMDB_META_KEYS]
+        places = self._places(len(self._buffer))
+        if places is not None:
+            meta.append((fmt.LMDB_PLACES_KEY.encode(), npy_bytes(places)))
         self._write(sorted(meta), self._meta)
         self._env.sync(True)
         self._env.close()
@@ -109,6 +113,22 @@ class LmdbShardWriter:
             file_bytes=os.path.getsize(self._path),
             records_crc32=records_crc32(arrays["crc32"]),
         )
+
+    def _places(self, n: int) -> np.ndarray | None:
+        """(n, 2) file offset and length of each record's value, for read-ahead hints that
+        need not look a record up (a lookup reads the value's pages). Found through the map
+        while the pages are fresh; None where the map's base is unknown (not Linux)."""
+        base = map_base(self._path)
+        if base is None or n == 0:
+            return None
+        places = np.zeros((n, 2), dtype=np.int64)
+        with self._env.begin(db=self._records, buffers=True) as txn:
+            for k in range(n):
+                value = txn.get(fmt.record_key(k))
+                if value is None or not len(value):
+                    return None
+                places[k] = (np.frombuffer(value, np.uint8).ctypes.data - base, len(value))
+        return places
 
     def abort(self) -> None:
         self._env.close()
@@ -156,6 +176,21 @@ def _release_env(path: str) -> None:
             _SHARED_ENVS[key] = (env, count - 1)
 
 
+def _load_places(reader: LmdbShardReader, file_bytes: int) -> np.ndarray:
+    """The shard's ``places`` list, or an empty one when it is missing or does not fit."""
+    try:
+        places = reader.meta(fmt.LMDB_PLACES_KEY)
+    except (FormatError, RecordError, ValueError):
+        return np.zeros((0, 2), dtype=np.int64)
+    fits = (
+        places.ndim == 2
+        and places.shape[1] == 2
+        and places.dtype.kind in "iu"
+        and (not len(places) or (places.min() >= 0 and (places.sum(axis=1) <= file_bytes).all()))
+    )
+    return places.astype(np.int64) if fits else np.zeros((0, 2), dtype=np.int64)
+
+
 class LmdbShardReader:
     """Read-only access to one LMDB shard. Open one per process; do not pickle.
 
@@ -172,6 +207,7 @@ class LmdbShardReader:
         except lmdb.Error as exc:
             raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
         self._path = path
+        self._place_table: np.ndarray | None = None  # read-ahead: (n, 2) offset, length
         try:
             with damaged_shard(path, "its LMDB header"):
                 # LMDB maps the file: reading a page past a truncated end would be a SIGBUS,
@@ -198,6 +234,28 @@ class LmdbShardReader:
             if value is None:
                 raise RecordError(f"record {local_id} is missing from shard {self._path}")
             return bytes(value)
+
+    def byte_ranges(self, local_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(file offset, length) of each record's value, for read-ahead hints.
+
+        From the shard's ``places`` list, written at ingest (looking a record up would read
+        its pages, the very read a hint is meant to start early). Empty for a shard without
+        it (written by an older datumio, or not on Linux) or whose list does not fit the file.
+        """
+        places = self._places()
+        if places is None:
+            return []
+        n = len(places)
+        return [
+            (int(places[k, 0]), int(places[k, 1]))
+            for k in (int(v) for v in local_ids)
+            if 0 <= k < n
+        ]
+
+    def _places(self) -> np.ndarray | None:
+        if self._place_table is None:
+            self._place_table = _load_places(self, os.path.getsize(self._path))
+        return self._place_table if len(self._place_table) else None
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         """(local id, payload) of every record the database holds, found by key as

@@ -53,3 +53,14 @@ def fail_on_ninth_call_marked(image: np.ndarray, rng: np.random.Generator) -> np
             pass
         raise ValueError("boom on the ninth call")
     return image
+
+
+def wait_for_release(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Block until the file ``$DATUMIO_TEST_RELEASE`` exists (at most 60 s), marking
+    ``$DATUMIO_TEST_MARK`` first: the test then inspects the worker mid-batch."""
+    with open(os.environ["DATUMIO_TEST_MARK"], "w"):
+        pass
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.environ["DATUMIO_TEST_RELEASE"]) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return image
