@@ -182,17 +182,24 @@ def test_advise_brings_in_exactly_the_records_asked_for(lmdb_noise: str) -> None
     assert came == wanted  # those records' pages, and nothing else
 
 
-def test_workers_hint_their_current_and_next_batch_before_decoding(
-    lmdb_noise: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Worker blocked in its first image: the records of its first two batches (readahead=2)
-    come into the page cache, those of later batches do not."""
-    ds = datumio.open(lmdb_noise)
-    ranges = {i: ds.byte_ranges([i])[0] for i in range(len(ds))}
+@pytest.fixture
+def blocking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Transform]:
+    """(mark, release, spec): a worker running ``spec`` touches ``mark`` in its first image
+    and waits there until the test touches ``release`` (spawn: the worker sees the paths)."""
     mark, release = tmp_path / "mark", tmp_path / "release"
     monkeypatch.setenv("DATUMIO_TEST_MARK", str(mark))
     monkeypatch.setenv("DATUMIO_TEST_RELEASE", str(release))
-    spec = Transform(size=(16, 16), user_fn=loader_hooks.wait_for_release)
+    return mark, release, Transform(size=(16, 16), user_fn=loader_hooks.wait_for_release)
+
+
+def test_workers_hint_their_current_and_next_batch_before_decoding(
+    lmdb_noise: str, blocking: tuple[Path, Path, Transform]
+) -> None:
+    """Worker blocked in its first image: the records of the batches sent to it so far (two:
+    prefetch=2) come into the page cache, those of later batches do not."""
+    ds = datumio.open(lmdb_noise)
+    ranges = {i: ds.byte_ranges([i])[0] for i in range(len(ds))}
+    mark, release, spec = blocking
     with Loader(
         lmdb_noise, 4, transform=spec, workers=1, prefetch=2, start_method="spawn", seed=4
     ) as loader:
@@ -214,14 +221,11 @@ def test_workers_hint_their_current_and_next_batch_before_decoding(
 
 
 def test_readahead_zero_gives_no_hint(
-    lmdb_noise: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lmdb_noise: str, blocking: tuple[Path, Path, Transform]
 ) -> None:
     ds = datumio.open(lmdb_noise)
     ranges = {i: ds.byte_ranges([i])[0] for i in range(len(ds))}
-    mark, release = tmp_path / "mark", tmp_path / "release"
-    monkeypatch.setenv("DATUMIO_TEST_MARK", str(mark))
-    monkeypatch.setenv("DATUMIO_TEST_RELEASE", str(release))
-    spec = Transform(size=(16, 16), user_fn=loader_hooks.wait_for_release)
+    mark, release, spec = blocking
     with Loader(
         lmdb_noise, 4, transform=spec, workers=1, start_method="spawn", seed=4, readahead=0
     ) as loader:
