@@ -43,6 +43,9 @@ class SamplingReport:
         max_draws: the most times any one record of each class is drawn in the epochs
             (``[C]``; None when not measured).
         notes: warnings the sampler raised (empty classes skipped, ...).
+        shards_per_batch: for a sharded dataset, the distinct shards each batch of
+            ``batch_size`` draws from (rank 0, first epoch): ``{"batch_size", "shards",
+            "mean", "min", "max"}``; how scattered a batch's reads are (None otherwise).
     """
 
     plan: SamplingPlan
@@ -56,6 +59,7 @@ class SamplingReport:
     seen: npt.NDArray[np.float64]
     max_draws: npt.NDArray[np.int64] | None
     notes: list[str] = field(default_factory=list)
+    shards_per_batch: dict[str, float] | None = None
 
     @property
     def world_size(self) -> int:
@@ -115,6 +119,7 @@ class SamplingReport:
                 for r in range(p.world_size)
             ],
             "notes": list(self.notes),
+            "shards_per_batch": self.shards_per_batch,
         }
 
 
@@ -129,6 +134,7 @@ def sampling_report(
     epoch_size: int | None = None,
     seed: int = 0,
     exact_limit: int = EXACT_DRAWS_LIMIT,
+    batch_size: int = 64,
 ) -> SamplingReport:
     """Build the sampler a run would use and report what it draws.
 
@@ -143,6 +149,7 @@ def sampling_report(
         epoch_size: draws per epoch over all ranks (default: the number of records).
         seed: sampler seed.
         exact_limit: measure by running the sampler up to this many draws in all.
+        batch_size: the batch size of ``shards_per_batch``.
 
     Raises:
         OptionError: a bad option (from the sampler, or ``epochs``/``world_size`` < 1).
@@ -174,6 +181,7 @@ def sampling_report(
         "weights": None if kwargs["weights"] is None else dict(kwargs["weights"]),
         "power": kwargs["power"],
         "notes": notes,
+        "shards_per_batch": _shards_per_batch(dataset, samplers[0], batch_size),
     }
     if labels is None:
         per_rank, seen = _expected(plan, epochs)
@@ -248,6 +256,28 @@ def load_weights(path: str, class_names: Sequence[str]) -> dict[int, float]:
             raise OptionError(f"{where}: the weight of {key!r} is not a number: {value!r}")
         weights[c] = float(value)
     return weights
+
+
+def _shards_per_batch(dataset: Any, sampler: Sampler, batch_size: int) -> dict[str, float] | None:
+    """Distinct shards per batch of ``batch_size`` over rank 0's first epoch (at most 1,000
+    batches), for a dataset with ``shard_offsets``; None otherwise."""
+    offsets = getattr(dataset, "shard_offsets", None)
+    if offsets is None or batch_size < 1:
+        return None
+    batches = min(len(sampler) // batch_size, 1000)
+    if batches == 0:
+        return None
+    ids = sampler.ids_at(np.arange(batches * batch_size, dtype=np.int64), 0)
+    shards = np.searchsorted(np.asarray(offsets), ids, side="right") - 1
+    rows = np.sort(shards.reshape(batches, batch_size), axis=1)
+    distinct = (np.diff(rows, axis=1) != 0).sum(axis=1) + 1
+    return {
+        "batch_size": batch_size,
+        "shards": len(offsets) - 1,
+        "mean": round(float(distinct.mean()), 2),
+        "min": int(distinct.min()),
+        "max": int(distinct.max()),
+    }
 
 
 def _expected(

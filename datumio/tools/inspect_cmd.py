@@ -71,6 +71,13 @@ def build_parser(prog: str = "datumio-inspect") -> argparse.ArgumentParser:
     samp.add_argument("--world-size", type=int, metavar="W", help="ranks (default 1)")
     samp.add_argument("--epoch-size", type=int, metavar="N", help="draws per epoch, all ranks")
     samp.add_argument("--seed", type=int, default=0, help="sampler and --grid seed (default 0)")
+    samp.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        metavar="B",
+        help="batch size of the shards-per-batch figure (default 64)",
+    )
     pics = parser.add_argument_group("pictures")
     pics.add_argument("--grid", metavar="OUT.png", help="contact sheet: N records per class")
     pics.add_argument(
@@ -105,6 +112,7 @@ def build_report(args: argparse.Namespace, ds: Dataset) -> SamplingReport | None
         world_size=1 if args.world_size is None else args.world_size,
         epoch_size=args.epoch_size,
         seed=args.seed,
+        batch_size=args.batch_size,
     )
 
 
@@ -275,6 +283,12 @@ def render_sampling(sp: dict[str, Any]) -> list[str]:
     ]
     totals = ", ".join(str(r["draws"]) for r in sp["per_rank"][:16])
     lines.append(f"  draws per rank, all epochs: {totals}{' ...' if sp['world_size'] > 16 else ''}")
+    spb = sp.get("shards_per_batch")
+    if spb:
+        lines.append(
+            f"  a batch of {spb['batch_size']} reads from {spb['mean']:.1f} of the "
+            f"{spb['shards']} shards on average ({spb['min']}-{spb['max']}; rank 0, epoch 0)"
+        )
     lines += [f"  note: {n}" for n in sp["notes"]]
     return lines
 

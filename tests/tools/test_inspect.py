@@ -18,6 +18,7 @@ from PIL import Image
 
 import datumio
 from datumio import summary as summary_mod
+from datumio.sampling import Sampler
 from datumio.sampling_report import sampling_report
 from datumio.summary import SCHEMA, SUMMARY_KEYS, summarize
 from datumio.tools import inspect_cmd
@@ -183,6 +184,28 @@ def test_sampling_report_numbers() -> None:
     assert est["per_rank"][0]["by_class"][3] == pytest.approx(250 * 3 / 4, abs=0.1)
 
 
+def test_sampling_report_counts_the_shards_each_batch_reads() -> None:
+    """Distinct shards per batch, against a count by hand from the sampler's own ids."""
+    labels = np.repeat(np.arange(3), [90, 60, 30])
+    offsets = np.array([0, 40, 80, 120, 160, 180])  # 5 shards
+    data = SimpleNamespace(labels=labels, class_names=["a", "b", "c"], shard_offsets=offsets)
+    report = sampling_report(data, "balanced", batch_size=12, seed=5)
+    spb = report.to_dict()["shards_per_batch"]
+    ids = Sampler(data, "balanced", seed=5).epoch_ids(0)
+    by_hand = [
+        len({int(np.searchsorted(offsets, i, side="right")) - 1 for i in ids[b : b + 12]})
+        for b in range(0, len(ids) - 11, 12)
+    ]
+    assert spb == {
+        "batch_size": 12,
+        "shards": 5,
+        "mean": round(float(np.mean(by_hand)), 2),
+        "min": min(by_hand),
+        "max": max(by_hand),
+    }
+    assert sampling_report(SimpleNamespace(labels=labels), "balanced").shards_per_batch is None
+
+
 def test_sampling_cli(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = inspect(
         capsys,
@@ -194,8 +217,11 @@ def test_sampling_cli(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         "--world-size",
         "2",
         "--no-duplicates",
+        "--batch-size",
+        "4",
     )
     assert code == 0 and "sampling: balanced, 2 epochs, world size 2" in out
+    assert re.search(r"a batch of 4 reads from [\d.]+ of the 3 shards on average", out)
     assert "class(es) have no records and are skipped" in out  # durian
     weights = tmp_path / "w.json"
     weights.write_text(json.dumps({"apple": 1, "2": 3}))  # by name and by id (cherry)
