@@ -135,6 +135,7 @@ def sampling_report(
     seed: int = 0,
     exact_limit: int = EXACT_DRAWS_LIMIT,
     batch_size: int = 64,
+    locality: int = 0,
 ) -> SamplingReport:
     """Build the sampler a run would use and report what it draws.
 
@@ -150,6 +151,7 @@ def sampling_report(
         seed: sampler seed.
         exact_limit: measure by running the sampler up to this many draws in all.
         batch_size: the batch size of ``shards_per_batch``.
+        locality: the sampler's locality order (shards per window; 0: off).
 
     Raises:
         OptionError: a bad option (from the sampler, or ``epochs``/``world_size`` < 1).
@@ -164,6 +166,8 @@ def sampling_report(
         "epoch_size": epoch_size,
         "seed": seed,
         "world_size": world_size,
+        "locality": locality,
+        "batch_size": batch_size if locality else None,
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -112,6 +112,9 @@ class Loader:
         sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
         transform: what workers do to each record; default: the stored pixels as uint8 HWC
             (only when every record has the same stored shape).
+        locality: shards per window of the sampler's locality order (0: off): the same draws
+            and class mix per batch, each batch reading from few shards, for disks where
+            random reads are expensive (:class:`~datumio.sampling.SamplerOptions`).
         decode: "worker" (default) or "device": workers only read records and draw each
             sample's crop and flip; batches are then ``(payloads, labels, *extras, params)``
             (JPEG bytes (n, bytes per sample) uint8, :data:`datumio.augment.device.PARAMS`
@@ -149,6 +152,7 @@ class Loader:
         max_restarts: int = 3,
         decode: str = "worker",
         readahead: int = 3,
+        locality: int = 0,
     ) -> None:
         self.options = LoaderOptions(
             batch_size=batch_size,
@@ -177,6 +181,8 @@ class Loader:
                 power=power,
                 epoch_size=epoch_size,
                 seed=seed,
+                locality=locality,
+                batch_size=batch_size if locality else None,
             )
         elif sampler.num_records != len(self.dataset):
             raise OptionError(

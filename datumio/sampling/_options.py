@@ -39,6 +39,11 @@ class SamplerOptions:
             ``ceil(epoch_size / world_size)`` by wrapping around to the start of the epoch.
         rank: this process's rank; ``None`` discovers it (torch.distributed, ``RANK``, 0).
         world_size: number of ranks; ``None`` discovers it (``WORLD_SIZE``, 1).
+        locality: shards per window of the locality order (``datumio.sampling._locality``):
+            the draws of the stratified layout (it sets ``stratified``; needs ``batch_size``),
+            each class handing them out a window of shards at a time, so a batch reads from
+            few shards; for disks where random reads are expensive. Needs a dataset (its shard
+            offsets). 0 (default): off.
     """
 
     mode: str | None = None
@@ -51,6 +56,7 @@ class SamplerOptions:
     pad: bool = False
     rank: int | None = None
     world_size: int | None = None
+    locality: int = 0
 
     def __post_init__(self) -> None:
         mode = self.mode
@@ -91,6 +97,15 @@ class SamplerOptions:
             raise OptionError(f"rank must be a non-negative int or None, got {self.rank!r}")
         if self.world_size is not None and (not _is_int(self.world_size) or self.world_size < 1):
             raise OptionError(f"world_size must be a positive int or None, got {self.world_size!r}")
+        if not _is_int(self.locality) or self.locality < 0:
+            raise OptionError(f"locality must be shards per window (0: off), got {self.locality!r}")
+        if self.locality:
+            if self.batch_size is None:
+                raise OptionError(
+                    "locality= needs batch_size= (it builds on the stratified layout, which "
+                    "spreads every class evenly over the batches)"
+                )
+            object.__setattr__(self, "stratified", True)
 
     def fingerprint(self) -> dict[str, object]:
         """Return the JSON-safe fields that fix the epoch plan (checked on resume)."""
@@ -102,6 +117,7 @@ class SamplerOptions:
             "stratified": self.stratified,
             "batch_size": self.batch_size if self.stratified else None,
             "pad": self.pad,
+            "locality": self.locality,
         }
 
 

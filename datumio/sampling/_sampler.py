@@ -26,6 +26,7 @@ import numpy.typing as npt
 from datumio.errors import OptionError
 from datumio.sampling._distributed import resolve_rank
 from datumio.sampling._feistel import U64, derive_keys, permute
+from datumio.sampling._locality import local_order
 from datumio.sampling._options import SamplerOptions
 from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._quotas import I64, check_drawn, largest_remainder_quotas, target_weights
@@ -78,6 +79,7 @@ class Sampler:
         stratified: bool = False,
         batch_size: int | None = None,
         pad: bool = False,
+        locality: int = 0,
     ) -> None:
         options = SamplerOptions(
             mode=mode,
@@ -90,6 +92,7 @@ class Sampler:
             pad=pad,
             rank=rank,
             world_size=world_size,
+            locality=locality,
         )
         self._init(labels_or_dataset, options, groups)
 
@@ -120,7 +123,18 @@ class Sampler:
                     f"world_size = {global_batch}; lower batch_size or raise epoch_size"
                 )
         self._epoch_size = epoch_size
-        self._direct = options.mode == "natural" and not options.stratified and epoch_size == n
+        self._shard_offsets = getattr(source, "shard_offsets", None)
+        if options.locality and self._shard_offsets is None:
+            raise OptionError(
+                "locality= orders draws by shard: build the Sampler from a datumio Dataset"
+            )
+        self._local: dict[int, I64] = {}  # epoch -> the locality order's ids (two kept)
+        self._direct = (
+            options.mode == "natural"
+            and not options.stratified
+            and not options.locality
+            and epoch_size == n
+        )
         if self._direct:  # one permutation of all records: no class index needed
             self._quotas: I64 | None = None
         else:
@@ -187,7 +201,7 @@ class Sampler:
         self._keys[epoch] = keys
         return keys
 
-    def _stratified_slots(self, positions: I64, keys: U64) -> I64:
+    def _stratified_slots(self, positions: I64, keys: U64, rank: int | None = None) -> I64:
         """Slots for rank positions in the stratified layout.
 
         The epoch's ``E = nb * W * B`` slots are read as ``W * B`` stripes of ``nb`` slots.
@@ -203,7 +217,7 @@ class Sampler:
         b = positions // batch
         inner = permute(positions % batch, batch, derive_keys(keys[2], b)).astype(np.int64)
         column = permute(b, num_batches, keys[3]).astype(np.int64)
-        stripe = inner * world + self._rank
+        stripe = inner * world + (self._rank if rank is None else rank)
         return stripe * num_batches + column
 
     def ids_at(self, positions: npt.ArrayLike, epoch: int | None = None) -> I64:
@@ -226,6 +240,8 @@ class Sampler:
                 f"got [{int(pos.min())}, {int(pos.max())}]"
             )
         keys = self._epoch_keys(epoch)
+        if self.options.locality:
+            return self._local_plan(epoch)[pos * self._world + self._rank]
         if self.options.stratified:
             slots = self._stratified_slots(pos, keys)
         else:
@@ -235,6 +251,36 @@ class Sampler:
             slots = permute(plan_pos, self._epoch_size, keys[0]).astype(np.int64)
         if self._direct:
             return slots
+        return self._draw(slots, keys)
+
+    def _local_plan(self, epoch: int) -> I64:
+        """Every plan position's id in the locality order (made once per epoch)."""
+        cached = self._local.get(epoch)
+        if cached is None:
+            keys = self._epoch_keys(epoch)
+            # The stratified slots of every rank, by plan position (position * W + rank):
+            # global batch b is plan positions [b * B * W, (b + 1) * B * W).
+            positions = np.arange(self._rank_size, dtype=np.int64)
+            slots = np.empty(self._rank_size * self._world, dtype=np.int64)
+            for rank in range(self._world):
+                slots[rank :: self._world] = self._stratified_slots(positions, keys, rank)
+            ids = self._draw(slots, keys)
+            classes = np.searchsorted(self._cum_quotas, slots, side="right") - 1
+            cached = local_order(
+                ids,
+                classes,
+                np.asarray(self._shard_offsets),
+                self.options.locality,
+                self.options.seed,
+                epoch,
+            )
+            if len(self._local) >= 2:
+                self._local.pop(next(iter(self._local)))
+            self._local[epoch] = cached
+        return cached
+
+    def _draw(self, slots: I64, keys: U64) -> I64:
+        """The record ids of epoch-plan ``slots``: class by quota, then a member of it."""
         cls = np.searchsorted(self._cum_quotas, slots, side="right") - 1
         draw = slots - self._cum_quotas[cls]
         size = self._counts[cls]

@@ -72,6 +72,13 @@ def build_parser(prog: str = "datumio-inspect") -> argparse.ArgumentParser:
     samp.add_argument("--epoch-size", type=int, metavar="N", help="draws per epoch, all ranks")
     samp.add_argument("--seed", type=int, default=0, help="sampler and --grid seed (default 0)")
     samp.add_argument(
+        "--locality",
+        type=int,
+        default=0,
+        metavar="K",
+        help="the locality order, K shards per window (default 0: shuffled)",
+    )
+    samp.add_argument(
         "--batch-size",
         type=int,
         default=64,
@@ -113,6 +120,7 @@ def build_report(args: argparse.Namespace, ds: Dataset) -> SamplingReport | None
         epoch_size=args.epoch_size,
         seed=args.seed,
         batch_size=args.batch_size,
+        locality=args.locality,
     )
 
 
