@@ -231,7 +231,7 @@ def ensure(a: argparse.Namespace) -> dict[str, str]:
 
     out = {}
     for name, options in (("keep", {"encode": "keep"}), ("short256", {"short_side": 256})):
-        path = os.path.join(a.out, f"cold-{name}.lmdb")
+        path = os.path.join(a.out, f"{a.tag}-{name}.lmdb")
         if not os.path.exists(os.path.join(path, "manifest.json")):
             datumio.ingest(a.corpus, path, datumio.IngestOptions(overwrite=True, **options))
         out[name] = path
@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", default="bench-out/corpus-big")
     p.add_argument("--out", default="bench-out")
+    p.add_argument("--tag", default="cold", help="datasets are OUT/TAG-keep.lmdb, TAG-short256")
     p.add_argument("--images", type=int, default=3200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--cap-mib", type=int, default=640)

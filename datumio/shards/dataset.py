@@ -294,6 +294,10 @@ class Dataset:
                     fd = self._advice_fds[shard] = os.open(self.shard_path(shard), os.O_RDONLY)
                 except OSError:
                     continue
+                # Once per shard: what every lookup reads first (LMDB's tree pages).
+                index_ranges = getattr(self._reader(shard), "index_ranges", None)
+                if index_ranges is not None:
+                    advice.will_need(fd, advice.merged(index_ranges()))
             given += advice.will_need(fd, advice.merged(spans))
         return given
 
