@@ -16,6 +16,9 @@ datumio with read-ahead (``Loader(readahead=3)``, the default), datumio without
 original files. Reported per run (one JSON line): images/s, CPU utilisation of the machine
 (``/proc/stat``) and MiB read from the disk (``/proc/diskstats``).
 
+``--locality K`` runs datumio with the sampler's locality order (``Loader(locality=K)``),
+``--datasets keep`` one dataset only, ``--tag`` another pair of datasets in ``--out``.
+
 Needs root for ``cold`` and ``capped`` (it says what it skips otherwise), torch and
 torchvision for the peer. The corpus (``benchmarks/make_corpus.py --max-per-class 4000
 --min-per-class 50``, about 1 GB) and the datasets are built in ``bench-out/`` when missing.
@@ -132,6 +135,7 @@ def child_datumio(a: argparse.Namespace) -> dict[str, Any]:
         epoch_size=BATCH * (batches + 1),
         seed=a.seed,
         readahead=a.readahead,
+        locality=a.locality,
     )
     with loader:
         it = iter(loader)
@@ -185,6 +189,7 @@ def run(a: argparse.Namespace, setting: str, loader: str, data: str, report: boo
             "--workers", str(a.workers), "--seed", str(a.seed)]  # fmt: skip
     if loader.startswith("datumio"):
         args += ["--readahead", "0" if "no read-ahead" in loader else str(a.readahead)]
+        args += ["--locality", str(a.locality)]
     procs = None
     if setting != "warm" and not drop_caches():
         emit({"what": "skipped", "setting": setting, "why": "cannot drop the page cache (root?)"})
@@ -205,6 +210,8 @@ def run(a: argparse.Namespace, setting: str, loader: str, data: str, report: boo
     read1, (busy1, total1) = disk_read_bytes(), cpu_busy()
     row: dict[str, Any] = {"what": "run", "setting": setting, "loader": loader}
     row["data"] = os.path.basename(data.rstrip("/")) if loader != "torch" else "corpus files"
+    if loader != "torch" and a.locality:
+        row["locality"] = a.locality
     if done.returncode != 0:
         row.update(failed=done.returncode, stderr=done.stderr[-2000:])
         emit(row)
@@ -230,7 +237,10 @@ def ensure(a: argparse.Namespace) -> dict[str, str]:
     import datumio
 
     out = {}
+    wanted = a.datasets.split(",")
     for name, options in (("keep", {"encode": "keep"}), ("short256", {"short_side": 256})):
+        if name not in wanted:
+            continue
         path = os.path.join(a.out, f"{a.tag}-{name}.lmdb")
         if not os.path.exists(os.path.join(path, "manifest.json")):
             datumio.ingest(a.corpus, path, datumio.IngestOptions(overwrite=True, **options))
@@ -252,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child", choices=["datumio", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--readahead", type=int, default=3, help="Loader(readahead=) of datumio")
+    p.add_argument("--locality", type=int, default=0, help="Loader(locality=) of datumio")
+    p.add_argument("--datasets", default="keep,short256", help="which datasets to run")
     a = p.parse_args(argv)
     if a.child:
         return child(a)
