@@ -125,7 +125,8 @@ def _constants(
 
 
 def apply_finish(images: torch.Tensor, finish: Finish, dtype: torch.dtype) -> torch.Tensor:
-    """uint8 NHWC ``images`` finished on their device: ``dtype`` in the finish's layout."""
+    """NHWC ``images`` (uint8, or float 0-255) finished on their device: ``dtype`` in the
+    finish's layout."""
     scale, offset = _constants(finish, images.device, (1, 1, 1, -1))
     out = torch.addcmul(offset, images, scale)
     if dtype != torch.float32:
@@ -199,11 +200,7 @@ def decode_batch(
     if finish is None:
         result = out.round_().clamp_(0, 255).to(torch.uint8)
         return result.permute(0, 2, 3, 1) if layout == "HWC" else result
-    scale, offset = _constants(finish, out.device, (1, -1, 1, 1))
-    result = torch.addcmul(offset, out, scale)
-    if dtype != torch.float32:
-        result = result.to(dtype)
-    return result.permute(0, 2, 3, 1) if finish.layout == "HWC" else result
+    return apply_finish(out.permute(0, 2, 3, 1), finish, dtype)  # NHWC view: no copy
 
 
 class _Staging:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datumio.augment import geometry
+from datumio.augment import geometry, opencv
 from datumio.augment.spec import Transform
 from datumio.errors import OptionError, RecordError
 
@@ -89,7 +89,7 @@ def stage(
             f'record of {n} bytes does not fit the {out.shape[0]} bytes decode="device" '
             "reserves per sample (4x the mean record); it is replaced like an unreadable one"
         )
-    if n < 4 or bytes(payload[:2]) != b"\xff\xd8" or bytes(payload[-2:]) != b"\xff\xd9":
+    if bytes(payload[:2]) != b"\xff\xd8" or not opencv.complete_jpeg(payload):
         raise RecordError("not a complete JPEG (no SOI/EOI marker)")
     h, w = int(shape[0]), int(shape[1])
     m = geometry.plan(spec, w, h, rng).m

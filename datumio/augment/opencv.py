@@ -185,6 +185,19 @@ def warp_affine(
     return out
 
 
+def _unflipped(image: np.ndarray) -> tuple[np.ndarray, int | None] | None:
+    """(the C-contiguous array ``image`` is a flipped view of, its ``cv2.flip`` code) for an
+    HxWxC ``image``; the code is None when ``image`` is not flipped. None when neither."""
+    if image.ndim != 3 or image.strides[2] < 0:
+        return None
+    flip_y, flip_x = image.strides[0] < 0, image.strides[1] < 0
+    base = image[:: -1 if flip_y else 1, :: -1 if flip_x else 1]
+    if not base.flags.c_contiguous:
+        return None
+    code = -1 if flip_x and flip_y else 1 if flip_x else 0 if flip_y else None
+    return base, code
+
+
 def copy_planes(image: np.ndarray, out: np.ndarray) -> bool:
     """``out[c] = image[:, :, c]``: an HxWxC uint8 ``image`` (or a flipped view of a
     C-contiguous one) into CxHxW ``out`` by ``cv2.split`` straight into the planes (8x
@@ -192,19 +205,16 @@ def copy_planes(image: np.ndarray, out: np.ndarray) -> bool:
     missing or the arrays do not suit it.
     """
     cv2 = load()
-    if cv2 is None or image.ndim != 3 or out.shape != (image.shape[2], *image.shape[:2]):
+    found = _unflipped(image)
+    if cv2 is None or found is None or out.shape != (image.shape[2], *image.shape[:2]):
         return False
     channels = image.shape[2]
-    if image.dtype != out.dtype or not 1 <= channels <= 4 or image.strides[2] < 0:
+    if image.dtype != out.dtype or not 1 <= channels <= 4:
         return False
     if not all(out[c].flags.c_contiguous for c in range(channels)):
         return False
-    flip_y, flip_x = image.strides[0] < 0, image.strides[1] < 0
-    base = image[:: -1 if flip_y else 1, :: -1 if flip_x else 1]
-    if not base.flags.c_contiguous:
-        return False
-    if flip_x or flip_y:
-        code = -1 if flip_x and flip_y else (1 if flip_x else 0)
+    base, code = found
+    if code is not None:
         base = cv2.flip(base, code)
         if base.ndim == 2:
             base = base[:, :, None]
@@ -221,15 +231,12 @@ def copy_flipped(image: np.ndarray, out: np.ndarray) -> bool:
     copy). False, with nothing written, when OpenCV is missing or the arrays do not suit it.
     """
     cv2 = load()
-    if cv2 is None or image.ndim != 3 or image.shape != out.shape or image.dtype != out.dtype:
+    found = _unflipped(image)
+    if cv2 is None or found is None or found[1] is None or image.shape != out.shape:
         return False
-    flip_y, flip_x = image.strides[0] < 0, image.strides[1] < 0
-    if not (flip_x or flip_y) or image.strides[2] < 0 or not out.flags.c_contiguous:
+    if image.dtype != out.dtype or image.shape[2] > 4 or not out.flags.c_contiguous:
         return False
-    base = image[:: -1 if flip_y else 1, :: -1 if flip_x else 1]
-    if not base.flags.c_contiguous or image.shape[2] > 4:
-        return False
-    code = -1 if flip_x and flip_y else (1 if flip_x else 0)
+    base, code = found
     if image.shape[2] == 1:
         cv2.flip(base[:, :, 0], code, dst=out[:, :, 0])
     else:
