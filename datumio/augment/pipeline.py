@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from datumio.augment import geometry, opencv, photometric
+from datumio.augment.jpeg import plain_components
 from datumio.augment.normalize import write
 from datumio.augment.params import random_resized_crop
 from datumio.augment.spec import Transform
@@ -54,7 +55,7 @@ def decode_for(
         out = _finish(spec, arr, m, rng)
         # Never hand out a view of the caller's array (a user_fn may write into its input).
         return out.copy() if np.may_share_memory(out, arr) else out
-    if encoding == "jpeg" and shape is not None and opencv.enabled(spec.backend):
+    if shape is not None and _opencv_decodes(spec, source, encoding, shape):
         decoded = _decode_jpeg_opencv(spec, source, shape, rng)
         if decoded is not None:
             return decoded
@@ -75,6 +76,22 @@ def decode_for(
     if shape is not None and request is None and (up_h, up_w) != tuple(shape[:2]):
         raise DecodeError("corrupt data", f"decoded shape {(up_h, up_w)} != stored {shape}")
     return _finish(spec, img, m, rng)
+
+
+def _opencv_decodes(
+    spec: Transform, source: bytes | memoryview, encoding: str, shape: tuple[int, int, int]
+) -> bool:
+    """Whether OpenCV decodes this record to Pillow's pixels: every JPEG datumio wrote, and
+    a kept source file that is a plain JPEG (:mod:`datumio.augment.jpeg`) of a compatible
+    colour layout (grey to RGB replicates in both; RGB to grey does not match)."""
+    if not opencv.enabled(spec.backend):
+        return False
+    if encoding == "jpeg":
+        return True
+    if encoding != "keep":
+        return False
+    components = plain_components(source)
+    return components is not None and (shape[2] == 3 or components == 1)
 
 
 def _decode_jpeg_opencv(
