@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from datumio._datagen_work import Axis, Recipe, img_loader, moments
 from datumio._shared_array import BatchPool, PoolConfig, SharedArray
 from datumio.augment.seeds import sample_rng
+from datumio.datagen.recipe import Axis, Recipe, img_loader, moments
 from datumio.errors import OptionError
 from datumio.loader.options import default_start_method
 from datumio.sampling import resample_data

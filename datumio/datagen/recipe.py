@@ -71,7 +71,7 @@ class Recipe:
             x = x - x.mean(axis=self.sample_axis, keepdims=True)
             x = x / (x.std(axis=self.sample_axis, keepdims=True) + _EPS)
         if self.aug_params or self.rng_aug_params:
-            from datumio import transforms  # the original transform functions
+            from datumio.datagen import transforms  # the original transform functions
 
             if self.aug_params:
                 x = transforms.transform_image(x, **self.aug_params)

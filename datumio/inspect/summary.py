@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from datumio.errors import DatumioError
-from datumio.sampling_report import SamplingReport
+from datumio.inspect.sampling import SamplingReport
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
 from datumio.shards.verify import VerifyReport
@@ -84,7 +84,7 @@ def summarize(
     Args:
         ds: an open dataset.
         duplicates: look for records with identical payloads (``duplicates`` is None when off).
-        sampling: a report from :func:`datumio.sampling_report.sampling_report` to embed
+        sampling: a report from :func:`datumio.inspect.sampling.sampling_report` to embed
             (``sampling`` is None without one).
         integrity: a :func:`datumio.shards.verify.verify` report to embed (None: not checked).
         progress: called as ``progress(done, total)`` while duplicate candidates are read.

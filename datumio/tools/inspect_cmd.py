@@ -11,10 +11,10 @@ from typing import Any
 from PIL import Image
 
 from datumio.errors import DatumioError, OptionError
-from datumio.sampling_report import SamplingReport, parse_sampling, sampling_report
+from datumio.inspect.sampling import SamplingReport, parse_sampling, sampling_report
+from datumio.inspect.summary import describe_record, summarize
 from datumio.shards.dataset import Dataset
 from datumio.shards.verify import Problem, VerifyReport, verify
-from datumio.summary import describe_record, summarize
 from datumio.tools.pictures import class_histogram, contact_sheet, html_report
 from datumio.tools.render import bar_chart, human_bytes, progress_bar
 
@@ -147,7 +147,7 @@ def _rounded(values: Sequence[float] | None) -> str:
 
 
 def render_summary(s: dict[str, Any]) -> str:
-    """The readable text form of a :func:`datumio.summary.summarize` object."""
+    """The readable text form of a :func:`datumio.inspect.summary.summarize` object."""
     shards, size, image, ingest = s["shards"], s["bytes"], s["image"], s["ingest"]
     formats = ", ".join(f"{k} {v}" for k, v in image["source_formats"].items())
     per_shard = (

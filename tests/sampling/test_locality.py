@@ -11,8 +11,8 @@ from PIL import Image
 
 import datumio
 from datumio.errors import OptionError
+from datumio.inspect.sampling import sampling_report
 from datumio.sampling import Sampler
-from datumio.sampling_report import sampling_report
 
 BATCH = 16
 

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 import datumio
-from datumio import summary as summary_mod
+from datumio.inspect import summary as summary_mod
+from datumio.inspect.sampling import sampling_report
+from datumio.inspect.summary import SCHEMA, SUMMARY_KEYS, summarize
 from datumio.sampling import Sampler
-from datumio.sampling_report import sampling_report
-from datumio.summary import SCHEMA, SUMMARY_KEYS, summarize
 from datumio.tools import inspect_cmd
 from datumio.tools.pictures import class_histogram_size, contact_sheet_size
 
