@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_loader import IMAGENET_MEAN, IMAGENET_STD, ensure_corpus, ensure_dataset, machine
 
 import datumio
-from datumio.augment import Transform, decode_for, opencv, sample_rng
+from datumio.augment import Transform, decode_for, opencv_probe, sample_rng
 from datumio.loader import Loader
 
 AUG: dict[str, Any] = {
@@ -112,7 +112,7 @@ def _torch_ops(transforms: Any, interpolation: str) -> list[Any]:
 
 
 def _backends() -> tuple[str, ...]:
-    return ("pillow", "opencv") if opencv.installed() else ("pillow",)
+    return ("pillow", "opencv") if opencv_probe.installed() else ("pillow",)
 
 
 def per_image(files: list[bytes], runs: int) -> dict[str, float]:
@@ -143,7 +143,7 @@ def per_image(files: list[bytes], runs: int) -> dict[str, float]:
             ways[f"datumio fused, {backend} {resample}, fill {mode}"] = lambda d, i, s=spec: (
                 decode_for(s, d, sample_rng(0, 0, i))
             )
-    cv2 = opencv.load()
+    cv2 = opencv_probe.load()
     if cv2 is not None:
         cv2.setNumThreads(1)  # one core, as in a worker process
     for fn in ways.values():  # warm up: imports, caches
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         keep = ensure_dataset(
             args.corpus, os.path.join(args.out, "loader-keep.lmdb"), encode="keep"
         )
-        best = "opencv" if opencv.installed() else "pillow"
+        best = "opencv" if opencv_probe.installed() else "pillow"
         cases: dict[str, Callable[[], float]] = {}
         for resample in ("bilinear", "nearest"):
             for backend in _backends():

@@ -160,7 +160,7 @@ def ingest_once(
         "main_cpu_s": main_cpu,
         "main_cpu_ms_per_image": 1000 * main_cpu / report.num_records,
         "workers_cpu_s": workers_cpu,
-        "bytes": sum(s["file_bytes"] for s in report.manifest["shards"]),
+        "bytes": sum(s.file_bytes for s in report.manifest.shards),
     }
     if profiler is not None:
         buf = io.StringIO()

@@ -16,6 +16,7 @@ from datumio.errors import (
     LoaderError,
     OptionError,
     RecordError,
+    TransformError,
     WorkerError,
 )
 from datumio.ingest import IngestOptions, IngestReport, ingest
@@ -41,6 +42,7 @@ __all__ = [
     "SamplerOptions",
     "SamplingPlan",
     "Transform",
+    "TransformError",
     "WorkerError",
     "__version__",
     "ingest",

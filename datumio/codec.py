@@ -41,6 +41,9 @@ Encoding = Literal["keep", "jpeg", "png", "webp", "raw"]
 ENCODINGS: tuple[str, ...] = ("keep", "jpeg", "png", "webp", "raw")
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _CONVERT_TO_RGB = {"1", "P", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
+#: EXIF orientations (:func:`exif_orientation`) that turn the image by 90 degrees, so the
+#: upright image has the stored width and height swapped (5-8 transpose; 1-4 do not).
+SWAPS_AXES = frozenset({5, 6, 7, 8})
 
 
 def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

@@ -6,6 +6,8 @@ message says what failed, the value involved, what was expected and what to chan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DatumioError(Exception):
     """Base class of every error datumio raises on purpose."""
@@ -34,6 +36,16 @@ class DecodeError(DatumioError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class TransformError(DatumioError):
+    """User code in a transform failed (``Transform(user_fn=...)`` raised or returned a
+    wrong array).
+
+    Not a :class:`RecordError` or :class:`DecodeError`: the record is fine and the next
+    one would fail the same way, so the loader never replaces it by another record; the
+    batch fails with the user's traceback.
+    """
 
 
 class IngestError(DatumioError):
@@ -70,3 +82,22 @@ class WorkerError(LoaderError):
         self.record = record
         self.shard = shard
         self.worker_traceback = tb
+
+
+def unknown_keywords(owner: str, given: Iterable[str], known: Iterable[str]) -> TypeError | None:
+    """The TypeError for keywords of ``owner`` that are not options (None when all are),
+    with the closest option name when one is near."""
+    choices = sorted(known)
+    bad = [name for name in given if name not in choices]
+    if not bad:
+        return None
+    import difflib  # only on this error path: keeps `import datumio` light
+
+    hints = []
+    for name in bad:
+        near = difflib.get_close_matches(name, choices, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    return TypeError(
+        f"{owner}() got unexpected keyword argument(s) {', '.join(hints)}; its options are "
+        f"{', '.join(choices)}"
+    )

@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         train_path, val_path = build_splits(args.workdir or tmp)
         ds = datumio.open(train_path)
-        stats, names = ds.manifest["stats"], ds.class_names
-        kw = {"size": (SIZE, SIZE), "layout": "HWC", "mean": stats["mean"], "std": stats["std"]}
+        stats, names = ds.manifest.stats, ds.class_names
+        kw = {"size": (SIZE, SIZE), "layout": "HWC", "mean": stats.mean, "std": stats.std}
         train_spec = datumio.Transform(flip=0.5, **kw)
         eval_spec = datumio.Transform(**kw)
         results = {

@@ -99,13 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         train_path, val_path = build_splits(args.workdir or tmp)
         ds = datumio.open(train_path)
-        stats = ds.manifest["stats"]
+        stats = ds.manifest.stats
         names, counts = ds.class_names, ds.counts
         # Both splits use the training set's mean/std; a random flip augments training.
-        train_spec = datumio.Transform(
-            size=(SIZE, SIZE), flip=0.5, mean=stats["mean"], std=stats["std"]
-        )
-        eval_spec = datumio.Transform(size=(SIZE, SIZE), mean=stats["mean"], std=stats["std"])
+        train_spec = datumio.Transform(size=(SIZE, SIZE), flip=0.5, mean=stats.mean, std=stats.std)
+        eval_spec = datumio.Transform(size=(SIZE, SIZE), mean=stats.mean, std=stats.std)
         results = {}
         for sampling in ("natural", "balanced"):
             model = train(train_path, sampling, train_spec, args.epochs)

@@ -23,13 +23,14 @@ import contextlib
 import functools
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from datumio.errors import LoaderError, OptionError
 from datumio.loader import Loader
-from datumio.sampling import Sampler
+from datumio.sampling import ClassIndex, Sampler
 
 __all__ = ["TorchIterable", "TorchSampler"]  # noqa: F822 (built by __getattr__)
 
@@ -41,13 +42,13 @@ _NUM_WORKERS_MESSAGE = (
 )
 
 
-def _labels_of(dataset_or_labels: object) -> object:
+def _labels_of(dataset_or_labels: object) -> npt.ArrayLike | ClassIndex:
     """What :class:`Sampler` accepts: a datumio dataset, or a labels array.
 
     torchvision datasets keep labels in ``targets`` (``ImageFolder``, ``CIFAR10``).
     """
     if hasattr(dataset_or_labels, "labels") or hasattr(dataset_or_labels, "class_offsets"):
-        return dataset_or_labels
+        return cast(ClassIndex, dataset_or_labels)
     targets = getattr(dataset_or_labels, "targets", None)
     if targets is not None:
         return np.asarray(targets)

@@ -14,43 +14,23 @@ borders (``reflect`` is ``BORDER_REFLECT_101``, numpy's reflect; ``symmetric`` i
 bilinear weights to 1/32; its bicubic uses a = -0.75, Pillow's -0.5); within one backend
 the output is deterministic.
 
-In datumio's worker processes OpenCV runs single-threaded: the pool is the parallelism.
+``cv2`` itself comes from :mod:`datumio.augment.opencv_probe` (single-threaded in workers).
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import multiprocessing
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from datumio.augment.opencv_probe import load
+
 if TYPE_CHECKING:
     from datumio.augment.geometry import Affine
 
-BACKENDS = ("auto", "pillow", "opencv")
 #: Nearest neighbour takes floor(x) in Pillow's coordinates, i.e. x - 0.5 rounded half up in
 #: OpenCV's; OpenCV 5 rounds half to even, so exact halves are nudged up (1/256 px).
 NEAREST_NUDGE = 1.0 / 256.0
-
-
-def installed() -> bool:
-    """Whether ``cv2`` can be imported (looked up without importing it)."""
-    return importlib.util.find_spec("cv2") is not None
-
-
-@functools.cache
-def load() -> ModuleType | None:
-    """``cv2``, imported once (single-threaded in child processes), or None."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    if multiprocessing.parent_process() is not None:
-        cv2.setNumThreads(1)
-    return cv2
 
 
 def use_opencv(backend: str, resample: str, *, array: bool) -> bool:

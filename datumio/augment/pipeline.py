@@ -12,18 +12,17 @@ from datumio.augment import geometry, opencv, photometric
 from datumio.augment.jpeg import plain_components
 from datumio.augment.normalize import write
 from datumio.augment.params import random_resized_crop
-from datumio.augment.spec import Transform
+from datumio.augment.spec import Transform, UserFn
 from datumio.augment.warp import as_pil, warp
 from datumio.codec import (
     DEFAULT_BACKGROUND,
+    SWAPS_AXES,
     decode_record,
     exif_orientation,
     normalise,
     open_image,
 )
-from datumio.errors import DecodeError, OptionError
-
-_SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the image by 90 degrees
+from datumio.errors import DecodeError, OptionError, TransformError
 
 
 def decode_for(
@@ -61,7 +60,7 @@ def decode_for(
             return decoded
     img = open_image(bytes(source), max_pixels=2**62)
     stored_w, stored_h = img.size
-    swaps = exif_orientation(img) in _SWAPS_AXES
+    swaps = exif_orientation(img) in SWAPS_AXES
     up_w, up_h = (stored_h, stored_w) if swaps else (stored_w, stored_h)
     m = geometry.plan(spec, up_w, up_h, rng)
     request = geometry.draft_request(m, up_w, up_h) if img.format == "JPEG" else None
@@ -196,6 +195,10 @@ def apply(
 
     ``spec`` must be resolved (mean/std filled) when it normalises; see
     :meth:`Transform.resolved`.
+
+    Raises:
+        DecodeError: the record does not decode (the loader replaces it).
+        TransformError: ``spec.user_fn`` raised or returned a wrong array (never replaced).
     """
     if (
         encoding == "jpeg"
@@ -209,12 +212,29 @@ def apply(
         return
     image = decode_for(spec, source, rng, encoding=encoding, shape=shape, background=background)
     if spec.user_fn is not None:
-        result = spec.user_fn(image, rng)
-        if not isinstance(result, np.ndarray) or result.shape != image.shape:
-            raise DecodeError(
-                "bad user_fn result",
-                f"user_fn must return an array of shape {image.shape}, got "
-                f"{getattr(result, 'shape', type(result).__name__)}",
-            )
-        image = result.astype(np.uint8, copy=False)
+        image = _run_user_fn(spec.user_fn, image, rng)
     write(spec, image, out)
+
+
+def _run_user_fn(fn: UserFn, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``fn(image, rng)`` as uint8, checked; its failures become :class:`TransformError`.
+
+    A failure here is the user's code, not the record: replacing the record with another
+    of its class (what the loader does with a :class:`DecodeError`) would hide the bug.
+    """
+    qualname = getattr(fn, "__qualname__", None)
+    name = f"{fn.__module__}.{qualname}" if qualname else repr(fn)  # repr: a partial
+    try:
+        result = fn(image, rng)
+    except Exception as exc:
+        raise TransformError(
+            f"Transform(user_fn={name}) raised {type(exc).__qualname__}: {exc}; fix the "
+            "function (its traceback is this error's cause) or drop user_fn"
+        ) from exc
+    if not isinstance(result, np.ndarray) or result.shape != image.shape:
+        got = getattr(result, "shape", type(result).__name__)
+        raise TransformError(
+            f"Transform(user_fn={name}) returned {got}; it must return an array of the "
+            f"shape it was given, {image.shape} (HxWxC uint8)"
+        )
+    return result.astype(np.uint8, copy=False)

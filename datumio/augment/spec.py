@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from datumio.augment import opencv
+from datumio.augment import opencv_probe
 from datumio.errors import OptionError
 
 #: A user hook: ``fn(image HxWxC uint8, rng) -> image of the same shape and dtype``.
@@ -21,6 +21,8 @@ LAYOUTS = ("HWC", "CHW")
 DTYPES = ("uint8", "float32")
 RESAMPLES = ("nearest", "bilinear", "bicubic")
 FILL_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+#: Who does the general affine warp, decodes JPEG records and normalises (docs: ``backend``).
+BACKENDS = ("auto", "pillow", "opencv")
 
 
 def _pair(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
@@ -315,10 +317,10 @@ class Transform:
 
 
 def _check_backend(backend: str, where: str) -> str:
-    """``backend`` if it is one of :data:`opencv.BACKENDS` and usable here."""
-    if backend not in opencv.BACKENDS:
-        raise OptionError(f"{where}: {backend!r}; use one of {opencv.BACKENDS}")
-    if backend == "opencv" and not opencv.installed():
+    """``backend`` if it is one of :data:`BACKENDS` and usable here."""
+    if backend not in BACKENDS:
+        raise OptionError(f"{where}: {backend!r}; use one of {BACKENDS}")
+    if backend == "opencv" and not opencv_probe.installed():
         raise OptionError(
             f'{where}: "opencv" but OpenCV is not installed: pip install "datumio[opencv]", '
             'or use "auto"'

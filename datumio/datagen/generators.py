@@ -21,13 +21,17 @@ from the same seed, so one ``rng_seed`` gives the same batches whatever ``worker
 ``rng_seed=None`` picks a fresh seed per pass (the original used the global numpy state).
 
 Where the work runs (``workers``; docs/migration.md): ``workers=0`` computes each batch in
-the calling thread when it is asked for. ``workers=N`` starts N processes for the pass,
+the calling thread when it is asked for. ``workers=N`` starts N processes for the pass on
+the Loader's worker pool (:mod:`datumio.loader.pool`, job :class:`~datumio.datagen.job.ArrayJob`),
 with ``max(buffer_size, N)`` batches prepared ahead into shared-memory slots; an in-memory
 ``X`` is copied once into a shared-memory segment that the workers map by name (X is never
 pickled), file paths are sent once per worker. ``workers=None`` (default) uses
 ``min(4, cpu_count)`` processes when the pass has per-sample work (augmentation, or file
-loading) and at least 256 samples, else 0. Nothing outlives the pass: the workers stop and
-the segments are unlinked when the generator finishes, is closed or is garbage collected.
+loading) and at least 256 samples, else 0. The pool's guarantees hold: a worker that dies
+is replaced and its batches re-issued (a batch that kills workers repeatedly raises
+LoaderError), an exception in a worker raises WorkerError naming the sample, workers exit
+when the training process dies. Nothing outlives the pass: the workers stop and the
+segments are unlinked when the generator finishes, is closed or is garbage collected.
 """
 
 from __future__ import annotations
@@ -39,11 +43,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from datumio._shared_array import BatchPool, PoolConfig, SharedArray
 from datumio.augment.seeds import sample_rng
+from datumio.datagen.job import ArrayJob
 from datumio.datagen.recipe import Axis, Recipe, img_loader, moments
 from datumio.errors import OptionError
+from datumio.loader.job import WorkerConfig
+from datumio.loader.messages import BatchFailed, BatchPlan
 from datumio.loader.options import default_start_method
+from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
+from datumio.loader.slots import SharedArray, remove_stale_segments
 from datumio.sampling import resample_data
 
 __all__ = ["BatchGenerator", "DataGenerator", "img_loader", "resample_data"]
@@ -51,6 +59,10 @@ __all__ = ["BatchGenerator", "DataGenerator", "img_loader", "resample_data"]
 _POOL_MIN_SAMPLES = 256
 _AUTO_MAX_WORKERS = 4
 _MOMENT_CHUNK = 256
+#: Longest single wait on the workers before checking for deaths again.
+_POLL_S = 0.5
+#: Times one batch may kill a worker (it is re-issued to a replacement) before the pass fails.
+_MAX_RESTARTS = 3
 _SHUFFLE_TAG = 0x73687566  # "shuf": keeps the shuffle stream apart from sample streams
 
 
@@ -244,32 +256,60 @@ class _GeneratorBase:
         ahead = max(buffer_size, workers)
         starts = list(range(0, len(order), size))
         source, shared_x = self._shared_source()
-        slots = pool = None
+        slots: list[SharedArray] = []
+        pool: WorkerPool | None = None
+        results: dict[int, Message] = {}
 
-        def submit(b: int) -> None:
+        def submit(pool: WorkerPool, b: int) -> None:
             lo = starts[b]
-            idx = order[lo : lo + size]
+            idx = np.ascontiguousarray(order[lo : lo + size], dtype=np.int64)
             positions = np.arange(lo, lo + len(idx), dtype=np.int64)
-            if pool is not None:
-                pool.submit(b, b % ahead, idx, positions, seed)
+            for msg in pool.submit(BatchPlan(0, b, b % ahead, 0, idx, positions)):
+                results[msg.batch] = msg
 
         try:
-            slots = SharedArray((ahead, size, *shape), dtype, "out")
-            spec = shared_x.spec if shared_x is not None else source
-            pool = BatchPool(method, PoolConfig(recipe, spec, slots.spec), workers)
+            remove_stale_segments()  # what a killed run left, as Loader.start does
+            slots = [SharedArray((size, *shape), dtype, f"out{k}") for k in range(ahead)]
+            job = ArrayJob(
+                recipe,
+                shared_x.spec if shared_x is not None else tuple(source),
+                size,
+                tuple(shape),
+                dtype.str,
+                seed,
+            )
+            template = WorkerConfig(
+                worker_id=-1,
+                job=job,
+                slot_names=tuple(s.spec.name for s in slots),
+                slot_bytes=slots[0].spec.nbytes,
+                parent_pid=0,
+                death_signal=False,
+                readahead=0,
+            )
+            pool = WorkerPool(method, ConfigFactory(template, method), workers, _MAX_RESTARTS)
+            pool.start()
             for b in range(min(ahead, len(starts))):
-                submit(b)
+                submit(pool, b)
             for b, lo in enumerate(starts):
-                pool.result(b)
+                while b not in results:
+                    for msg in pool.wait(_POLL_S):
+                        if msg.batch < 0 and isinstance(msg, BatchFailed):
+                            raise worker_error(msg, "datagen", "sample")
+                        results[msg.batch] = msg
+                done = results.pop(b)
+                if isinstance(done, BatchFailed):
+                    raise worker_error(done, "datagen", "sample")
+                pool.forget(0, b)
                 idx = order[lo : lo + size]
-                batch_x = slots.view()[b % ahead, : len(idx)].copy()
+                batch_x = slots[b % ahead].view()[: len(idx)].copy()
                 if b + ahead < len(starts):
-                    submit(b + ahead)
+                    submit(pool, b + ahead)
                 yield self._pair(batch_x, idx)
         finally:
             if pool is not None:
-                pool.close()
-            for seg in (slots, shared_x):
+                pool.close()  # NOTE(shutdown): workers stop before their segments go
+            for seg in (*slots, shared_x):
                 if seg is not None:
                     seg.close()
 

@@ -81,11 +81,23 @@ class Recipe:
         return x[:, :, None] if x.ndim == 2 else x
 
     def fill(
-        self, source: Any, indices: np.ndarray, positions: np.ndarray, seed: int, out: np.ndarray
+        self,
+        source: Any,
+        indices: np.ndarray,
+        positions: np.ndarray,
+        seed: int,
+        out: np.ndarray,
+        *,
+        at: list[int] | None = None,
     ) -> None:
-        """Write the processed samples ``indices`` into ``out`` (N, *sample shape, out dtype)."""
+        """Write the processed samples ``indices`` into ``out`` (N, *sample shape, out dtype).
+
+        ``at``, when given, holds the index of the sample being processed (so a caller can
+        name the sample an exception came from)."""
         work = np.empty(out.transpose(0, 2, 3, 1).shape if self.chw_order else out.shape, "f4")
         for k, (i, t) in enumerate(zip(indices.tolist(), positions.tolist(), strict=True)):
+            if at is not None:
+                at[:] = [i]
             x = self.sample(self.load(source, i), sample_rng(seed, 0, t))
             if x.shape != work.shape[1:]:
                 raise OptionError(

@@ -1,4 +1,5 @@
-"""``--append``: add shards for new files to an existing dataset; the manifest is the commit.
+"""``--append``: the target of a run that adds shards to an existing dataset; the manifest
+is the commit (the run itself is :func:`datumio.ingest.pipeline.run_ingest`).
 
 New shards are built in the temporary directory beside OUT, numbered after the dataset's
 last shard. The new global index (old records, then the new ones) goes to a new
@@ -20,84 +21,63 @@ import dataclasses
 import json
 import os
 import shutil
-import time
-from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
 from datumio.errors import IngestError
 from datumio.ingest import atomic
-from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
-from datumio.ingest.options import IngestOptions
-from datumio.ingest.pipeline import (
-    Events,
-    Progress,
-    RejectPolicy,
-    Stop,
-    check_paths,
-    executor_for,
-    list_input,
-    no_usable_image,
-    ordered_items,
-    plan_tasks,
-    run_shards,
-    tidy_build_dir,
-    work_spec,
-)
-from datumio.ingest.plan import CONTENT_OPTIONS, make_plan
-from datumio.ingest.report import IngestReport
-from datumio.ingest.sidecar import SIDECARS_DIR
-from datumio.ingest.sources import Item, Reject
+from datumio.ingest.finalize import Records
+from datumio.ingest.options import IngestOptions, size_from_recorded
+from datumio.ingest.pipeline import Events, Target, tidy_build_dir
+from datumio.ingest.plan import CONTENT_OPTIONS, Plan
+from datumio.ingest.sources import Item, Listing, Reject
 from datumio.shards import format as fmt
 from datumio.shards.index import load_npy
-from datumio.shards.manifest import read_manifest, write_json_atomic
+from datumio.shards.manifest import Manifest, RejectSummary, read_manifest, write_manifest
 from datumio.shards.writer import ShardEntry
 
 #: Options an append takes from the dataset (the records must be stored alike).
 _STORED = tuple(k for k in CONTENT_OPTIONS if k not in ("labels_file", "class_names"))
 
 
-def _stored_options(manifest: dict[str, Any], options: IngestOptions) -> IngestOptions:
-    old = manifest.get("ingest", {}).get("options", {})
+def _stored_options(manifest: Manifest, options: IngestOptions) -> IngestOptions:
+    old = (manifest.ingest.options if manifest.ingest else None) or {}
     kept: dict[str, Any] = {k: old[k] for k in _STORED if k in old}
-    for key in ("size", "background"):
-        if kept.get(key) is not None:
-            kept[key] = tuple(kept[key])
-    return dataclasses.replace(options, format=manifest["backend"], **kept)
+    if kept.get("size") is not None:
+        kept["size"] = size_from_recorded(kept["size"])
+    if kept.get("background") is not None:
+        kept["background"] = tuple(kept["background"])
+    return dataclasses.replace(options, format=manifest.backend, **kept)
 
 
-def _load(out: str, manifest: dict[str, Any], name: str) -> np.ndarray:
-    return load_npy(os.path.join(out, manifest["index"][name]), mmap_mode=None)
+def _load(out: str, rel: str) -> np.ndarray:
+    return load_npy(os.path.join(out, rel), mmap_mode=None)
 
 
-def _old_records(out: str, manifest: dict[str, Any]) -> Records:
+def _old_records(out: str, manifest: Manifest) -> Records:
     """The existing dataset's records, as if its shards' sidecars had been read."""
     records = Records()
-    stats = manifest["stats"]
-    files = stats.get("files")
-    if not files:
+    stats = manifest.stats
+    if stats is None or stats.files is None:
         raise IngestError(
             f"{out} was written by an older datumio without stats files; re-ingest it to append"
         )
-    labels = _load(out, manifest, "labels")
     arrays = {
-        "labels": labels,
-        "shapes": _load(out, manifest, "shapes"),
-        "source_offsets": _load(out, manifest, "source_offsets"),
-        "sources": _load(out, manifest, "sources"),
-        "groups": _load(out, manifest, "groups")
-        if "groups" in manifest["index"]
+        "labels": _load(out, manifest.index_path(fmt.LABELS)),
+        "shapes": _load(out, manifest.index_path(fmt.SHAPES)),
+        "source_offsets": _load(out, manifest.index_path(fmt.SOURCE_OFFSETS)),
+        "sources": _load(out, manifest.index_path(fmt.SOURCES)),
+        "groups": _load(out, manifest.index_path(fmt.GROUPS))
+        if manifest.groups is not None
         else np.zeros(0, fmt.LABEL_DTYPE),
-        "source_sizes": load_npy(os.path.join(out, files["source_sizes"]), mmap_mode=None),
-        "histogram": load_npy(os.path.join(out, files["histogram"]), mmap_mode=None),
+        "source_sizes": _load(out, stats.files.source_sizes),
+        "histogram": _load(out, stats.files.histogram),
     }
-    records.add(None, arrays, stats.get("source_formats", {}))
+    records.add(None, arrays, dict(stats.source_formats))
     records.shards.extend(
-        ShardEntry(
-            s["file"], s["num_records"], s["payload_bytes"], s["file_bytes"], s["records_crc32"]
-        )
-        for s in manifest["shards"]
+        ShardEntry(s.file, s.num_records, s.payload_bytes, s.file_bytes, s.records_crc32)
+        for s in manifest.shards
     )
     return records
 
@@ -107,9 +87,9 @@ def _ids(old: list[str], new: list[str]) -> tuple[list[str], dict[str, int]]:
     return names, {n: i for i, n in enumerate(names)}
 
 
-def _old_rejects(out: str, manifest: dict[str, Any]) -> list[Reject]:
+def _old_rejects(out: str, manifest: Manifest) -> list[Reject]:
     """Earlier rejects, with their class ids, so that per-class totals add up."""
-    path = os.path.join(out, manifest["rejects"]["file"])
+    path = os.path.join(out, (manifest.rejects or RejectSummary()).file)
     if not os.path.isfile(path):
         return []
     with open(path, encoding="utf-8") as fh:
@@ -120,86 +100,82 @@ def _old_rejects(out: str, manifest: dict[str, Any]) -> list[Reject]:
     ]
 
 
-def append(
-    src: str,
-    out: str,
-    options: IngestOptions,
-    *,
-    executor: Executor | None,
-    progress: Progress | None,
-    events: Events | None = None,
-    stop: Stop | None = None,
-) -> IngestReport:
-    """Add the files below ``src`` to the dataset at ``out`` (see the module docstring)."""
-    check_paths(src, out, options)
-    started = time.perf_counter()
-    manifest = read_manifest(out)
-    options = _stored_options(manifest, options)
-    listing = list_input(src, options)
-    class_names, class_ids = _ids(manifest["class_names"], listing.class_names)
-    old_groups = (manifest.get("groups") or {}).get("names")
-    if (old_groups is None) != (listing.group_names is None):
-        raise IngestError("the dataset and the new input must both have groups, or neither")
-    group_names, group_ids = _ids(old_groups or [], listing.group_names or [])
-    items = [
-        Item(
-            i.rel,
-            class_ids[listing.class_names[i.label]],
-            None
-            if i.group is None or listing.group_names is None
-            else group_ids[listing.group_names[i.group]],
-        )
-        for i in ordered_items(listing.items, options)
-    ]
-    rejects = RejectPolicy(options)
-    for r in listing.rejects:
-        label = None if r.label is None else class_ids[listing.class_names[r.label]]
-        rejects.add(dataclasses.replace(r, label=label))
-    numbers = [int(os.path.basename(s["file"])[6:11]) for s in manifest["shards"]]
-    generation = int(manifest.get("generation", 0)) + 1
-    backend = manifest["backend"]
-    plan = make_plan(src, items, class_names, options, backend, first_shard=max(numbers) + 1)
-    atomic.clean_stale(out)
-    tmp = atomic.make_tmp(out)
-    os.makedirs(os.path.join(tmp, fmt.SHARDS_DIR))
-    os.makedirs(os.path.join(tmp, SIDECARS_DIR))
-    index_dir = f"{fmt.INDEX_DIR}/g{generation:05d}"
-    try:
-        if events is not None:
-            events("start")
-        spec = work_spec(src, options)
-        tasks = plan_tasks(tmp, plan, items, backend, len(class_names), spec, options)
-        with executor_for(options, executor) as running:
-            done, _ = run_shards(tmp, plan, tasks, running, rejects, progress, len(items), stop)
-        records = _old_records(out, manifest)
-        before = len(records.shards)
-        read_sidecars(tmp, done, records)
-        if len(records.shards) == before:
-            raise no_usable_image(src, rejects)
-        info = DatasetInfo(
-            src=src,
-            kind=listing.kind,
-            backend=backend,
-            options=options,
+class Append(Target):
+    """New shards after those of the dataset at ``out`` (see the module docstring).
+
+    Reads the dataset's manifest when made: the run's classes, options, shard numbers and
+    generation follow from it.
+
+    Raises:
+        FormatError: ``out`` is not a dataset this datumio reads.
+    """
+
+    def __init__(self, out: str) -> None:
+        self._out = out
+        self._manifest = read_manifest(out)
+
+    def stored_options(self, options: IngestOptions) -> IngestOptions:
+        return _stored_options(self._manifest, options)
+
+    def relabel(self, listing: Listing) -> Listing:
+        """Existing classes and groups keep their ids; new names get the next ones."""
+        manifest = self._manifest
+        class_names, class_ids = _ids(list(manifest.class_names), listing.class_names)
+        old_groups = None if manifest.groups is None else list(manifest.groups.names)
+        if (old_groups is None) != (listing.group_names is None):
+            raise IngestError("the dataset and the new input must both have groups, or neither")
+        group_names, group_ids = _ids(old_groups or [], listing.group_names or [])
+        items = [
+            Item(
+                i.rel,
+                class_ids[listing.class_names[i.label]],
+                None
+                if i.group is None or listing.group_names is None
+                else group_ids[listing.group_names[i.group]],
+            )
+            for i in listing.items
+        ]
+        rejects = [
+            dataclasses.replace(
+                r, label=None if r.label is None else class_ids[listing.class_names[r.label]]
+            )
+            for r in listing.rejects
+        ]
+        return Listing(
+            items=items,
             class_names=class_names,
+            rejects=rejects,
             group_names=group_names if old_groups is not None else None,
-            rejects=_old_rejects(out, manifest) + rejects.items,
-            generation=generation,
+            kind=listing.kind,
         )
-        new_manifest = write_dataset(tmp, index_dir, records, info)
-        if events is not None:
-            events("finalize")
+
+    @property
+    def first_shard(self) -> int:
+        return max(int(os.path.basename(s.file)[6:11]) for s in self._manifest.shards) + 1
+
+    @property
+    def generation(self) -> int:
+        return self._manifest.generation + 1
+
+    @property
+    def index_dir(self) -> str:
+        return f"{fmt.INDEX_DIR}/g{self.generation:05d}"
+
+    def build_dir(self, plan: Plan) -> str:
+        atomic.clean_stale(self._out)
+        return atomic.make_tmp(self._out)
+
+    def records(self) -> Records:
+        return _old_records(self._out, self._manifest)
+
+    def earlier_rejects(self) -> list[Reject]:
+        return _old_rejects(self._out, self._manifest)
+
+    def commit(self, tmp: str, manifest: Manifest, events: Events | None) -> Manifest:
         tidy_build_dir(tmp)
-        _commit(tmp, out, index_dir, generation, new_manifest, events)
-    finally:
-        atomic.discard(tmp)
-    return IngestReport(
-        out=out,
-        manifest=new_manifest,
-        rejects=rejects.items,
-        files_seen=len(items) + len(listing.rejects),
-        seconds=time.perf_counter() - started,
-    )
+        committed = _commit(tmp, self._out, self.index_dir, self.generation, manifest, events)
+        atomic.discard(tmp)  # what is left of the build: its emptied directories
+        return committed
 
 
 def _commit(
@@ -207,13 +183,13 @@ def _commit(
     out: str,
     index_dir: str,
     generation: int,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     events: Events | None,
-) -> None:
+) -> Manifest:
     """Move the new shards, index generation and rejects into OUT; the manifest last.
 
     Until the manifest is replaced, OUT is the previous version (the files moved in are not
-    in its manifest; a rerun of the same append replaces them).
+    in its manifest; a rerun of the same append replaces them). Returns the manifest written.
     """
     for name in sorted(os.listdir(os.path.join(tmp, fmt.SHARDS_DIR))):
         os.replace(os.path.join(tmp, fmt.SHARDS_DIR, name), os.path.join(out, fmt.SHARDS_DIR, name))
@@ -226,6 +202,8 @@ def _commit(
     os.rename(os.path.join(tmp, index_dir), target)
     rejects_name = f"rejects-g{generation:05d}.jsonl"
     os.replace(os.path.join(tmp, fmt.REJECTS), os.path.join(out, rejects_name))
-    manifest["rejects"]["file"] = rejects_name
-    write_json_atomic(os.path.join(tmp, fmt.MANIFEST), manifest)
+    rejects = dataclasses.replace(manifest.rejects or RejectSummary(), file=rejects_name)
+    manifest = dataclasses.replace(manifest, rejects=rejects)
+    write_manifest(tmp, manifest)
     os.replace(os.path.join(tmp, fmt.MANIFEST), os.path.join(out, fmt.MANIFEST))
+    return manifest

@@ -23,7 +23,6 @@ import contextlib
 import ctypes
 import errno
 import functools
-import json
 import os
 import re
 import secrets
@@ -33,6 +32,8 @@ from collections.abc import Callable, Sequence
 
 from datumio._process import pid_alive
 from datumio.errors import IngestError
+from datumio.shards import format as fmt
+from datumio.shards.manifest import names_datumio_format
 
 
 def _tmp_prefix(out: str) -> str:
@@ -141,15 +142,6 @@ def _contains(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
 
 
-def _is_datumio_manifest(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            manifest = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("format") == "datumio"
-
-
 def check_replaceable(out: str, protected: Sequence[str] = ()) -> None:
     """Raise unless ``--overwrite`` may replace what is at ``out``.
 
@@ -186,7 +178,7 @@ def check_replaceable(out: str, protected: Sequence[str] = ()) -> None:
     entries = sorted(os.listdir(out))
     if not entries:
         return
-    if not _is_datumio_manifest(os.path.join(out, "manifest.json")):
+    if not names_datumio_format(os.path.join(out, fmt.MANIFEST)):
         shown = ", ".join(entries[:5]) + (
             f" and {len(entries) - 5} more" if len(entries) > 5 else ""
         )

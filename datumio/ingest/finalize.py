@@ -10,17 +10,32 @@ from __future__ import annotations
 import collections
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from datumio.ingest.options import IngestOptions
+from datumio.ingest.options import IngestOptions, recorded_options
 from datumio.ingest.report import summarise_sizes
 from datumio.ingest.sidecar import load_sidecar
 from datumio.ingest.sources import Reject
 from datumio.shards import format as fmt
-from datumio.shards.writer import ShardEntry, index_arrays, save_index, write_manifest
+from datumio.shards.manifest import (
+    EmptyClass,
+    Groups,
+    IngestRun,
+    Manifest,
+    RejectSummary,
+    Stats,
+    StatsFiles,
+    write_manifest,
+)
+from datumio.shards.writer import (
+    ShardEntry,
+    index_arrays,
+    listed_shards,
+    save_index,
+    writer_info,
+)
 
 HISTOGRAM = "pixel_histogram.npy"
 SOURCE_SIZES = "source_sizes.npy"
@@ -88,7 +103,7 @@ class Records:
         """(width, height) before resizing of every record, in id order."""
         return np.concatenate(self.source_sizes) if self.source_sizes else np.zeros((0, 2))
 
-    def stats(self, hist: np.ndarray, source: np.ndarray) -> dict[str, Any]:
+    def stats(self, hist: np.ndarray, source: np.ndarray, files: StatsFiles) -> Stats:
         """The manifest's stats from :meth:`total_histogram` and :meth:`all_source_sizes`."""
         values = np.arange(256, dtype=np.float64)
         counts = hist.astype(np.float64)
@@ -96,14 +111,15 @@ class Records:
         mean = (counts * values).sum(axis=1) / np.maximum(total, 1)
         var = (counts * values**2).sum(axis=1) / np.maximum(total, 1) - mean**2
         shapes = np.concatenate(self.shapes) if self.shapes else np.zeros((0, 3))
-        return {
-            "pixel_scale": "0-255",
-            "mean": [round(float(m), 4) for m in mean],
-            "std": [round(float(s), 4) for s in np.sqrt(np.maximum(var, 0))],
-            "source_size": summarise_sizes(source),
-            "stored_size": summarise_sizes(shapes[:, [1, 0]]),
-            "source_formats": dict(sorted(self.formats.items())),
-        }
+        return Stats(
+            pixel_scale="0-255",
+            mean=tuple(round(float(m), 4) for m in mean),
+            std=tuple(round(float(s), 4) for s in np.sqrt(np.maximum(var, 0))),
+            source_size=summarise_sizes(source),
+            stored_size=summarise_sizes(shapes[:, [1, 0]]),
+            source_formats=dict(sorted(self.formats.items())),
+            files=files,
+        )
 
 
 def read_sidecars(root: str, numbers: list[int], records: Records) -> None:
@@ -139,7 +155,7 @@ class DatasetInfo:
     generation: int = 0
 
 
-def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> dict[str, Any]:
+def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> Manifest:
     """Write the index files into ``root/index_dir``, the stats files, the rejects and
     ``root/manifest.json`` (last); returns the manifest."""
     num_classes = len(info.class_names)
@@ -149,55 +165,52 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
     channels = 1 if info.options.gray else 3
     hist = records.total_histogram(channels)
     sizes = records.all_source_sizes()
-    stats = records.stats(hist, sizes)
     np.save(os.path.join(root, index_dir, HISTOGRAM), hist.astype("<u8"), allow_pickle=False)
     np.save(os.path.join(root, index_dir, SOURCE_SIZES), sizes.astype("<u4"), allow_pickle=False)
-    stats["files"] = {
-        "histogram": f"{index_dir}/{HISTOGRAM}",
-        "source_sizes": f"{index_dir}/{SOURCE_SIZES}",
-    }
+    files = StatsFiles(
+        histogram=f"{index_dir}/{HISTOGRAM}", source_sizes=f"{index_dir}/{SOURCE_SIZES}"
+    )
     with open(os.path.join(root, fmt.REJECTS), "w", encoding="utf-8") as fh:
         for reject in info.rejects:
             fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
     counts = np.diff(index[fmt.CLASS_OFFSETS])
     per_class = collections.Counter(r.label for r in info.rejects if r.label is not None)
-    empty = [
-        {
-            "id": c,
-            "name": name,
-            "why": f"all {per_class[c]} file(s) rejected" if per_class[c] else "no files",
-        }
+    empty = tuple(
+        EmptyClass(
+            id=c,
+            name=name,
+            why=f"all {per_class[c]} file(s) rejected" if per_class[c] else "no files",
+        )
         for c, name in enumerate(info.class_names)
         if counts[c] == 0
-    ]
+    )
     groups = None
     if info.group_names is not None:
         group_counts = np.bincount(index[fmt.GROUPS], minlength=len(info.group_names))
-        groups = {"names": info.group_names, "counts": group_counts.tolist()}
-    opts = asdict(info.options)
+        groups = Groups(names=tuple(info.group_names), counts=tuple(group_counts.tolist()))
+    opts = recorded_options(info.options)
     opts["encoding"] = info.options.encoding
     by_reason = collections.Counter(r.reason for r in info.rejects)
-    extra: dict[str, Any] = {
-        "generation": info.generation,
-        "channels": channels,
-        "class_rejected": [per_class[c] for c in range(num_classes)],
-        "empty_classes": empty,
-        "groups": groups,
-        "stats": stats,
-        "rejects": {
-            "count": len(info.rejects),
-            "by_reason": dict(by_reason.most_common()),
-            "file": fmt.REJECTS,
-        },
-        "ingest": {"source": info.src, "input": info.kind, "options": opts},
-    }
-    return write_manifest(
-        root,
+    shards = listed_shards(records.shards)
+    manifest = Manifest(
         backend=info.backend,
         encoding=info.options.encoding,
-        class_names=info.class_names,
-        class_counts=counts.tolist(),
-        shards=records.shards,
-        index_paths=index_paths,
-        extra=extra,
+        num_records=sum(shard.num_records for shard in shards),
+        class_names=tuple(info.class_names),
+        class_counts=tuple(counts.tolist()),
+        shards=shards,
+        index=index_paths,
+        writer=writer_info(),
+        generation=info.generation,
+        channels=channels,
+        class_rejected=tuple(per_class[c] for c in range(num_classes)),
+        empty_classes=empty,
+        groups=groups,
+        stats=records.stats(hist, sizes, files),
+        rejects=RejectSummary(
+            count=len(info.rejects), by_reason=dict(by_reason.most_common()), file=fmt.REJECTS
+        ),
+        ingest=IngestRun(source=info.src, input=info.kind, options=opts),
     )
+    write_manifest(root, manifest)
+    return manifest

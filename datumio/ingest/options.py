@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from datumio.codec import DEFAULT_BACKGROUND, DEFAULT_MAX_PIXELS, ENCODINGS
 from datumio.errors import OptionError
@@ -40,11 +42,25 @@ def parse_shard_size(text: str) -> tuple[int, int]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"224x224"`` -> (224, 224) as (width, height)."""
+    """``"WxH"`` text as (height, width): ``"320x240"`` -> (240, 320) (``IngestOptions.size``)."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if match is None:
         raise OptionError(f"size {text!r} is not WxH (for example 256x256)")
-    return int(match.group(1)), int(match.group(2))
+    width, height = int(match.group(1)), int(match.group(2))
+    return height, width
+
+
+def recorded_size(size: tuple[int, int]) -> tuple[int, int]:
+    """``IngestOptions.size`` (height, width) as the manifest and the plan store it: (width,
+    height), the form written since format version 1."""
+    height, width = size
+    return width, height
+
+
+def size_from_recorded(stored: Sequence[int]) -> tuple[int, int]:
+    """The inverse of :func:`recorded_size`: (height, width) from the stored (width, height)."""
+    width, height = stored
+    return int(height), int(width)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +78,9 @@ class IngestOptions:
     quality: int = 90
     max_side: int | None = None
     short_side: int | None = None
-    #: (width, height): resize to cover, then centre-crop to exactly this size.
+    #: (height, width), as ``Transform.size``: resize to cover, then centre-crop to exactly
+    #: this size. The CLI's ``--size`` takes ``WxH`` (:func:`parse_size`); the manifest
+    #: stores (width, height) (:func:`recorded_size`).
     size: tuple[int, int] | None = None
     gray: bool = False
     background: tuple[int, int, int] = DEFAULT_BACKGROUND
@@ -146,3 +164,12 @@ class IngestOptions:
     def backend_for(self, out: str) -> str:
         """The backend used for dataset path ``out``."""
         return self.format or backend_for_path(out) or "lmdb"
+
+
+def recorded_options(options: IngestOptions) -> dict[str, Any]:
+    """Every field of ``options`` by name as the manifest (``ingest.options``) and the plan's
+    fingerprint record it: ``size`` as (width, height), see :func:`recorded_size`."""
+    fields = asdict(options)
+    if options.size is not None:
+        fields["size"] = recorded_size(options.size)
+    return fields

@@ -1,4 +1,10 @@
-"""The ingest pipeline: list -> plan shards -> one task per shard -> finalize -> publish.
+"""The ingest flow: list -> plan shards -> one task per shard -> records -> commit.
+
+One flow (:func:`run_ingest`) serves every run; a :class:`Target` says what the run adds
+to and how its build becomes the dataset: a new dataset, published atomically
+(:mod:`datumio.ingest.new_dataset`), or more shards of the dataset at OUT under a new index
+generation (:mod:`datumio.ingest.append`). Both import this module, never the reverse;
+:func:`datumio.ingest.run.ingest` picks one.
 
 The driver lists the input and plans shards as consecutive slices of it
 (:mod:`datumio.ingest.plan`), so the dataset is the same whatever the number of workers
@@ -6,7 +12,7 @@ or the executor. Each task decodes its files and writes its shard and a sidecar 
 temporary directory beside OUT (:mod:`datumio.ingest.shard_task`); payloads never cross a
 pipe. The driver looks at the tasks' answers in plan order (so error policies see files
 in input order), then merges the sidecars into the index and manifest
-(:mod:`datumio.ingest.finalize`) and renames the directory into place.
+(:mod:`datumio.ingest.finalize`) and hands the build to the target to commit.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import os
 import shutil
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 
@@ -26,13 +33,14 @@ from datumio.ingest import atomic
 from datumio.ingest.executors import Running, open_executor
 from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
 from datumio.ingest.options import IngestOptions
-from datumio.ingest.plan import PLAN_FILE, Plan, make_plan, read_fingerprint, write_plan
+from datumio.ingest.plan import PLAN_FILE, Plan, make_plan
 from datumio.ingest.report import IngestReport
 from datumio.ingest.shard_task import ShardDone, ShardTask, write_shard
 from datumio.ingest.sidecar import SIDECARS_DIR, load_sidecar
 from datumio.ingest.sources import Item, Listing, Reject, list_folders, list_labels_file
 from datumio.ingest.work import WorkSpec
 from datumio.shards import format as fmt
+from datumio.shards.manifest import Manifest
 
 Progress = Callable[[int, int], None]
 #: Called with the name of each step as the run reaches it: ``start`` (input listed, the
@@ -245,72 +253,94 @@ def no_usable_image(src: str, rejects: RejectPolicy) -> IngestError:
     )
 
 
-def ingest(
-    src: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    options: IngestOptions | None = None,
+class Target(ABC):
+    """What a run adds its records to, and how its finished build becomes the dataset.
+
+    The defaults describe a run that starts from nothing (a new dataset); an append starts
+    from the dataset at OUT. A target serves one run.
+    """
+
+    def stored_options(self, options: IngestOptions) -> IngestOptions:
+        """The options the new records are stored with."""
+        return options
+
+    def relabel(self, listing: Listing) -> Listing:
+        """``listing`` with the dataset's class (and group) ids and names."""
+        return listing
+
+    @property
+    def first_shard(self) -> int:
+        """The number of the run's first shard."""
+        return 0
+
+    @property
+    def generation(self) -> int:
+        """The dataset's generation once the run commits (0, then +1 per append)."""
+        return 0
+
+    @property
+    def index_dir(self) -> str:
+        """Where the run writes the index, relative to the dataset."""
+        return fmt.INDEX_DIR
+
+    @abstractmethod
+    def build_dir(self, plan: Plan) -> str:
+        """The temporary directory to build in, beside OUT (made, or adopted)."""
+
+    def records(self) -> Records:
+        """The records that come before the run's own, in id order."""
+        return Records()
+
+    def earlier_rejects(self) -> list[Reject]:
+        """The rejects of the runs before this one (kept in the dataset's rejects)."""
+        return []
+
+    @abstractmethod
+    def commit(self, tmp: str, manifest: Manifest, events: Events | None) -> Manifest:
+        """Make the finished build in ``tmp`` the dataset; returns the manifest it has.
+        Nothing is left at ``tmp`` afterwards."""
+
+
+def run_ingest(
+    src: str,
+    out: str,
+    options: IngestOptions,
+    target: Target,
     *,
     executor: Executor | None = None,
     progress: Progress | None = None,
     events: Events | None = None,
     stop: Stop | None = None,
 ) -> IngestReport:
-    """Ingest the images below ``src`` into a new dataset at ``out`` (or add them to it).
-
-    Args:
-        src: the input root (class folders, or the files a labels file names).
-        out: the dataset directory to create (``.lmdb`` / ``.h5`` picks the backend).
-        options: see :class:`IngestOptions` (``append``, ``resume``, ``executor`` ...).
-        executor: where shard tasks run; default the one ``options.executor`` names.
-        progress: called as ``progress(files_done, files_total)`` after each shard.
-        events: called with the name of each step as the run reaches it (see :data:`Events`).
-        stop: polled while the run waits for shards; True stops it as Ctrl-C would.
-
-    Returns:
-        The report of the run (also written into the dataset's manifest).
-
-    Raises:
-        IngestError: bad paths, ``on_error="raise"`` on a bad file, or too many rejects.
-    """
-    options = options or IngestOptions()
-    src, out = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(out))
-    if options.append:
-        # Imported here: append builds on this module's helpers.
-        from datumio.ingest.append import append
-
-        return append(
-            src, out, options, executor=executor, progress=progress, events=events, stop=stop
-        )
-    check_paths(src, out, options)
+    """Ingest the images below ``src`` into ``target`` (paths absolute, already checked by
+    :func:`check_paths`); see :func:`datumio.ingest` for the other arguments."""
     started = time.perf_counter()
-    listing = list_input(src, options)
+    options = target.stored_options(options)
+    listing = target.relabel(list_input(src, options))
     rejects = RejectPolicy(options)
     for reject in listing.rejects:
         rejects.add(reject)
     items = ordered_items(listing.items, options)
     backend = options.backend_for(out)
-    plan = make_plan(src, items, listing.class_names, options, backend)
+    num_classes = len(listing.class_names)
+    plan = make_plan(src, items, listing.class_names, options, backend, target.first_shard)
     tmp: str | None = None
     try:
-        if options.resume:
-            tmp = atomic.adopt(out, lambda path: read_fingerprint(path) == plan.fingerprint)
-        atomic.clean_stale(out)
-        if tmp is None:
-            tmp = atomic.make_tmp(out)
-            write_plan(tmp, plan)
+        tmp = target.build_dir(plan)
         os.makedirs(os.path.join(tmp, fmt.SHARDS_DIR), exist_ok=True)
         os.makedirs(os.path.join(tmp, SIDECARS_DIR), exist_ok=True)
         if events is not None:
             events("start")
         spec = work_spec(src, options)
-        tasks = plan_tasks(tmp, plan, items, backend, len(listing.class_names), spec, options)
+        tasks = plan_tasks(tmp, plan, items, backend, num_classes, spec, options)
         with executor_for(options, executor) as running:
             numbers, reused = run_shards(
                 tmp, plan, tasks, running, rejects, progress, len(items), stop
             )
-        records = Records()
+        records = target.records()
+        before = len(records.shards)
         read_sidecars(tmp, numbers, records)
-        if not records.shards:
+        if len(records.shards) == before:
             raise no_usable_image(src, rejects)
         info = DatasetInfo(
             src=src,
@@ -319,14 +349,13 @@ def ingest(
             options=options,
             class_names=listing.class_names,
             group_names=listing.group_names,
-            rejects=rejects.items,
+            rejects=target.earlier_rejects() + rejects.items,
+            generation=target.generation,
         )
-        manifest = write_dataset(tmp, fmt.INDEX_DIR, records, info)
+        manifest = write_dataset(tmp, target.index_dir, records, info)
         if events is not None:
             events("finalize")
-            events("publish")
-        tidy_build_dir(tmp)
-        atomic.publish(tmp, out, options.overwrite, protected_paths(src, options), events)
+        manifest = target.commit(tmp, manifest, events)
     except KeyboardInterrupt:
         # With --resume an interrupted run stays resumable; without, nothing is left.
         if tmp is not None and not options.resume:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from datumio.ingest.options import IngestOptions
+from datumio.ingest.options import IngestOptions, recorded_options
 from datumio.ingest.sources import Item
 
 PLAN_FILE = "plan.json"
@@ -115,11 +115,12 @@ def make_plan(
     sizes = _file_sizes(src, items) if options.shard_records == 0 else None
     slices = slices_for(len(items), options.shard_records, options.shard_bytes, sizes)
     digest = hashlib.sha256()
+    recorded = recorded_options(options)  # size as (width, height), as plans always had it
     head = {
         "src": src,
         "backend": backend,
         "encoding": options.encoding,
-        "options": {k: getattr(options, k) for k in CONTENT_OPTIONS},
+        "options": {k: recorded[k] for k in CONTENT_OPTIONS},
         "class_names": class_names,
         "first_shard": first_shard,
         "slices": slices,

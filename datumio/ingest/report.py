@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from datumio.ingest.sources import Reject
+from datumio.shards.manifest import Manifest, Stats
 
 
 def summarise_sizes(sizes: list[tuple[int, int]] | np.ndarray) -> dict[str, Any]:
@@ -36,7 +37,8 @@ class IngestReport:
     """What an ingest run produced."""
 
     out: str
-    manifest: dict[str, Any]
+    #: The manifest the run wrote (``manifest.to_json()`` is the file's JSON object).
+    manifest: Manifest
     rejects: list[Reject]
     files_seen: int
     seconds: float
@@ -45,7 +47,7 @@ class IngestReport:
 
     @property
     def num_records(self) -> int:
-        return int(self.manifest["num_records"])
+        return self.manifest.num_records
 
     @property
     def images_per_second(self) -> float:
@@ -54,21 +56,22 @@ class IngestReport:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe summary (the ``--json`` output of ``datumio-ingest``)."""
         m = self.manifest
+        stats = m.stats or Stats()
         return {
             "out": self.out,
-            "backend": m["backend"],
-            "encoding": m["encoding"],
-            "records": m["num_records"],
+            "backend": m.backend,
+            "encoding": m.encoding,
+            "records": m.num_records,
             "files_seen": self.files_seen,
-            "classes": dict(zip(m["class_names"], m["class_counts"], strict=True)),
-            "empty_classes": m["empty_classes"],
-            "shards": len(m["shards"]),
-            "bytes": sum(s["file_bytes"] for s in m["shards"]),
+            "classes": dict(zip(m.class_names, m.class_counts, strict=True)),
+            "empty_classes": [e.to_json() for e in m.empty_classes],
+            "shards": len(m.shards),
+            "bytes": sum(s.file_bytes for s in m.shards),
             "rejected": len(self.rejects),
             "rejects_by_reason": dict(collections.Counter(r.reason for r in self.rejects)),
             "rejects_sample": [r.to_dict() for r in self.rejects[:20]],
-            "mean": m["stats"]["mean"],
-            "std": m["stats"]["std"],
+            "mean": None if stats.mean is None else list(stats.mean),
+            "std": None if stats.std is None else list(stats.std),
             "shards_reused": self.shards_reused,
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 1),

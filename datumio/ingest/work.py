@@ -20,7 +20,6 @@ from datumio._process import die_with_parent
 from datumio.errors import DecodeError
 
 _RESAMPLE = Image.Resampling.BICUBIC
-_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,7 @@ class WorkSpec:
     quality: int
     max_side: int | None
     short_side: int | None
+    #: (height, width), as ``IngestOptions.size``.
     size: tuple[int, int] | None
     gray: bool
     background: tuple[int, int, int]
@@ -96,7 +96,8 @@ def _target_scale(width: int, height: int, spec: WorkSpec) -> float | None:
     if spec.short_side is not None:
         return spec.short_side / min(width, height)
     if spec.size is not None:
-        return max(spec.size[0] / width, spec.size[1] / height)
+        out_height, out_width = spec.size
+        return max(out_width / width, out_height / height)
     return None
 
 
@@ -104,7 +105,7 @@ def _convert(data: bytes, spec: WorkSpec) -> Outcome:
     img = codec.open_image(data, spec.max_pixels)
     source_format = img.format or "unknown"
     stored_w, stored_h = img.size
-    upright = (stored_h, stored_w) if codec.exif_orientation(img) in _ROTATED else img.size
+    upright = (stored_h, stored_w) if codec.exif_orientation(img) in codec.SWAPS_AXES else img.size
     scale = _target_scale(upright[0], upright[1], spec)
     draft = None
     if scale is not None and scale <= 0.5 and spec.encoding != "keep":
@@ -135,7 +136,8 @@ def _resize(
     if scale is None:
         return img
     if spec.size is not None:
-        return ImageOps.fit(img, spec.size, method=_RESAMPLE, centering=(0.5, 0.5))
+        out_height, out_width = spec.size  # Pillow takes (width, height)
+        return ImageOps.fit(img, (out_width, out_height), method=_RESAMPLE, centering=(0.5, 0.5))
     new = (max(1, round(upright[0] * scale)), max(1, round(upright[1] * scale)))
     if new == img.size:
         return img

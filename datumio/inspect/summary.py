@@ -19,6 +19,7 @@ the nested objects may appear within a schema version).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -34,6 +35,7 @@ from datumio.errors import DatumioError
 from datumio.inspect.sampling import SamplingReport
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
+from datumio.shards.manifest import RejectSummary, Stats
 from datumio.shards.verify import VerifyReport
 
 SCHEMA = "datumio.inspect/1"
@@ -91,14 +93,14 @@ def summarize(
     """
     m = ds.manifest
     counts = [int(c) for c in ds.counts]
-    rejected = list(m.get("class_rejected") or [0] * ds.num_classes)
+    rejected = list(m.class_rejected or [0] * ds.num_classes)
     nonzero = [c for c in counts if c > 0]
-    stats = m.get("stats") or {}
+    stats = m.stats or Stats()
     return {
         "schema": SCHEMA,
         "path": ds.path,
-        "format": m["format"],
-        "format_version": m["format_version"],
+        "format": m.format,
+        "format_version": m.format_version,
         "backend": ds.backend,
         "encoding": ds.encoding,
         "records": len(ds),
@@ -108,27 +110,27 @@ def summarize(
             for c, name in enumerate(ds.class_names)
         ],
         "imbalance_ratio": round(max(nonzero) / min(nonzero), 4) if nonzero else None,
-        "empty_classes": list(m.get("empty_classes") or []),
-        "groups": m.get("groups"),
+        "empty_classes": [e.to_json() for e in m.empty_classes],
+        "groups": None if m.groups is None else m.groups.to_json(),
         "shards": _shards(ds),
         "bytes": _bytes_on_disk(ds),
         "image": {
-            "channels": int(m.get("channels") or (int(ds.shapes[0][2]) if len(ds) else 0)),
-            "stored": stats.get("stored_size") or {},
-            "source": stats.get("source_size") or {},
-            "source_formats": stats.get("source_formats") or {},
+            "channels": int(m.channels or (int(ds.shapes[0][2]) if len(ds) else 0)),
+            "stored": copy.deepcopy(dict(stats.stored_size)),
+            "source": copy.deepcopy(dict(stats.source_size)),
+            "source_formats": dict(stats.source_formats),
         },
         "channel_stats": {
-            "scale": stats.get("pixel_scale", "0-255"),
-            "mean": stats.get("mean"),
-            "std": stats.get("std"),
+            "scale": stats.pixel_scale,
+            "mean": None if stats.mean is None else list(stats.mean),
+            "std": None if stats.std is None else list(stats.std),
         },
         "rejects": _rejects(ds),
         "duplicates": find_duplicates(ds, progress=progress) if duplicates else None,
         "integrity": None if integrity is None else integrity.to_dict(),
         "sampling": None if sampling is None else sampling.to_dict(),
-        "writer": m.get("writer") or {},
-        "ingest": m.get("ingest") or {},
+        "writer": copy.deepcopy(dict(m.writer or {})),
+        "ingest": {} if m.ingest is None else m.ingest.to_json(),
     }
 
 
@@ -138,7 +140,7 @@ def _shards(ds: Dataset) -> dict[str, Any]:
         "count": ds.num_shards,
         "records_min": int(sizes.min()) if sizes.size else 0,
         "records_max": int(sizes.max()) if sizes.size else 0,
-        "payload_bytes": int(sum(s.get("payload_bytes", 0) for s in ds.manifest["shards"])),
+        "payload_bytes": sum(s.payload_bytes for s in ds.manifest.shards),
     }
 
 
@@ -162,13 +164,12 @@ def _bytes_on_disk(ds: Dataset) -> dict[str, int]:
 
 
 def _rejects(ds: Dataset) -> dict[str, Any]:
-    info = ds.manifest.get("rejects") or {}
-    by_reason = dict(info.get("by_reason") or {})
-    ordered = dict(sorted(by_reason.items(), key=lambda kv: (-int(kv[1]), kv[0])))
-    file = info.get("file") or fmt.REJECTS
+    info = ds.manifest.rejects or RejectSummary()
+    ordered = dict(sorted(info.by_reason.items(), key=lambda kv: (-int(kv[1]), kv[0])))
+    file = info.file
     sample: list[dict[str, Any]] = []
     path = os.path.join(ds.path, file)
-    if int(info.get("count") or 0) and os.path.isfile(path):
+    if info.count and os.path.isfile(path):
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if len(sample) >= MAX_REJECT_SAMPLES:
@@ -180,7 +181,7 @@ def _rejects(ds: Dataset) -> dict[str, Any]:
                 if isinstance(row, dict):
                     sample.append(row)
     return {
-        "count": int(info.get("count") or 0),
+        "count": info.count,
         "by_reason": ordered,
         "file": file,
         "sample": sample,
@@ -361,7 +362,8 @@ def describe_record(ds: Dataset, i: int) -> dict[str, Any]:
     }
     if ds.groups is not None:
         group = int(ds.groups[i])
-        names = (ds.manifest.get("groups") or {}).get("names") or []
+        groups = ds.manifest.groups
+        names = () if groups is None else groups.names
         info["group"] = names[group] if 0 <= group < len(names) else group
     return info
 

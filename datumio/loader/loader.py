@@ -48,18 +48,14 @@ from datumio.augment.finish import Finish
 from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError
-from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, WorkerConfig
+from datumio.loader.fill import DatasetJob
+from datumio.loader.job import WorkerConfig
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
 from datumio.loader.options import LoaderOptions
-from datumio.loader.pool import Message, WorkerPool
+from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
 from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
 from datumio.loader.stats import LoaderStats
-from datumio.loader.support import (
-    ID_WINDOW_BATCHES,
-    ConfigFactory,
-    IdWindow,
-    default_transform,
-    worker_error,
-)
+from datumio.loader.support import ID_WINDOW_BATCHES, IdWindow, default_transform
 from datumio.loader.watch import StallWatch
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
@@ -103,26 +99,23 @@ class Loader:
 
     Args:
         dataset_or_path: a :class:`~datumio.Dataset` or its directory.
-        batch_size: records per batch.
-        sampling: sampler mode when ``sampler`` is not given: "balanced", "natural",
-            "weights" (with ``weights``) or "power" (with ``power``).
-        weights: class weights for ``sampling="weights"``.
-        power: exponent for ``sampling="power"``.
-        epoch_size: draws per epoch (default: the number of records).
-        sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
+        batch_size: records per batch (or ``options.batch_size``).
         transform: what workers do to each record; default: the stored pixels as uint8 HWC
             (only when every record has the same stored shape).
-        locality: shards per window of the sampler's locality order (0: off): the same draws
-            and class mix per batch, each batch reading from few shards, for disks where
-            random reads are expensive (:class:`~datumio.sampling.SamplerOptions`).
-        decode: "worker" (default) or "device": workers only read records and draw each
-            sample's crop and flip; batches are then ``(payloads, labels, *extras, params)``
-            (JPEG bytes (n, bytes per sample) uint8, :data:`datumio.augment.device.PARAMS`
-            float64) for a device decoder: ``TorchIterable(loader, device="cuda")`` decodes
-            them with nvJPEG (``docs/adapters.md``).
-        Other keywords: see :class:`LoaderOptions`.
+        sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
+        options: a :class:`LoaderOptions` (workers, prefetch, seed, decode, readahead, ...).
+        overrides: any :class:`LoaderOptions` field on top of ``options``
+            (``Loader(path, 64, workers=4)``), and, when ``sampler`` is not given, the
+            sampler's options (:class:`~datumio.sampling.SamplerOptions`): ``sampling``
+            ("balanced" by default, "natural", "weights" with ``weights``, "power" with
+            ``power``), ``weights``, ``power``, ``epoch_size``, ``locality`` (shards per
+            window of the locality order: each batch reads from few shards), ``stratified``,
+            ``rank``, ``world_size``, ``pad``. ``decode="device"``: workers only read records
+            and draw each sample's crop and flip; batches are then ``(payloads, labels,
+            *extras, params)`` for a device decoder (``docs/adapters.md``).
 
     Raises:
+        TypeError: a keyword that is not an option (with the closest name).
         OptionError: a bad option, naming it.
         LoaderError: /dev/shm too small, every slot held by the caller, workers dying.
         WorkerError: a worker raised (its traceback, record id and shard in the message).
@@ -131,72 +124,41 @@ class Loader:
     def __init__(
         self,
         dataset_or_path: Dataset | str | os.PathLike[str],
-        batch_size: int,
+        batch_size: int | None = None,
         *,
-        sampling: str = "balanced",
-        weights: Mapping[int, float] | None = None,
-        power: float | None = None,
-        epoch_size: int | None = None,
-        sampler: Sampler | None = None,
         transform: Transform | None = None,
-        workers: int = 2,
-        prefetch: int | None = None,
-        slots: int | None = None,
-        seed: int = 0,
-        drop_last: bool = True,
-        copy: bool = False,
-        strict: bool = False,
-        extras: tuple[str, ...] = (),
-        start_method: str | None = None,
-        batch_timeout_s: float = 300.0,
-        max_restarts: int = 3,
-        decode: str = "worker",
-        readahead: int = 3,
-        locality: int = 0,
+        sampler: Sampler | None = None,
+        options: LoaderOptions | None = None,
+        **overrides: Any,
     ) -> None:
-        self.options = LoaderOptions(
-            batch_size=batch_size,
-            workers=workers,
-            prefetch=prefetch,
-            slots=slots,
-            seed=seed,
-            drop_last=drop_last,
-            copy=copy,
-            strict=strict,
-            extras=extras,
-            start_method=start_method,
-            batch_timeout_s=batch_timeout_s,
-            max_restarts=max_restarts,
-            decode=decode,
-            readahead=readahead,
-        )
+        self.options, sampling = LoaderOptions.with_overrides(options, batch_size, overrides)
         self.dataset = (
             dataset_or_path if isinstance(dataset_or_path, Dataset) else Dataset(dataset_or_path)
         )
         if sampler is None:
-            sampler = Sampler(
-                self.dataset,
-                None if sampling == "balanced" and (weights or power) else sampling,
-                weights=weights,
-                power=power,
-                epoch_size=epoch_size,
-                seed=seed,
-                locality=locality,
-                batch_size=batch_size if locality else None,
-            )
+            sampler = Sampler(self.dataset, options=self.options.sampler_options(sampling))
         elif sampler.num_records != len(self.dataset):
             raise OptionError(
                 f"the sampler covers {sampler.num_records} records but the dataset has "
                 f"{len(self.dataset)}; build the Sampler from this dataset"
             )
+        elif sampling:
+            raise OptionError(
+                f"{', '.join(sorted(sampling))} given with a ready sampler: build the Sampler "
+                "with them instead"
+            )
         if "groups" in self.options.extras and self.dataset.groups is None:
             raise OptionError("extras=('groups',) but the dataset was ingested without groups")
         self.sampler = sampler
-        channels = int(self.dataset.manifest.get("channels") or self.dataset.shape(0)[2])
+        channels = self.dataset.manifest.channels or self.dataset.shape(0)[2]
         spec = transform if transform is not None else default_transform(self.dataset)
-        self.transform = spec.resolved(self.dataset.manifest.get("stats"), channels)
+        stats = self.dataset.manifest.stats
+        mean_std = None
+        if stats is not None and stats.mean is not None and stats.std is not None:
+            mean_std = {"mean": stats.mean, "std": stats.std}
+        self.transform = spec.resolved(mean_std, channels)
         self.layout = SlotLayout(
-            batch_size, self.transform.output_shape(channels), self.transform.dtype
+            self.options.batch_size, self.transform.output_shape(channels), self.transform.dtype
         )
         #: What the consumer still does to each batch (:meth:`defer_finish`); None: nothing.
         self.finish: Finish | None = None
@@ -210,7 +172,7 @@ class Loader:
         #: What started the current generation (names what ended an older iterator).
         self._turned_by = ""
         self._inflight: dict[int, int] = {}  # slot -> generation of the plan it holds
-        self._ids = IdWindow(sampler, batch_size * ID_WINDOW_BATCHES)
+        self._ids = IdWindow(sampler, self.options.batch_size * ID_WINDOW_BATCHES)
         self._logged: set[int] = set()
         self._runtime: _Runtime | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -236,14 +198,14 @@ class Loader:
         remove_stale_segments()
         ring = SlotRing(self.options.num_slots, self.layout)
         # The pool must not reference the Loader: the finalizer holds the runtime strongly.
+        job = DatasetJob(
+            self.dataset, self.transform, self.layout, self.options.seed, self.options.strict
+        )
         template = WorkerConfig(
             worker_id=-1,
-            dataset=self.dataset,
-            transform=self.transform,
-            layout=self.layout,
+            job=job,
             slot_names=ring.names,
-            seed=self.options.seed,
-            strict=self.options.strict,
+            slot_bytes=self.layout.slot_bytes,
             parent_pid=0,
             death_signal=False,
             readahead=self.options.readahead,
@@ -265,8 +227,7 @@ class Loader:
     def _lay_out_for_device(self) -> None:
         """decode="device": slots hold each record's bytes and its :data:`device.PARAMS`."""
         device.check(self.transform, self.dataset.encoding)
-        shards = self.dataset.manifest.get("shards") or []
-        payload = sum(int(s.get("payload_bytes", 0)) for s in shards)
+        payload = sum(s.payload_bytes for s in self.dataset.manifest.shards)
         mean = payload / max(len(self.dataset), 1)
         cap = device.sample_bytes(self.transform, mean, self._channels)
         self.layout = SlotLayout(

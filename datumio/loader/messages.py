@@ -11,32 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datumio.augment.spec import Transform
-from datumio.loader.slots import SlotLayout
-from datumio.shards.dataset import Dataset
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """Everything a worker needs, sent once at start (the dataset pickles as its path)."""
-
-    worker_id: int
-    dataset: Dataset
-    transform: Transform
-    layout: SlotLayout
-    slot_names: tuple[str, ...]
-    seed: int
-    strict: bool
-    #: The pid os.getppid() must return at start (0: not known, as under forkserver, whose
-    #: workers are children of the fork server).
-    parent_pid: int
-    #: Ask the kernel for SIGKILL when the parent thread dies (Linux; only when the loader
-    #: was started from the main thread, since the signal follows the creating thread).
-    death_signal: bool
-    #: Batches whose records this worker hints to the kernel ahead (its current one and
-    #: those already queued to it); 0: no hints. See :mod:`datumio.shards.advice`.
-    readahead: int = 3
-
 
 @dataclass(frozen=True)
 class BatchPlan:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from datumio.errors import OptionError
+from datumio.errors import OptionError, unknown_keywords
+from datumio.sampling import SamplerOptions
 
 EXTRAS = ("ids", "groups")
+#: ``Loader`` keywords that go to the Sampler it builds: ``sampling`` (its ``mode``) and
+#: every :class:`~datumio.sampling.SamplerOptions` field but those the loader owns.
+SAMPLER_KEYWORDS = (
+    "sampling",
+    *(
+        f.name
+        for f in dataclasses.fields(SamplerOptions)
+        if f.name not in ("seed", "batch_size", "mode")
+    ),
+)
 DECODES = ("worker", "device")
 START_METHODS = ("spawn", "forkserver", "fork")
 
@@ -62,6 +76,44 @@ class LoaderOptions:
     #: their records' bytes): its current batch and those already queued to it. 0: none.
     #: Records in memory cost nothing; from a cold disk the reads queue up at once.
     readahead: int = 3
+
+    @classmethod
+    def with_overrides(
+        cls, options: LoaderOptions | None, batch_size: int | None, overrides: Mapping[str, Any]
+    ) -> tuple[LoaderOptions, dict[str, Any]]:
+        """The options of ``Loader(path, batch_size, options=..., **overrides)``: ``options``
+        with the loader fields of ``overrides`` replaced, and the sampler keywords given
+        (:data:`SAMPLER_KEYWORDS`) for :meth:`sampler_options`.
+
+        Raises:
+            TypeError: a keyword that is neither (with the closest name).
+        """
+        mine = {f.name for f in dataclasses.fields(cls)}
+        error = unknown_keywords("Loader", overrides, mine | set(SAMPLER_KEYWORDS))
+        if error is not None:
+            raise error
+        fields = {k: v for k, v in overrides.items() if k in mine}
+        if batch_size is not None:
+            fields["batch_size"] = batch_size
+        if options is None:
+            if "batch_size" not in fields:
+                raise TypeError("Loader() needs batch_size (or options=LoaderOptions(...))")
+            loader = cls(**fields)
+        else:
+            loader = dataclasses.replace(options, **fields)
+        return loader, {k: v for k, v in overrides.items() if k in SAMPLER_KEYWORDS}
+
+    def sampler_options(self, given: Mapping[str, Any]) -> SamplerOptions:
+        """The options of the Sampler a Loader builds: the sampler keywords ``given``
+        (``sampling`` names the mode), this run's seed, and the batch size when the order
+        needs it (``locality``)."""
+        fields = {("mode" if k == "sampling" else k): v for k, v in given.items()}
+        if fields.get("mode") == "balanced" and (fields.get("weights") or fields.get("power")):
+            fields["mode"] = None  # the old default with weights or power: they choose
+        fields["seed"] = self.seed
+        if fields.get("locality"):
+            fields["batch_size"] = self.batch_size
+        return SamplerOptions(**fields)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "workers"):

@@ -23,12 +23,15 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from datumio.errors import LoaderError, OptionError
-from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Stop, WorkerConfig
+from datumio.errors import LoaderError, OptionError, WorkerError
+from datumio.loader.job import WorkerConfig
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Stop
 from datumio.loader.worker import worker_main
 
 logger = logging.getLogger("datumio")
@@ -94,6 +97,35 @@ def start_worker(proc: BaseProcess, method: str) -> None:
             "picklable: define functions at the top level of a module or script, not as "
             "lambdas or nested functions"
         ) from exc
+
+
+@dataclass(frozen=True)
+class ConfigFactory:
+    """Builds a worker's config at its (re)start from one template: the parent pid and the
+    death signal depend on where and when the worker starts."""
+
+    template: WorkerConfig
+    method: str
+
+    def __call__(self, worker_id: int) -> WorkerConfig:
+        return replace(
+            self.template,
+            worker_id=worker_id,
+            parent_pid=0 if self.method == "forkserver" else os.getpid(),
+            death_signal=threading.current_thread() is threading.main_thread(),
+        )
+
+
+def worker_error(msg: BatchFailed, who: str = "loader", item: str = "record") -> WorkerError:
+    """The error raised in the main process for a failed batch (or a failed start)."""
+    where = f"batch {msg.batch}" if msg.batch >= 0 else "start-up"
+    shard = f" (shard {msg.shard})" if msg.shard else ""
+    record = f", {item} {msg.record}{shard}" if msg.record >= 0 else ""
+    text = (
+        f"{who} worker {msg.worker_id} failed at {where}{record}: {msg.error}\n\n"
+        f"Worker traceback:\n{msg.traceback}"
+    )
+    return WorkerError(text, batch=msg.batch, record=msg.record, shard=msg.shard, tb=msg.traceback)
 
 
 class WorkerPool:

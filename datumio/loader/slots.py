@@ -2,7 +2,9 @@
 
 One segment per slot, named ``datumio_<pid>_<token>_slot<N>`` (pid of the creating
 process, a random token per loader). Only names, shapes and dtypes cross process
-boundaries (:class:`SlotLayout`); each process maps the segments itself.
+boundaries (:class:`SlotLayout`); each process maps the segments itself. A
+:class:`SharedArray` is one whole array in a segment of the same kind (the original API's
+input ``X`` and its output slots), mapped by workers from its :class:`SharedArraySpec`.
 
 Thread/fork/pickle rules: :class:`SlotLayout` is plain data and pickles. :class:`SlotRing`
 belongs to the process that created it (it unlinks the segments) and is not picklable;
@@ -34,7 +36,8 @@ from datumio.errors import LoaderError
 
 SHM_DIR = "/dev/shm"
 NAME_PREFIX = "datumio_"
-_STALE = re.compile(r"^datumio_(\d+)_[0-9a-f]+_slot\d+$")
+#: Names this package gives its segments: ``datumio_<pid>_<token>_<tag>``.
+_STALE = re.compile(r"^datumio_(\d+)_[0-9a-f]+_[a-z]+\d*$")
 _ALIGN = 64
 
 
@@ -246,6 +249,70 @@ def _reserve(fd: int, size: int) -> None:
 def attach(names: tuple[str, ...], size: int) -> list[Segment]:
     """Map existing segments (worker side; never registered with a resource tracker)."""
     return [Segment(name, size, create=False) for name in names]
+
+
+# -- whole arrays in shared memory (the original API's inputs and outputs) ----------------
+
+
+@dataclass(frozen=True)
+class SharedArraySpec:
+    """What a process needs to map a :class:`SharedArray`: plain, picklable data."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def nbytes(self) -> int:
+        """The segment's size (at least one byte)."""
+        return max(1, int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize)
+
+
+class SharedArray:
+    """An array in a shared-memory segment created (and later unlinked) by this process.
+
+    Built on the loader's :class:`~datumio.loader.slots.Segment`: /dev/shm capacity is
+    checked and the pages reserved up front, and workers that attach never register the
+    segment with a resource tracker (so none of them can unlink it).
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any, tag: str) -> None:
+        name = f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}_{tag}"
+        self.spec = SharedArraySpec(name, tuple(int(v) for v in shape), np.dtype(dtype).str)
+        check_capacity(self.spec.nbytes, 1, self.spec.nbytes)
+        self._segment: Segment | None = Segment(name, self.spec.nbytes, create=True)
+        self.array: np.ndarray | None = _view(self._segment, self.spec)
+
+    @classmethod
+    def copy_of(cls, arr: np.ndarray, tag: str) -> SharedArray:
+        """A shared copy of ``arr`` (one memcpy)."""
+        shared = cls(arr.shape, arr.dtype, tag)
+        np.copyto(shared.view(), arr)
+        return shared
+
+    def view(self) -> np.ndarray:
+        if self.array is None:
+            raise LoaderError(f"shared array {self.spec.name} is closed")
+        return self.array
+
+    def close(self) -> None:
+        """Unlink and unmap (idempotent). Arrays handed out must be copies by now."""
+        segment, self._segment, self.array = self._segment, None, None
+        if segment is not None:
+            segment.unlink()
+            segment.close()
+
+
+def _view(segment: Segment, spec: SharedArraySpec) -> np.ndarray:
+    dt = np.dtype(spec.dtype)
+    count = int(np.prod(spec.shape, dtype=np.int64))
+    return np.frombuffer(segment.mmap, dtype=dt, count=count).reshape(spec.shape)
+
+
+def attach_array(spec: SharedArraySpec) -> tuple[np.ndarray, Segment]:
+    """Map an existing segment (worker side): the array and the handle to close later."""
+    segment = Segment(spec.name, spec.nbytes, create=False)
+    return _view(segment, spec), segment
 
 
 # -- leases and views (main process) ------------------------------------------------------

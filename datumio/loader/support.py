@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from dataclasses import dataclass, replace
-
 import numpy as np
 
 from datumio.augment.spec import Transform
-from datumio.errors import FormatError, WorkerError
-from datumio.loader.messages import BatchFailed, WorkerConfig
+from datumio.errors import FormatError
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -37,33 +32,6 @@ class IdWindow:
         return self._ids[lo - self._lo : hi - self._lo]
 
 
-@dataclass(frozen=True)
-class ConfigFactory:
-    """Builds a worker's config at its (re)start from one template: the parent pid and the
-    death signal depend on where and when the worker starts."""
-
-    template: WorkerConfig
-    method: str
-
-    def __call__(self, worker_id: int) -> WorkerConfig:
-        return replace(
-            self.template,
-            worker_id=worker_id,
-            parent_pid=0 if self.method == "forkserver" else os.getpid(),
-            death_signal=threading.current_thread() is threading.main_thread(),
-        )
-
-
-def worker_error(msg: BatchFailed) -> WorkerError:
-    where = f"batch {msg.batch}" if msg.batch >= 0 else "start-up"
-    record = f", record {msg.record} (shard {msg.shard})" if msg.record >= 0 else ""
-    text = (
-        f"loader worker {msg.worker_id} failed at {where}{record}: {msg.error}\n\n"
-        f"Worker traceback:\n{msg.traceback}"
-    )
-    return WorkerError(text, batch=msg.batch, record=msg.record, shard=msg.shard, tb=msg.traceback)
-
-
 #: Output size when no transform is given and stored sizes differ (the ImageNet convention).
 DEFAULT_SIZE = (224, 224)
 
@@ -88,7 +56,8 @@ def default_transform(dataset: Dataset) -> Transform:
 def _check_sizes(dataset: Dataset, low: np.ndarray, high: np.ndarray) -> None:
     """The stored (height, width) range must be the one the manifest recorded at ingest: the
     output size depends on it, so one damaged entry of ``shapes.npy`` must not change it."""
-    sizes = ((dataset.manifest.get("stats") or {}).get("stored_size")) or {}
+    stats = dataset.manifest.stats
+    sizes = {} if stats is None else stats.stored_size
     try:
         recorded = [(sizes[k]["min"], sizes[k]["max"]) for k in ("height", "width")]
     except (KeyError, TypeError):

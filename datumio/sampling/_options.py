@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from datumio.errors import OptionError
+from datumio.errors import OptionError, unknown_keywords
 
 MODES = ("natural", "balanced", "weights", "power")
 
@@ -57,6 +59,25 @@ class SamplerOptions:
     rank: int | None = None
     world_size: int | None = None
     locality: int = 0
+
+    @classmethod
+    def with_overrides(
+        cls, options: SamplerOptions | None, overrides: Mapping[str, Any]
+    ) -> SamplerOptions:
+        """``options`` (default: all defaults) with the fields in ``overrides`` replaced.
+
+        Raises:
+            TypeError: a name that is not a field (with the closest field name).
+        """
+        error = unknown_keywords("Sampler", overrides, FIELDS)
+        if error is not None:
+            raise error
+        if options is None:
+            return cls(**overrides)
+        fields = dict(overrides)
+        if "mode" not in fields and ("weights" in fields or "power" in fields):
+            fields["mode"] = None  # the mode options resolved to came from its own fields
+        return dataclasses.replace(options, **fields)
 
     def __post_init__(self) -> None:
         mode = self.mode
@@ -138,3 +159,7 @@ def _check_weights(weights: object) -> dict[int, float]:
     if not any(w > 0 for w in checked.values()):
         raise OptionError("weights must give at least one class a positive weight")
     return checked
+
+
+#: The option names of :class:`SamplerOptions` (keywords of ``Sampler`` and ``Loader``).
+FIELDS = tuple(f.name for f in dataclasses.fields(SamplerOptions))

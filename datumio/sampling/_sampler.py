@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datumio.errors import OptionError
+from datumio.sampling._class_index import ClassIndex
 from datumio.sampling._distributed import resolve_rank
 from datumio.sampling._feistel import U64, derive_keys, permute
 from datumio.sampling._locality import local_order
@@ -41,8 +42,9 @@ class Sampler:
     """Deterministic, random-access, resumable label-balanced sampler.
 
     Args:
-        labels_or_dataset: 1-D integer labels, or a dataset object with ``labels`` (and
-            optionally ``class_offsets``, ``class_ids``, ``num_classes``).
+        labels_or_dataset: 1-D integer labels, or a dataset (:class:`ClassIndex`: ``labels``,
+            and where present ``class_offsets``, ``class_ids``, ``num_classes``,
+            ``shard_offsets``).
         mode: see :class:`SamplerOptions` (default ``"balanced"``, or implied by
             ``weights=``/``power=``).
         weights: ``{class id: weight}``.
@@ -66,40 +68,23 @@ class Sampler:
 
     def __init__(
         self,
-        labels_or_dataset: object,
+        labels_or_dataset: npt.ArrayLike | ClassIndex,
         mode: str | None = None,
         *,
-        weights: Mapping[int, float] | None = None,
-        power: float | None = None,
         groups: npt.ArrayLike | None = None,
-        epoch_size: int | None = None,
-        seed: int = 0,
-        rank: int | None = None,
-        world_size: int | None = None,
-        stratified: bool = False,
-        batch_size: int | None = None,
-        pad: bool = False,
-        locality: int = 0,
+        options: SamplerOptions | None = None,
+        **overrides: Any,
     ) -> None:
-        options = SamplerOptions(
-            mode=mode,
-            weights=weights,
-            power=power,
-            epoch_size=epoch_size,
-            seed=seed,
-            stratified=stratified,
-            batch_size=batch_size,
-            pad=pad,
-            rank=rank,
-            world_size=world_size,
-            locality=locality,
-        )
-        self._init(labels_or_dataset, options, groups)
+        r"""``options`` (default :class:`SamplerOptions`\ ``()``) with any of its fields
+        given as keywords on top (``Sampler(ds, "power", power=0.5, seed=1)``)."""
+        if mode is not None:
+            overrides["mode"] = mode
+        self._init(labels_or_dataset, SamplerOptions.with_overrides(options, overrides), groups)
 
     @classmethod
     def from_options(
         cls,
-        labels_or_dataset: object,
+        labels_or_dataset: npt.ArrayLike | ClassIndex,
         options: SamplerOptions,
         groups: npt.ArrayLike | None = None,
     ) -> Sampler:
@@ -108,7 +93,12 @@ class Sampler:
         sampler._init(labels_or_dataset, options, groups)
         return sampler
 
-    def _init(self, source: object, options: SamplerOptions, groups: npt.ArrayLike | None) -> None:
+    def _init(
+        self,
+        source: npt.ArrayLike | ClassIndex,
+        options: SamplerOptions,
+        groups: npt.ArrayLike | None,
+    ) -> None:
         self.options = options
         self._source = resolve_source(source, groups)
         self._rank, self._world = resolve_rank(options.rank, options.world_size)

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datumio.errors import OptionError
+from datumio.sampling._class_index import ClassIndex
 from datumio.sampling._quotas import I64, build_class_index, check_labels, count_classes
 
 
@@ -62,11 +63,14 @@ def _optional_int(value: object, name: str) -> int | None:
         raise OptionError(f"dataset.{name} must be an int, got {value!r}") from None
 
 
-def resolve_source(labels_or_dataset: object, groups: npt.ArrayLike | None) -> ClassSource:
+def resolve_source(
+    labels_or_dataset: npt.ArrayLike | ClassIndex, groups: npt.ArrayLike | None
+) -> ClassSource:
     """Return the :class:`ClassSource` for a labels array or a dataset, or for ``groups``.
 
-    A dataset is any object with a ``labels`` attribute; if it also has ``class_offsets``
-    (int64, C + 1) and ``class_ids`` (int64, N) they are used instead of grouping the labels.
+    A dataset (:class:`ClassIndex`) is any object with a ``labels`` attribute; if it also has
+    ``class_offsets`` (int64, C + 1) and ``class_ids`` (int64, N) they are used instead of
+    grouping the labels.
 
     Raises:
         OptionError: malformed labels, groups or stored index.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import zlib
 from collections.abc import Iterable
@@ -15,13 +14,8 @@ from datumio.errors import DatumioError, DecodeError, FormatError, RecordError
 from datumio.shards import advice
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
-from datumio.shards.index import (
-    check_offsets,
-    check_range,
-    index_rel,
-    load_index_array,
-)
-from datumio.shards.manifest import read_manifest
+from datumio.shards.index import check_offsets, check_range, load_index_array
+from datumio.shards.manifest import Manifest, read_manifest
 
 
 class _ShardMeta(NamedTuple):
@@ -72,26 +66,27 @@ class Dataset:
     ) -> None:
         self.path = os.fspath(path)
         self.verify_crc = verify_crc
-        self.manifest: dict[str, Any] = read_manifest(self.path)
+        #: The dataset's ``manifest.json``, typed (``manifest.to_json()`` gives the JSON object).
+        self.manifest: Manifest = read_manifest(self.path)
         if background is None:  # kept originals decode exactly as ingest checked them
-            options = (self.manifest.get("ingest") or {}).get("options") or {}
-            background = tuple(options.get("background", DEFAULT_BACKGROUND))
+            ingest = self.manifest.ingest
+            background = (ingest and ingest.background) or DEFAULT_BACKGROUND
         self.background: tuple[int, int, int] = (background[0], background[1], background[2])
-        self.backend: str = self.manifest["backend"]
-        self.encoding: str = self.manifest["encoding"]
-        self.class_names: list[str] = list(self.manifest["class_names"])
-        n = int(self.manifest["num_records"])
+        self.backend: str = self.manifest.backend
+        self.encoding: str = self.manifest.encoding
+        self.class_names: list[str] = list(self.manifest.class_names)
+        n = self.manifest.num_records
         self.labels = self._index(fmt.LABELS, n)
         self.class_offsets = self._index(fmt.CLASS_OFFSETS, len(self.class_names) + 1)
         self.class_ids = self._index(fmt.CLASS_IDS, n)
-        self.shard_offsets = self._index(fmt.SHARD_OFFSETS, len(self.manifest["shards"]) + 1)
+        self.shard_offsets = self._index(fmt.SHARD_OFFSETS, len(self.manifest.shards) + 1)
         self.shapes = self._index(fmt.SHAPES, n)
         self._source_offsets = self._index(fmt.SOURCE_OFFSETS, n + 1)
         self._sources = self._index(fmt.SOURCES, self._source_offsets[-1])
-        has_groups = self.manifest.get("groups") is not None
+        has_groups = self.manifest.groups is not None
         self.groups: np.ndarray | None = self._index(fmt.GROUPS, n) if has_groups else None
         self._check_index()
-        self._shard_files = [str(entry["file"]) for entry in self.manifest["shards"]]
+        self._shard_files = [entry.file for entry in self.manifest.shards]
         self._pid = -1
         self._readers: dict[int, ShardReader] = {}
         self._shard_meta: dict[int, _ShardMeta] = {}
@@ -105,14 +100,16 @@ class Dataset:
     def _check_index(self) -> None:
         """What opening can afford to check: O(classes + shards) and one min/max pass."""
         m = self.manifest
-        where = functools.partial(os.path.join, self.path)
-        check_offsets(self.class_offsets, where(index_rel(m, fmt.CLASS_OFFSETS)), m["class_counts"])
-        sizes = [int(entry["num_records"]) for entry in m["shards"]]
-        check_offsets(self.shard_offsets, where(index_rel(m, fmt.SHARD_OFFSETS)), sizes)
-        check_range(self.labels, self.num_classes, where(index_rel(m, fmt.LABELS)), "label")
-        if self.groups is not None:
-            num_groups = len(m["groups"]["names"])
-            check_range(self.groups, num_groups, where(index_rel(m, fmt.GROUPS)), "group")
+
+        def where(name: str) -> str:
+            return os.path.join(self.path, m.index_path(name))
+
+        check_offsets(self.class_offsets, where(fmt.CLASS_OFFSETS), list(m.class_counts))
+        sizes = [entry.num_records for entry in m.shards]
+        check_offsets(self.shard_offsets, where(fmt.SHARD_OFFSETS), sizes)
+        check_range(self.labels, self.num_classes, where(fmt.LABELS), "label")
+        if self.groups is not None and m.groups is not None:
+            check_range(self.groups, len(m.groups.names), where(fmt.GROUPS), "group")
 
     # -- what is in it -------------------------------------------------------------------
 
@@ -169,12 +166,12 @@ class Dataset:
             reader = self._reader(shard)
             meta = _ShardMeta(reader.meta("crc32"), reader.meta("labels"), reader.meta("shapes"))
             rows = int(self.shard_offsets[shard + 1] - self.shard_offsets[shard])
-            entry = self.manifest["shards"][shard]
+            entry = self.manifest.shards[shard]
             if (
                 meta.crc32.shape != (rows,)
                 or meta.labels.shape != (rows,)
                 or meta.shapes.shape != (rows, 3)
-                or records_crc32(meta.crc32) != int(entry["records_crc32"])
+                or records_crc32(meta.crc32) != entry.records_crc32
             ):
                 raise FormatError(
                     f"shard {self.shard_path(shard)} does not hold the {rows} records the "

@@ -16,13 +16,14 @@ passes on numpy's advice to load one "unsafely".
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from datumio.errors import FormatError
 from datumio.shards import format as fmt
 from datumio.shards.base import describe_failure
+from datumio.shards.manifest import Manifest
 
 #: name -> (dtype, dimensions) of every index file (``docs/format.md``).
 INDEX_ARRAYS: dict[str, tuple[str, int]] = {
@@ -37,13 +38,6 @@ INDEX_ARRAYS: dict[str, tuple[str, int]] = {
 }
 #: Elements per step of the min/max pass: the second pass over a chunk hits the cache.
 _RANGE_CHUNK = 1 << 20
-
-
-def index_rel(manifest: dict[str, Any], name: str) -> str:
-    """The path of index file ``name`` inside the dataset, as the manifest gives it."""
-    paths = manifest.get("index") or {}
-    rel: str = paths.get(name.removesuffix(".npy"), f"{fmt.INDEX_DIR}/{name}")
-    return rel
 
 
 def load_npy(path: str, mmap_mode: Literal["r"] | None = "r") -> np.ndarray:
@@ -68,13 +62,13 @@ def load_npy(path: str, mmap_mode: Literal["r"] | None = "r") -> np.ndarray:
     return arr
 
 
-def load_index_array(root: str, manifest: dict[str, Any], name: str, rows: int) -> np.ndarray:
+def load_index_array(root: str, manifest: Manifest, name: str, rows: int) -> np.ndarray:
     """Memory-map index file ``name`` and check its dtype and shape (``rows`` records).
 
     Raises:
         FormatError: the file is missing, not a plain .npy array, or of another dtype or shape.
     """
-    path = os.path.join(root, index_rel(manifest, name))
+    path = os.path.join(root, manifest.index_path(name))
     arr = load_npy(path)
     dtype, ndim = INDEX_ARRAYS[name]
     shape = (rows, 3) if ndim == 2 else (rows,)

@@ -22,7 +22,7 @@ from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
 from datumio.shards.dataset import _open_reader
 from datumio.shards.index import load_index_array
-from datumio.shards.manifest import read_manifest
+from datumio.shards.manifest import ListedShard, Manifest, read_manifest
 
 Progress = Callable[[int, int], None]
 
@@ -88,12 +88,14 @@ class _Check:
         self.total = 0
         self.backend = ""
         self.encoding = ""
-        self.manifest: dict[str, Any] = {}
+        self.manifest: Manifest | None = None
 
     def problem(self, what: str, **where: Any) -> None:
         self.report.problems.append(Problem(what, **where))
 
     def index(self, name: str, rows: int) -> np.ndarray | None:
+        if self.manifest is None:
+            raise ValueError("the index is checked once the manifest has been read")
         try:
             return load_index_array(self.root, self.manifest, name, rows)
         except FormatError as exc:
@@ -101,14 +103,14 @@ class _Check:
             return None
 
 
-def _check_index(check: _Check, manifest: dict[str, Any]) -> dict[str, np.ndarray] | None:
-    n = int(manifest["num_records"])
-    num_classes = len(manifest["class_names"])
+def _check_index(check: _Check, manifest: Manifest) -> dict[str, np.ndarray] | None:
+    n = manifest.num_records
+    num_classes = manifest.num_classes
     arrays = {
         "labels": check.index(fmt.LABELS, n),
         "class_offsets": check.index(fmt.CLASS_OFFSETS, num_classes + 1),
         "class_ids": check.index(fmt.CLASS_IDS, n),
-        "shard_offsets": check.index(fmt.SHARD_OFFSETS, len(manifest["shards"]) + 1),
+        "shard_offsets": check.index(fmt.SHARD_OFFSETS, len(manifest.shards) + 1),
         "shapes": check.index(fmt.SHAPES, n),
         "source_offsets": check.index(fmt.SOURCE_OFFSETS, n + 1),
     }
@@ -122,19 +124,19 @@ def _check_index(check: _Check, manifest: dict[str, Any]) -> dict[str, np.ndarra
     counts = np.bincount(labels, minlength=num_classes)
     if not np.array_equal(np.diff(offsets), counts):
         check.problem("index/class_offsets.npy disagrees with the labels' class counts")
-    elif list(counts) != list(manifest["class_counts"]):
+    elif list(counts) != list(manifest.class_counts):
         check.problem("manifest class_counts disagree with index/labels.npy")
     grouped = ids.size == 0 or (
         ids.min() >= 0 and ids.max() < n and bool(np.all(np.diff(labels[ids]) >= 0))
     )
     if not grouped or np.bincount(ids, minlength=n).max(initial=1) != 1:
         check.problem("index/class_ids.npy does not group record ids by class")
-    if manifest.get("groups") is not None:
+    if manifest.groups is not None:
         groups = check.index(fmt.GROUPS, n)
-        num_groups = len(manifest["groups"]["names"])
+        num_groups = len(manifest.groups.names)
         if groups is not None and groups.size and (groups.min() < 0 or groups.max() >= num_groups):
             check.problem(f"index/groups.npy holds groups outside 0..{num_groups - 1}")
-    firsts = [int(s["first_id"]) for s in manifest["shards"]] + [n]
+    firsts = [s.first_id for s in manifest.shards] + [n]
     if index["shard_offsets"].tolist() != firsts:
         check.problem("index/shard_offsets.npy disagrees with the manifest's shard list")
     sources = index["source_offsets"]
@@ -145,18 +147,18 @@ def _check_index(check: _Check, manifest: dict[str, Any]) -> dict[str, np.ndarra
     return index
 
 
-def _check_shard(check: _Check, entry: dict[str, Any], index: dict[str, Any]) -> None:
-    path = os.path.join(check.root, entry["file"])
-    name = entry["file"]
-    first, n = int(entry["first_id"]), int(entry["num_records"])
+def _check_shard(check: _Check, entry: ListedShard, index: dict[str, Any]) -> None:
+    path = os.path.join(check.root, entry.file)
+    name = entry.file
+    first, n = entry.first_id, entry.num_records
     if not os.path.isfile(path):
         check.problem("shard file is missing", shard=name)
         check.done += n
         return
     size = os.path.getsize(path)
-    if size != int(entry["file_bytes"]):
+    if size != entry.file_bytes:
         check.problem(
-            f"shard is {size} bytes on disk, the manifest says {entry['file_bytes']} "
+            f"shard is {size} bytes on disk, the manifest says {entry.file_bytes} "
             "(truncated or replaced)",
             shard=name,
         )
@@ -181,7 +183,7 @@ def _check_records(
     name: str,
     first: int,
     n: int,
-    entry: dict[str, Any],
+    entry: ListedShard,
     index: dict[str, Any],
 ) -> None:
     crcs = reader.meta("crc32")
@@ -196,7 +198,7 @@ def _check_records(
         check.problem("shard labels disagree with index/labels.npy", shard=name)
     if not np.array_equal(shapes, index["shapes"][first : first + n]):
         check.problem("shard shapes disagree with index/shapes.npy", shard=name)
-    if records_crc32(crcs) != int(entry["records_crc32"]):
+    if records_crc32(crcs) != entry.records_crc32:
         check.problem("shard's CRC32 list disagrees with the manifest's records_crc32", shard=name)
     if not check.records:
         check.done += n
@@ -246,13 +248,13 @@ def verify(
     except FormatError as exc:
         check.problem(str(exc))
         return check.report
-    check.backend = manifest["backend"]
-    check.encoding = manifest["encoding"]
+    check.backend = manifest.backend
+    check.encoding = manifest.encoding
     check.manifest = manifest
-    check.total = int(manifest["num_records"])
+    check.total = manifest.num_records
     index = _check_index(check, manifest)
     if index is not None:
-        listed = {os.path.basename(s["file"]) for s in manifest["shards"]}
+        listed = {os.path.basename(s.file) for s in manifest.shards}
         shard_dir = os.path.join(root, fmt.SHARDS_DIR)
         extra = sorted(set(os.listdir(shard_dir)) - listed) if os.path.isdir(shard_dir) else []
         for name in extra:
@@ -261,7 +263,7 @@ def verify(
                 "commit? rerunning that append replaces it)",
                 shard=f"shards/{name}",
             )
-        for entry in manifest["shards"]:
+        for entry in manifest.shards:
             _check_shard(check, entry, index)
     if progress is not None:
         progress(check.total, check.total)

@@ -20,7 +20,7 @@ import numpy as np
 from datumio._version import __version__
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardWriter, class_index_of
-from datumio.shards.manifest import write_json_atomic
+from datumio.shards.manifest import ListedShard
 
 
 def open_shard_writer(
@@ -94,50 +94,30 @@ def save_index(root: str, index_dir: str, index: dict[str, np.ndarray]) -> dict[
     return {name.removesuffix(".npy"): f"{index_dir}/{name}" for name in sorted(index)}
 
 
-def write_manifest(
-    root: str,
-    *,
-    backend: str,
-    encoding: str,
-    class_names: list[str],
-    class_counts: list[int],
-    shards: Sequence[ShardEntry],
-    index_paths: dict[str, str],
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    """Write ``root/manifest.json`` (atomically, last) and return it."""
+def listed_shards(shards: Sequence[ShardEntry]) -> tuple[ListedShard, ...]:
+    """The manifest's shard list: global ids are assigned here, densely, in shard order."""
+    listed = []
     first = 0
-    entries = []
     for shard in shards:
-        entries.append(
-            {
-                "file": shard.file,
-                "first_id": first,
-                "num_records": shard.num_records,
-                "payload_bytes": shard.payload_bytes,
-                "file_bytes": shard.file_bytes,
-                "records_crc32": shard.records_crc32,
-            }
+        listed.append(
+            ListedShard(
+                file=shard.file,
+                first_id=first,
+                num_records=shard.num_records,
+                payload_bytes=shard.payload_bytes,
+                file_bytes=shard.file_bytes,
+                records_crc32=shard.records_crc32,
+            )
         )
         first += shard.num_records
-    manifest: dict[str, Any] = {
-        "format": fmt.FORMAT_NAME,
-        "format_version": fmt.FORMAT_VERSION,
-        "backend": backend,
-        "encoding": encoding,
-        "num_records": first,
-        "num_classes": len(class_names),
-        "class_names": list(class_names),
-        "class_counts": list(class_counts),
-        "shards": entries,
-        "index": index_paths,
-        "writer": {
-            "datumio": __version__,
-            "python": sys.version.split()[0],
-            "numpy": np.__version__,
-            "created_unix": int(time.time()),
-        },
-        **extra,
+    return tuple(listed)
+
+
+def writer_info() -> dict[str, Any]:
+    """The manifest's ``writer``: what wrote the dataset, and when (debugging only)."""
+    return {
+        "datumio": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "created_unix": int(time.time()),
     }
-    write_json_atomic(os.path.join(root, fmt.MANIFEST), manifest)
-    return manifest

@@ -8,6 +8,7 @@ from typing import Any
 from tqdm import tqdm
 
 from datumio.ingest import IngestReport
+from datumio.shards.manifest import RejectSummary, Stats
 
 _BAR_WIDTH = 30
 
@@ -60,24 +61,28 @@ def bar_chart(names: list[str], counts: list[int], width: int = _BAR_WIDTH) -> l
 def render_ingest(report: IngestReport) -> str:
     """A short human summary of an ingest run."""
     m = report.manifest
-    counts = [int(c) for c in m["class_counts"]]
+    stats = m.stats or Stats()
+    rejects = m.rejects or RejectSummary()
+    counts = list(m.class_counts)
     nonzero = [c for c in counts if c]
     ratio = max(nonzero) / min(nonzero) if nonzero else 0.0
-    size = sum(s["file_bytes"] for s in m["shards"])
+    size = sum(s.file_bytes for s in m.shards)
+    mean = None if stats.mean is None else list(stats.mean)
+    std = None if stats.std is None else list(stats.std)
     lines = [
-        f"{report.out}: {m['num_records']} records, {m['num_classes']} classes, "
-        f"{len(m['shards'])} {m['backend']} shard(s), {human_bytes(size)}, "
-        f"encoding {m['encoding']}",
+        f"{report.out}: {m.num_records} records, {m.num_classes} classes, "
+        f"{len(m.shards)} {m.backend} shard(s), {human_bytes(size)}, "
+        f"encoding {m.encoding}",
         f"  {report.files_seen} files in {report.seconds:.1f} s "
         f"({report.images_per_second:.0f} files/s); imbalance ratio {ratio:.1f}",
-        f"  channel mean {m['stats']['mean']}  std {m['stats']['std']} (0-255)",
+        f"  channel mean {mean}  std {std} (0-255)",
         "classes:",
-        *bar_chart(list(m["class_names"]), counts),
+        *bar_chart(list(m.class_names), counts),
     ]
-    for empty in m["empty_classes"]:
-        lines.append(f"  note: class {empty['name']!r} has no records ({empty['why']})")
+    for empty in m.empty_classes:
+        lines.append(f"  note: class {empty.name!r} has no records ({empty.why})")
     if report.rejects:
-        lines.append(f"rejected {len(report.rejects)} file(s) (details in {m['rejects']['file']}):")
-        for reason, n in m["rejects"]["by_reason"].items():
+        lines.append(f"rejected {len(report.rejects)} file(s) (details in {rejects.file}):")
+        for reason, n in rejects.by_reason.items():
             lines.append(f"  {n:>6}  {reason}")
     return "\n".join(lines)

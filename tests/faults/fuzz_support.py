@@ -180,17 +180,17 @@ def read_pristine(path: str, backend: str) -> Pristine:
     sizes = {"manifest.json": os.path.getsize(os.path.join(path, "manifest.json"))}
     hot = {"manifest.json": _manifest_spans(os.path.join(path, "manifest.json"))}
     record_spans: dict[str, dict[int, tuple[Span, ...]]] = {}
-    for name, rel in manifest["index"].items():
+    for name, rel in (manifest.index or {}).items():
         sizes[rel] = os.path.getsize(os.path.join(path, rel))
         hot[rel], record_spans[rel] = _npy_spans(os.path.join(path, rel), name)
-    for entry in manifest["shards"]:
-        rel = entry["file"]
+    for entry in manifest.shards:
+        rel = entry.file
         data = Path(path, rel).read_bytes()
         sizes[rel] = len(data)
-        first = int(entry["first_id"])
+        first = entry.first_id
         own: dict[int, tuple[Span, ...]] = {
             first + k: ((at, at + len(p)),)
-            for k, p in enumerate(payloads[first : first + int(entry["num_records"])])
+            for k, p in enumerate(payloads[first : first + entry.num_records])
             if (at := data.find(p)) >= 0
         }
         ends = [(0, min(_HEADER_BYTES, len(data))), (max(0, len(data) - _HEADER_BYTES), len(data))]

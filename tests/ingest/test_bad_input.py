@@ -147,12 +147,13 @@ def test_rejects_jsonl_lists_every_reject(run: Run) -> None:
     rows = read_rejects_jsonl(run.out)
     assert {r["path"]: r["reason"] for r in rows} == ZOO_BAD
     assert len(rows) == len(ZOO_BAD)
-    by_reason = run.report.manifest["rejects"]["by_reason"]
+    assert run.report.manifest.rejects is not None
+    by_reason = run.report.manifest.rejects.by_reason
     assert by_reason == dict(collections.Counter(ZOO_BAD.values()))
 
 
 def test_empty_and_all_rejected_classes_keep_their_ids(run: Run) -> None:
-    m = run.report.manifest
+    m = run.report.manifest.to_json()
     assert m["class_names"] == ["a_good", "b_empty", "c_bad", "d_good"]
     assert m["class_counts"] == [len(ZOO_GOOD) - 1, 0, 0, 1]
     assert m["class_rejected"] == [0, 0, len(ZOO_BAD), 0]
@@ -291,7 +292,8 @@ def test_exif_rotated_jpeg_comes_out_upright(run: Run, name: str, marker_at: str
     for corner, colour in _corner_colours(img).items():
         expected = aw.MARKER if corner == marker_at else aw.FIELD
         assert np.abs(colour - expected).max() < 40, (corner, colour)
-    stats = run.report.manifest["stats"]["source_size"]
+    assert run.report.manifest.stats is not None
+    stats = run.report.manifest.stats.source_size
     assert stats["width"]["min"] <= 16 and stats["height"]["max"] >= 24
 
 
@@ -310,7 +312,8 @@ def test_content_not_name_decides_the_format(run: Run, zoo: Path) -> None:
             run.pixels("a_good/UPPER.PNG"), np.asarray(img.convert("RGB"))
         )
     assert run.pixels("a_good/UPPER.JPG").shape == (8, 8, 3)
-    formats = run.report.manifest["stats"]["source_formats"]
+    assert run.report.manifest.stats is not None
+    formats = run.report.manifest.stats.source_formats
     assert formats["PNG"] >= 2 and formats["JPEG"] >= 2
 
 

@@ -15,6 +15,8 @@ from PIL import Image
 import datumio
 from datumio import IngestOptions
 from datumio.errors import FormatError, IngestError, RecordError
+from datumio.ingest.options import parse_size
+from datumio.shards.manifest import EmptyClass
 
 CLASSES = {"ant": 5, "bee": 3, "cow": 1}
 
@@ -86,7 +88,7 @@ def test_resize_options(tree, tmp_path: Path) -> None:
     cases = {
         "max": (IngestOptions(max_side=30, encode="raw", workers=1), None),
         "short": (IngestOptions(short_side=32, encode="png", workers=1), None),
-        "size": (IngestOptions(size=(24, 16), encode="raw", workers=1), (16, 24)),
+        "size": (IngestOptions(size=(16, 24), encode="raw", workers=1), (16, 24)),
     }
     for name, (options, fixed) in cases.items():
         ds = datumio.open(datumio.ingest(src, tmp_path / f"{name}.lmdb", options).out)
@@ -103,17 +105,37 @@ def test_resize_options(tree, tmp_path: Path) -> None:
             assert ds.shape(i) == (h, w, c)
 
 
+def test_size_is_height_width_and_the_manifest_keeps_width_height(tree, tmp_path: Path) -> None:
+    """``size`` is (height, width), as ``Transform.size``; the manifest stores the (width,
+    height) it always has, and an append reads it back as (height, width)."""
+    src, _ = tree
+    assert parse_size("24x16") == (16, 24)  # the CLI's WxH
+    out = tmp_path / "wide.lmdb"
+    report = datumio.ingest(src, out, IngestOptions(size=(16, 24), encode="raw", workers=1))
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk["ingest"]["options"]["size"] == [24, 16]
+    assert report.manifest.to_json() == on_disk
+    with datumio.open(out) as ds:
+        assert {ds.shape(i)[:2] for i in range(len(ds))} == {(16, 24)}
+    datumio.ingest(src, out, IngestOptions(append=True, workers=1))
+    with datumio.open(out) as ds:
+        assert len(ds) == 2 * report.num_records
+        assert {ds.shape(i)[:2] for i in range(len(ds))} == {(16, 24)}
+
+
 def test_gray_and_statistics(tree, tmp_path: Path) -> None:
     src, pixels = tree
     out = datumio.ingest(src, tmp_path / "g.h5", IngestOptions(gray=True, workers=1)).out
     ds = datumio.open(out)
-    assert ds.manifest["channels"] == 1
+    assert ds.manifest.channels == 1
     assert all(ds[i][0].shape[2] == 1 for i in range(len(ds)))
     rgb = datumio.open(datumio.ingest(src, tmp_path / "c.lmdb", IngestOptions(workers=1)).out)
     allpix = np.concatenate([p.reshape(-1, 3) for p in pixels.values()]).astype(np.float64)
-    np.testing.assert_allclose(rgb.manifest["stats"]["mean"], allpix.mean(0), atol=1e-3)
-    np.testing.assert_allclose(rgb.manifest["stats"]["std"], allpix.std(0), atol=1e-3)
-    sizes = rgb.manifest["stats"]["source_size"]
+    stats = rgb.manifest.stats
+    assert stats is not None and stats.mean is not None and stats.std is not None
+    np.testing.assert_allclose(stats.mean, allpix.mean(0), atol=1e-3)
+    np.testing.assert_allclose(stats.std, allpix.std(0), atol=1e-3)
+    sizes = stats.source_size
     assert sizes["width"]["max"] == max(p.shape[1] for p in pixels.values())
 
 
@@ -214,7 +236,7 @@ def test_class_whose_rows_all_fail_listing_says_so(tree, tmp_path: Path) -> None
     labels.write_text("path,label\nant/00.png,ant\nghost/1.png,ghost\nghost/2.png,ghost\n")
     report = datumio.ingest(src, tmp_path / "l.lmdb", IngestOptions(labels_file=str(labels)))
     manifest = report.manifest
-    assert manifest["class_names"] == ["ant", "ghost"]
-    assert manifest["class_rejected"] == [0, 2]
+    assert manifest.class_names == ("ant", "ghost")
+    assert manifest.class_rejected == (0, 2)
     why = "all 2 file(s) rejected"
-    assert manifest["empty_classes"] == [{"id": 1, "name": "ghost", "why": why}]
+    assert manifest.empty_classes == (EmptyClass(id=1, name="ghost", why=why),)

@@ -12,6 +12,7 @@ from image_helpers import MakeImage, read_rejects_jsonl
 
 import datumio
 from datumio.errors import IngestError
+from datumio.shards.manifest import EmptyClass, Groups
 
 
 def _images(src: Path, make_image: MakeImage, names: list[str]) -> None:
@@ -59,7 +60,8 @@ def test_formats_give_the_same_dataset(
     assert ds.class_names == ["cat", "dog"]
     assert _records(ds) == [("a.png", "cat"), ("sub/b.png", "dog"), ("c.png", "cat")]
     assert ds.groups is None
-    assert report.manifest["ingest"]["input"] == "labels-file"
+    assert report.manifest.ingest is not None
+    assert report.manifest.ingest.input == "labels-file"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -75,10 +77,10 @@ def test_jsonl_with_groups(tmp_path: Path, make_image: MakeImage, workers: int) 
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     report, ds = _run(src, labels, tmp_path / "out", workers=workers, shard_records=1)
-    groups = report.manifest["groups"]
-    assert groups == {"names": ["patient-1", "patient-10", "patient-2"], "counts": [2, 1, 1]}
+    groups = report.manifest.groups
+    assert groups == Groups(names=("patient-1", "patient-10", "patient-2"), counts=(2, 1, 1))
     assert ds.groups is not None
-    by_source = {ds.source(i): groups["names"][int(ds.groups[i])] for i in range(len(ds))}
+    by_source = {ds.source(i): groups.names[int(ds.groups[i])] for i in range(len(ds))}
     assert by_source == {r["path"]: r["group"] for r in rows}
     assert ds.class_names == ["0", "1"]
     np.testing.assert_array_equal(ds.labels, [0, 1, 1, 0])
@@ -186,7 +188,7 @@ def test_class_names_fix_the_classes_and_reject_unknown_labels(
     assert [(r.path, r.reason, r.line, r.detail) for r in report.rejects] == [
         ("b.png", "unknown label", 2, "label='cow'")
     ]
-    assert report.manifest["empty_classes"] == [{"id": 2, "name": "eel", "why": "no files"}]
+    assert report.manifest.empty_classes == (EmptyClass(id=2, name="eel", why="no files"),)
 
 
 def test_a_label_whose_files_are_all_missing_keeps_ids_stable(
@@ -199,7 +201,7 @@ def test_a_label_whose_files_are_all_missing_keeps_ids_stable(
     report, ds = _run(src, labels, tmp_path / "out")
     assert ds.class_names == ["ant", "bee", "cow"]
     np.testing.assert_array_equal(ds.labels, [0, 2])
-    assert [e["name"] for e in report.manifest["empty_classes"]] == ["bee"]
+    assert [e.name for e in report.manifest.empty_classes] == ["bee"]
 
 
 def test_on_error_raise_names_the_row(tmp_path: Path, make_image: MakeImage) -> None:

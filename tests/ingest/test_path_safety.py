@@ -64,7 +64,7 @@ def test_symlinks_inside_are_followed_and_unsafe_ones_rejected(
     }
     assert {r.path: r.reason for r in report.rejects} == expected
     assert {r["path"]: r["reason"] for r in read_rejects_jsonl(tmp_path / "out")} == expected
-    assert report.manifest["class_names"] == ["cats", "dogs"]
+    assert report.manifest.class_names == ("cats", "dogs")
     assert report.num_records + len(report.rejects) == report.files_seen == 12
 
 
@@ -81,7 +81,7 @@ def test_files_directly_in_src_and_hidden_entries(tmp_path: Path, make_image: Ma
     report, sources = _ingest(src, tmp_path / "out")
 
     assert sources == ["cats/ok.png"]
-    assert report.manifest["class_names"] == ["cats"]
+    assert report.manifest.class_names == ("cats",)
     assert [(r.path, r.reason) for r in report.rejects] == [
         ("README.txt", "not in a class folder"),
         ("loose.png", "not in a class folder"),
@@ -100,7 +100,7 @@ def test_unicode_and_spaces_in_names_are_kept_exactly(
         make_image(src / "chats noirs ü" / name)
     report, sources = _ingest(src, tmp_path / "out")
     assert report.rejects == []
-    assert report.manifest["class_names"] == ["chats noirs ü"]
+    assert report.manifest.class_names == ("chats noirs ü",)
     assert sorted(sources) == sorted(f"chats noirs ü/{n}" for n in names)
     assert len(set(sources)) == len(names)  # NFC and NFD spellings are different files
 
@@ -168,7 +168,7 @@ def test_empty_class_folders_keep_ids_stable(tmp_path: Path, make_image: MakeIma
     ds = datumio.open(tmp_path / "out")
     assert ds.class_names == ["a", "b", "c", "d", "e"]
     np.testing.assert_array_equal(ds.labels, [0, 4])
-    assert report.manifest["empty_classes"] == [
+    assert [e.to_json() for e in report.manifest.empty_classes] == [
         {"id": 1, "name": "b", "why": "no files"},
         {"id": 2, "name": "c", "why": "no files"},
         {"id": 3, "name": "d", "why": "all 1 file(s) rejected"},

@@ -55,6 +55,16 @@ def test_ingest_json_summary(src: Path, tmp_path: Path) -> None:
     assert json.loads(lines[0])["reason"] in ("truncated", "corrupt header", "corrupt data")
 
 
+def test_size_flag_is_width_x_height(src: Path, tmp_path: Path) -> None:
+    out = tmp_path / "wide.lmdb"
+    result = run("datumio-ingest", str(src), str(out), "--size", "20x10", "--encode", "raw")
+    assert result.returncode == 0, result.stderr
+    with datumio.open(out) as ds:
+        assert {ds.shape(i) for i in range(len(ds))} == {(10, 20, 3)}  # (height, width, C)
+        assert ds.manifest.ingest is not None
+        assert (ds.manifest.ingest.options or {})["size"] == [20, 10]  # stored as (W, H)
+
+
 def test_text_summary_and_no_progress_bar_when_piped(src: Path, tmp_path: Path) -> None:
     result = run("datumio", "ingest", str(src), str(tmp_path / "o.lmdb"), "--workers", "2")
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,153 @@
+"""The Loader's job: read records from shards, decode, transform, write into a slot.
+
+A record that fails to read or decode is replaced by the next record of its class (up to
+:data:`MAX_REPLACEMENT_TRIES`, logged in the batch's message), or fails its batch with
+``strict``; any other error (a bug, a failing ``user_fn``: ``TransformError``) fails the
+batch and names the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from datumio.augment.device import stage
+from datumio.augment.normalize import normalize_batch
+from datumio.augment.pipeline import apply
+from datumio.augment.seeds import sample_rng
+from datumio.augment.spec import Transform
+from datumio.errors import DecodeError, RecordError
+from datumio.loader.job import RecordFailure
+from datumio.loader.messages import BatchDone, BatchPlan, Replacement
+from datumio.loader.slots import Segment, SlotLayout
+from datumio.shards.dataset import Dataset
+
+#: Other records of the same class tried before a failing record's batch fails.
+MAX_REPLACEMENT_TRIES = 16
+
+
+def _shard_of(dataset: Dataset, record: int) -> str:
+    try:
+        return dataset.shard_path(dataset.locate(record)[0])
+    except (IndexError, ValueError):
+        return ""
+
+
+@dataclass(frozen=True)
+class DatasetJob:
+    """The Loader's job: records of ``dataset`` through ``transform`` into slots laid out
+    as ``layout`` (the dataset pickles as its path and reopens in the worker)."""
+
+    dataset: Dataset
+    transform: Transform
+    layout: SlotLayout
+    seed: int
+    strict: bool
+
+    def open(self, worker_id: int, slots: list[Segment]) -> DatasetFiller:
+        return DatasetFiller(self, worker_id, slots)
+
+
+class DatasetFiller:
+    """Fills slots for one worker; holds the open dataset and the mapped slots."""
+
+    def __init__(self, job: DatasetJob, worker_id: int, segments: list[Segment]) -> None:
+        self.config = job
+        self.worker_id = worker_id
+        self.dataset = job.dataset
+        self.views = [job.layout.views(seg.mmap) for seg in segments]
+        self.progress = [job.layout.progress(seg.mmap) for seg in segments]
+        #: decode="device": per-sample geometry written beside the record's bytes.
+        self.params = (
+            [job.layout.params_view(seg.mmap) for seg in segments] if job.layout.params else None
+        )
+
+    def advise(self, ids: np.ndarray) -> None:
+        self.dataset.advise(ids)
+
+    def close(self) -> None:
+        self.dataset.close()
+
+    def fill(self, plan: BatchPlan) -> BatchDone:
+        cfg, ds = self.config, self.dataset
+        images, labels, ids, groups = self.views[plan.slot]
+        # What this worker is on, for the main process's stall watch (PROGRESS_FIELDS).
+        progress = self.progress[plan.slot]
+        progress[:] = (plan.generation, plan.batch, 0, -1)
+        replacements: list[Replacement] = []
+        for k in range(len(plan.ids)):
+            record = int(plan.ids[k])
+            position = int(plan.positions[k])
+            progress[3] = record
+            params = None if self.params is None else self.params[plan.slot][k]
+            used, label = self._fill_one(
+                record, plan.epoch, position, images[k], params, replacements
+            )
+            labels[k] = label
+            ids[k] = used
+            groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
+            progress[2] = k + 1
+        normalize_batch(images[: len(plan.ids)], cfg.transform)  # no-op unless batch_zmuv
+        return BatchDone(
+            plan.generation,
+            plan.batch,
+            plan.slot,
+            self.worker_id,
+            len(plan.ids),
+            tuple(replacements),
+        )
+
+    def _fill_one(
+        self,
+        record: int,
+        epoch: int,
+        position: int,
+        out: np.ndarray,
+        params: np.ndarray | None,
+        log: list[Replacement],
+    ) -> tuple[int, int]:
+        """Decode and transform ``record`` (or a replacement) into ``out``: (id used, label)."""
+        ds = self.dataset
+        tries = 0
+        candidate = record
+        while True:
+            # A fresh stream per attempt: the pixels of a replacement do not depend on how
+            # far the failed attempt got.
+            rng = sample_rng(self.config.seed, epoch, position)
+            try:
+                payload, label, shape = ds.record(candidate)
+                if params is not None:  # decode="device": bytes and geometry, no pixels
+                    stage(self.config.transform, payload, rng, shape, out, params)
+                    return candidate, label
+                apply(
+                    self.config.transform,
+                    payload,
+                    rng,
+                    out,
+                    encoding=ds.encoding,
+                    shape=shape,
+                    background=ds.background,
+                )
+                return candidate, label
+            except (RecordError, DecodeError) as exc:
+                shard = _shard_of(ds, candidate)
+                if self.config.strict:
+                    raise RecordFailure(candidate, shard) from exc
+                nxt = self._next_of_class(record, tries)
+                if nxt is None:
+                    raise RecordFailure(candidate, shard) from exc
+                log.append(Replacement(candidate, nxt, shard, str(exc)))
+                candidate = nxt
+                tries += 1
+            except Exception as exc:
+                raise RecordFailure(candidate, _shard_of(ds, candidate)) from exc
+
+    def _next_of_class(self, record: int, tries: int) -> int | None:
+        """The ``tries``-th replacement of ``record``: the next ids of its class, cyclically."""
+        members = self.dataset.class_index(int(self.dataset.labels[record]))
+        n = len(members)
+        if tries >= min(n - 1, MAX_REPLACEMENT_TRIES):
+            return None
+        at = int(np.searchsorted(members, record))
+        return int(members[(at + 1 + tries) % n])
