@@ -13,7 +13,7 @@ from datumio.augment.jpeg import plain_components
 from datumio.augment.normalize import write
 from datumio.augment.params import random_resized_crop
 from datumio.augment.spec import Transform, UserFn
-from datumio.augment.warp import as_pil, warp
+from datumio.augment.warp import as_pil, resized_by_pillow, warp
 from datumio.codec import (
     DEFAULT_BACKGROUND,
     SWAPS_AXES,
@@ -99,21 +99,32 @@ def _decode_jpeg_opencv(
     shape: tuple[int, int, int],
     rng: np.random.Generator,
 ) -> np.ndarray | None:
-    """A JPEG record written by datumio (no EXIF, RGB or grey) through OpenCV's decoder,
-    bit-identical to Pillow's; None (nothing drawn from ``rng``) hands it to Pillow."""
+    """A JPEG record written by datumio, or a kept plain JPEG (no EXIF rotation, RGB or
+    grey), decoded with OpenCV (bit-identical to Pillow's decode), or with Pillow when the
+    warp ends in Pillow's resize anyway (a fractional box: the array would be copied into a
+    PIL image, which costs more than OpenCV's decode saves). None (nothing drawn from
+    ``rng``): a truncated file, for :func:`decode_for`'s Pillow path to report."""
     if not opencv.complete_jpeg(source):
         return None  # truncated: Pillow says so
     up_h, up_w = int(shape[0]), int(shape[1])
     m = geometry.plan(spec, up_w, up_h, rng)
-    scale = opencv.jpeg_scale((up_w, up_h), geometry.draft_request(m, up_w, up_h))
-    arr = opencv.decode_jpeg(source, gray=shape[2] == 1, scale=scale)
-    expected = (-(-up_h // scale), -(-up_w // scale))
-    if arr is None or arr.shape[:2] != expected:
-        got = None if arr is None else arr.shape
-        raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/{scale}")
+    request = geometry.draft_request(m, up_w, up_h)
+    scale = opencv.jpeg_scale((up_w, up_h), request)
+    h, w = -(-up_h // scale), -(-up_w // scale)
     if scale > 1:
-        m = m.rescale_input(arr.shape[1] / up_w, arr.shape[0] / up_h)
-    return _finish(spec, arr, m, rng)
+        m = m.rescale_input(w / up_w, h / up_h)
+    out_h, out_w = spec.size
+    img: Image.Image | np.ndarray | None
+    if resized_by_pillow(m, (w, h), out_w, out_h, resample=spec.resample, backend=spec.backend):
+        opened = open_image(bytes(source), max_pixels=2**62)  # checked at ingest
+        img = normalise(opened, gray=shape[2] == 1, draft_size=request)
+        got: tuple[int, ...] | None = (img.height, img.width)
+    else:
+        img = opencv.decode_jpeg(source, gray=shape[2] == 1, scale=scale)
+        got = None if img is None else img.shape[:2]
+    if img is None or got != (h, w):
+        raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/{scale}")
+    return _finish(spec, img, m, rng)
 
 
 def _finish(

@@ -120,6 +120,34 @@ def _opencv_resize(backend: str, resample: str) -> bool:
     return resample == "bilinear" and opencv.use_opencv(backend, resample, array=True)
 
 
+def _axis_aligned(
+    m: Affine, size: tuple[int, int], out_w: int, out_h: int
+) -> tuple[tuple[float, float, float, float], bool, bool] | None:
+    """(box, flip_x, flip_y) when ``m`` maps the output onto a box inside an image of
+    ``size`` (no rotation or shear), else None."""
+    (a00, a01, a02), (a10, a11, a12) = m.m[:2].tolist()  # Python floats: cheaper here
+    if a01 != 0.0 or a10 != 0.0:
+        return None
+    x0, x1 = a02, a00 * out_w + a02
+    y0, y1 = a12, a11 * out_h + a12
+    box = _inside((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), *map(float, size))
+    return None if box is None else (box, x1 < x0, y1 < y0)
+
+
+def resized_by_pillow(
+    m: Affine, size: tuple[int, int], out_w: int, out_h: int, *, resample: str, backend: str
+) -> bool:
+    """Whether :func:`warp` of an array of ``size`` (w, h) ends in Pillow's
+    ``resize(box=...)``, so that a decoder handing Pillow its image directly saves a copy."""
+    axis = _axis_aligned(m, size, out_w, out_h)
+    if axis is None:
+        return False
+    box = axis[0]
+    if box == (0.0, 0.0, float(size[0]), float(size[1])) and size == (out_w, out_h):
+        return False
+    return not (_whole(box) and _opencv_resize(backend, resample))
+
+
 def warp(
     img: Image.Image | np.ndarray,
     m: Affine,
@@ -141,25 +169,21 @@ def warp(
         (image, flip_x, flip_y): the caller mirrors the pixels where a flag is set (the
         axis-aligned path leaves flips to a free negative stride).
     """
-    (a00, a01, a02), (a10, a11, a12) = m.m[:2].tolist()  # Python floats: cheaper here
-    x0, x1 = a02, a00 * out_w + a02
-    y0, y1 = a12, a11 * out_h + a12
     size = img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0])
-    if a01 == 0.0 and a10 == 0.0:  # axis-aligned
-        w, h = float(size[0]), float(size[1])
-        box = _inside((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), w, h)
-        if box is not None:
-            if box == (0.0, 0.0, w, h) and size == (out_w, out_h):
-                out = img
-            elif (
-                (pixels := _whole(box))
-                and isinstance(img, np.ndarray)
-                and _opencv_resize(backend, resample)
-            ):
-                out = opencv.resize_box(img, pixels, out_w, out_h)
-            else:
-                out = as_pil(img).resize((out_w, out_h), RESAMPLE[resample], box=box)
-            return out, bool(x1 < x0), bool(y1 < y0)
+    axis = _axis_aligned(m, size, out_w, out_h)
+    if axis is not None:  # a resize of a box inside the image, flips as flags
+        box, flip_x, flip_y = axis
+        if box == (0.0, 0.0, float(size[0]), float(size[1])) and size == (out_w, out_h):
+            out = img
+        elif (
+            (pixels := _whole(box))
+            and isinstance(img, np.ndarray)
+            and _opencv_resize(backend, resample)
+        ):
+            out = opencv.resize_box(img, pixels, out_w, out_h)
+        else:
+            out = as_pil(img).resize((out_w, out_h), RESAMPLE[resample], box=box)
+        return out, flip_x, flip_y
     if resample != "nearest":
         k = int(min(min(m.input_per_output()), *size))
         if k >= REDUCE_MIN_FACTOR:

@@ -8,13 +8,18 @@ array or files (:class:`datumio.datagen.job.ArrayJob`). Both get the same restar
 parent watch, typed messages and shutdown.
 
 Thread/fork/pickle: a job is plain data, pickled once to each worker at its start; the
-filler it opens lives in that worker only.
+filler it opens lives in that worker only. A job that refers to code of the caller's
+``__main__`` (a ``user_fn`` in a script, a heredoc or a notebook) or to a lambda or nested
+function travels by value (:func:`portable`, with cloudpickle), so workers never import, and
+so never re-run, the caller's script.
 """
 
 from __future__ import annotations
 
+import io
+import pickle
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -73,3 +78,49 @@ class WorkerConfig:
     #: Batches whose records this worker hints ahead (its current one and those already
     #: queued to it, :meth:`Filler.advise`); 0: no hints. See :mod:`datumio.shards.advice`.
     readahead: int = 3
+
+
+@dataclass(frozen=True)
+class ByValue:
+    """A job pickled by value with cloudpickle: its functions travel as code, not as names
+    the worker would have to import from the caller's ``__main__``."""
+
+    payload: bytes
+
+    def open(self, worker_id: int, slots: list[Segment]) -> Filler:
+        import cloudpickle  # noqa: F401  (registers what its payloads need to load)
+
+        job: Job = pickle.loads(self.payload)
+        return job.open(worker_id, slots)
+
+
+def portable(job: Job) -> Job:
+    """``job``, or a :class:`ByValue` of it when plain pickling would send a reference into
+    the caller's ``__main__`` or cannot send it at all (a lambda, a nested function): the
+    workers then need nothing of the caller's script."""
+    finder = _MainFinder()
+    try:
+        finder.dump(job)
+        if not finder.found:
+            return job
+    except (pickle.PicklingError, AttributeError, TypeError):
+        pass  # cloudpickle may send it; if not, its error says what cannot travel
+    import cloudpickle
+
+    try:
+        return ByValue(cloudpickle.dumps(job))
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return job  # starting the worker raises the plain pickling error, with advice
+
+
+class _MainFinder(pickle.Pickler):
+    """Pickles into nothing, noting every function or class of ``__main__`` on the way."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.found: list[str] = []
+
+    def reducer_override(self, obj: Any) -> Any:
+        if getattr(obj, "__module__", None) == "__main__" and callable(obj):
+            self.found.append(getattr(obj, "__qualname__", repr(obj)))
+        return NotImplemented

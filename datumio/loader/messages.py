@@ -29,6 +29,14 @@ class BatchPlan:
 
 
 @dataclass(frozen=True)
+class Ready:
+    """A worker has mapped its slots and opened its job: from now on a death is a crash to
+    recover from, not a start that cannot work."""
+
+    worker_id: int
+
+
+@dataclass(frozen=True)
 class Stop:
     """Finish: close the shard handles and exit."""
 

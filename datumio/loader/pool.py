@@ -28,10 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from datumio.errors import LoaderError, OptionError, WorkerError
-from datumio.loader.job import WorkerConfig
-from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Stop
+from datumio.loader.job import WorkerConfig, portable
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Ready, Stop
 from datumio.loader.worker import worker_main
 
 logger = logging.getLogger("datumio")
@@ -53,59 +54,65 @@ def describe_exit(code: int | None) -> str:
 
 
 @contextlib.contextmanager
-def unimportable_main_hidden(method: str) -> Iterator[None]:
-    """Let spawn/forkserver workers start from ``python -``, ``python -c`` or a REPL.
+def main_hidden(method: str) -> Iterator[None]:
+    """Start spawn/forkserver workers without the caller's ``__main__``.
 
-    Those start methods re-import the parent's ``__main__`` from its file in every child;
-    a main read from stdin has the "file" ``<stdin>``, which does not exist, so each child
-    would die at start-up. Workers need nothing from such a main, so it is hidden while
-    they start. A real script file is left alone (its top-level functions, a ``user_fn``
-    say, must stay importable in the workers).
+    Those start methods import the parent's ``__main__`` (its file, or its module under
+    ``python -m``) in every child, and the fork server does once more: a training script
+    without ``if __name__ == "__main__":`` would run again in each of them, and a main read
+    from stdin, ``-c`` or a notebook has no file to import. Workers run
+    :func:`~datumio.loader.worker.worker_main` and a job that never refers to ``__main__``
+    (:func:`~datumio.loader.job.portable` sends such code by value), so the main module is
+    hidden while they start.
     """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    hide = (
-        method != "fork"
-        and main is not None
-        and getattr(main, "__spec__", None) is None
-        and isinstance(path, str)
-        and not os.path.isfile(path)
-    )
-    if not hide:
+    if method == "fork" or main is None:
         yield
         return
-    del main.__file__  # type: ignore[union-attr]
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
     try:
         yield
     finally:
-        main.__file__ = path  # type: ignore[union-attr]
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def start_worker(proc: BaseProcess, method: str) -> None:
-    """``proc.start()`` with :func:`unimportable_main_hidden`; what cannot be sent to a
-    spawn/forkserver child (a lambda or nested ``user_fn``, say) raises :class:`OptionError`.
+    """``proc.start()`` with :func:`main_hidden`; what cannot be sent to a spawn/forkserver
+    child (an open file or a lock inside a ``user_fn``'s closure, say) raises
+    :class:`OptionError`.
     """
     try:
-        with unimportable_main_hidden(method):
+        with main_hidden(method):
             proc.start()
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         if "pickle" not in str(exc):
             raise
         raise OptionError(
             f"cannot send the worker configuration to a {method!r} worker process: {exc}. "
-            "Everything the workers run (Transform.user_fn, a custom sampler, ...) must be "
-            "picklable: define functions at the top level of a module or script, not as "
-            "lambdas or nested functions"
+            "Everything the workers run (Transform.user_fn, a data_loader, ...) must be "
+            "picklable (functions are sent by value with cloudpickle): leave open files, locks "
+            "and connections out of what they refer to, and open them inside the function"
         ) from exc
 
 
 @dataclass(frozen=True)
 class ConfigFactory:
     """Builds a worker's config at its (re)start from one template: the parent pid and the
-    death signal depend on where and when the worker starts."""
+    death signal depend on where and when the worker starts. The template's job is made
+    :func:`~datumio.loader.job.portable` once, here (fork needs no pickling)."""
 
     template: WorkerConfig
     method: str
+
+    def __post_init__(self) -> None:
+        if self.method != "fork":
+            job = portable(self.template.job)
+            object.__setattr__(self, "template", replace(self.template, job=job))
 
     def __call__(self, worker_id: int) -> WorkerConfig:
         return replace(
@@ -147,6 +154,8 @@ class WorkerPool:
         self._outstanding: list[dict[tuple[int, int], BatchPlan]] = [{} for _ in range(workers)]
         self._kills: dict[tuple[int, int], int] = {}
         self._barren_deaths = 0
+        #: Whether each worker said it started (:class:`Ready`).
+        self._ready = [False] * workers
         self.restarts = 0
         self.closed = False
 
@@ -166,6 +175,7 @@ class WorkerPool:
         )
         start_worker(proc, self._method)
         child_end.close()  # only the worker holds it now: its death reads as EOF here
+        self._ready[k] = False
         self._procs[k] = proc
         self._conns[k] = parent_end
 
@@ -232,6 +242,9 @@ class WorkerPool:
         try:
             while conn.poll(0):
                 msg = conn.recv()
+                if isinstance(msg, Ready):
+                    self._ready[k] = True
+                    continue
                 self._outstanding[k].pop((msg.generation, msg.batch), None)
                 if isinstance(msg, BatchDone):
                     self._barren_deaths = 0
@@ -257,15 +270,22 @@ class WorkerPool:
             return out
         if any(isinstance(m, BatchFailed) and m.batch < 0 for m in out):
             return out  # it could not start and said why; the loader raises that
+        if not self._ready[k] and code is not None and code > 0:
+            # It exited with an error before it could work (its traceback is on stderr):
+            # a replacement would fail the same way.
+            raise LoaderError(
+                f"worker {k} could not start ({describe_exit(code)}; its error is printed "
+                "above). Check that the dataset path and the functions the workers run can be "
+                "imported there, and memory limits (dmesg)"
+            )
         plans = list(self._outstanding[k].values())
         self._outstanding[k] = {}
         self._barren_deaths += 1
         if self._barren_deaths > self._max_restarts + len(self._procs):
             raise LoaderError(
                 f"worker {k} died ({describe_exit(code)}) and {self._barren_deaths} workers in a "
-                f"row died without finishing a batch. With start_method={self._method!r} the "
-                "training script must guard its entry point with `if __name__ == "
-                '"__main__":`; also check memory limits (dmesg) and the records being read'
+                "row died without finishing a batch: check memory limits (dmesg) and the "
+                "records being read"
             )
         for plan in plans:
             key = (plan.generation, plan.batch)

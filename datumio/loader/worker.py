@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 
 from datumio._process import die_with_parent
 from datumio.loader.job import Filler, RecordFailure, WorkerConfig
-from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Stop
+from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan, Ready, Stop
 from datumio.loader.slots import attach
 
 _PARENT_POLL_S = 1.0
@@ -56,6 +56,9 @@ def worker_main(config: WorkerConfig, conn: Connection) -> None:
         filler = config.job.open(config.worker_id, segments)
     except BaseException as exc:
         _send(conn, _failure(config, None, exc))
+        return
+    if not _send(conn, Ready(config.worker_id)):
+        filler.close()
         return
     try:
         _serve(config, conn, filler, first_parent)

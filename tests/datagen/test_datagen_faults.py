@@ -9,7 +9,8 @@ The Loader's failure guarantees, for ``get_batch(workers=N)``:
 * Ctrl-C, SIGTERM and SIGKILL of a training script leave no process; its segments go with
   it, or (SIGKILL of the whole group) with the next stale-segment cleanup in another process.
 * Leaving a pass early (``close()`` or dropping the iterator) leaves nothing behind.
-* A data_loader that cannot be pickled is a clear OptionError at start, not a hang.
+* A lambda data_loader travels by value; one that cannot be sent at all (it holds a lock)
+  is a clear OptionError at start, not a hang.
 * The next pass of a generator removes the segments a SIGKILLed run left (as a Loader
   start does).
 
@@ -29,6 +30,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -381,15 +383,29 @@ def test_leaving_a_pass_early_releases_workers_and_segments(how: str) -> None:
 
 
 @pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_lambda_data_loader_travels_by_value(pictures: list[str], start_method: str) -> None:
+    gen = DataGenerator(pictures, data_loader=lambda path: img_loader(path) // 3)
+    here = next(iter(gen.get_batch(batch_size=BATCH, workers=0)))
+    pooled = next(iter(gen.get_batch(batch_size=BATCH, workers=2, start_method=start_method)))
+    assert np.array_equal(here, pooled) and here.max() <= 255 // 3
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
 def test_an_unpicklable_data_loader_is_a_clear_option_error(
     pictures: list[str], start_method: str
 ) -> None:
-    gen = DataGenerator(pictures, data_loader=lambda path: img_loader(path))
+    lock = threading.Lock()  # nothing can send a lock to another process
+
+    def locked_loader(path: str) -> np.ndarray:
+        with lock:
+            return img_loader(path)
+
+    gen = DataGenerator(pictures, data_loader=locked_loader)
     assert next(iter(gen.get_batch(batch_size=BATCH, workers=0))).shape == (BATCH, 12, 12, 3)
     with pytest.raises(OptionError) as info:
         next(iter(gen.get_batch(batch_size=BATCH, workers=2, start_method=start_method)))
     text = str(info.value)
     assert f"cannot send the worker configuration to a {start_method!r} worker" in text, text
-    assert "<lambda>" in text and "must be picklable" in text, text
+    assert "lock" in text and "must be picklable" in text, text
     assert not _segments(os.getpid())
     assert not multiprocessing.active_children()

@@ -64,3 +64,17 @@ def wait_for_release(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     while not os.path.exists(os.environ["DATUMIO_TEST_RELEASE"]) and time.monotonic() < deadline:
         time.sleep(0.005)
     return image
+
+
+def _refuse_to_load() -> None:
+    raise RuntimeError("this user_fn cannot be loaded in a worker")
+
+
+class LoadsNowhere:
+    """A user_fn that pickles but cannot be unpickled: a worker fails before it is ready."""
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return image
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_refuse_to_load, ())

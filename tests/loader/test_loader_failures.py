@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import loader_hooks
@@ -194,10 +195,26 @@ def test_shm_capacity_is_checked_with_a_clear_message(
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_lambda_user_fn_travels_by_value(dataset_path: str, method: str) -> None:
+    """A lambda or nested function is sent as code (cloudpickle): the batch shows its work."""
+    offset = 7
+    spec = Transform(size=(16, 16), dtype="uint8", user_fn=lambda image, rng: image // 2 + offset)
+    with _natural(dataset_path, transform=spec, start_method=method) as loader:
+        images = next(iter(loader))[0]
+        assert images.min() >= offset and images.max() <= 255 // 2 + offset
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
 def test_an_unpicklable_user_fn_is_refused_with_what_to_do(dataset_path: str, method: str) -> None:
-    spec = Transform(size=(16, 16), user_fn=lambda image, rng: image)
+    lock = threading.Lock()  # nothing can send a lock to another process
+
+    def locked(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        with lock:
+            return image
+
+    spec = Transform(size=(16, 16), user_fn=locked)
     with (
-        pytest.raises(datumio.OptionError, match="top level of a module") as info,
+        pytest.raises(datumio.OptionError, match="open them inside the function") as info,
         _natural(dataset_path, transform=spec, start_method=method) as loader,
     ):
         next(iter(loader))
