@@ -6,6 +6,14 @@ writes one; ``datumio.Sampler`` plans label-balanced epochs over its labels and
 (torch, tf, keras) are never imported here.
 """
 
+import sys as _sys
+
+if _sys.platform == "win32":  # checked first: the loader needs POSIX shared memory
+    raise ImportError(
+        "datumio runs on Linux (tested) and macOS, not on Windows: its loader needs POSIX "
+        "shared memory and fork-server workers. Use WSL2 or a Linux container"
+    )
+
 from datumio._version import __version__
 from datumio.augment import Transform
 from datumio.errors import (

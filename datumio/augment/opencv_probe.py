@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import multiprocessing
 from types import ModuleType
+
+logger = logging.getLogger("datumio")
 
 
 def installed() -> bool:
@@ -28,8 +31,24 @@ def load() -> ModuleType | None:
     """``cv2``, imported once (single-threaded in child processes), or None."""
     try:
         import cv2
-    except ImportError:
+    except ImportError as exc:
+        if multiprocessing.parent_process() is None:  # once, in the training process
+            logger.warning(
+                "datumio: OpenCV (cv2) cannot be imported (%s): decoding and warping use "
+                "Pillow, about 2x slower; `pip install opencv-python-headless` restores the "
+                "fast path",
+                exc,
+            )
         return None
     if multiprocessing.parent_process() is not None:
         cv2.setNumThreads(1)
     return cv2
+
+
+def describe() -> str:
+    """The image backend in use, for the tools' reports: ``"OpenCV 5.0.0"`` or a sentence
+    saying that Pillow is used and why."""
+    cv2 = load()
+    if cv2 is None:
+        return "Pillow (OpenCV cannot be imported: about 2x slower)"
+    return f"OpenCV {cv2.__version__}"

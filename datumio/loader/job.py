@@ -105,8 +105,10 @@ def portable(job: Job) -> Job:
             return job
     except (pickle.PicklingError, AttributeError, TypeError):
         pass  # cloudpickle may send it; if not, its error says what cannot travel
-    import cloudpickle
-
+    try:
+        import cloudpickle
+    except ImportError:  # a dependency; without it the caller's __main__ must be importable
+        return job
     try:
         return ByValue(cloudpickle.dumps(job))
     except (pickle.PicklingError, AttributeError, TypeError):
