@@ -9,8 +9,8 @@ c. ``datumio.ingest`` wall-clock throughput with ``--workers`` processes for
    ``encode="keep"`` and ``encode="jpeg", short_side=256``.
 
 Efficiency = ingest rate / (single-process ``process_file`` rate x workers), against the 80%
-target of DESIGN.md; the same ratio against the pure decode rate (a) is reported too. The main
-process's own CPU time during ingest (``getrusage``) shows how much of the machine it takes
+target (docs/benchmarks.md); the same ratio against the pure decode rate (a) is reported too.
+The main process's own CPU time during ingest (``getrusage``) shows how much of the machine it takes
 from the workers. ``--profile`` adds a cProfile of the main process during one ingest run.
 
 Run it alone (``flock /tmp/datumio-bench.lock python benchmarks/bench_ingest.py``): the

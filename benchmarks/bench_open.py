@@ -9,7 +9,7 @@ must not read a record, so none is needed). ``labels``, ``class_offsets``, ``cla
 Each size is timed once "cold" (the index files' pages dropped from the page cache with
 ``posix_fadvise(DONTNEED)`` after a sync) and ``--repeat`` times warm. When the sampler is
 available the time to the first balanced batch plan (``datumio.sampling.Sampler``, batch 64)
-is reported too (DESIGN.md target: open + first balanced plan at 100M under 1 s).
+is reported too (target: open + first balanced plan at 100M under 1 s).
 
 Run it alone: ``flock /tmp/datumio-bench.lock python benchmarks/bench_open.py``.
 """

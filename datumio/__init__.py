@@ -25,6 +25,7 @@ from datumio.errors import (
     OptionError,
     RecordError,
     TransformError,
+    UnknownClassError,
     WorkerError,
 )
 from datumio.ingest import IngestOptions, IngestReport, ingest
@@ -51,6 +52,7 @@ __all__ = [
     "SamplingPlan",
     "Transform",
     "TransformError",
+    "UnknownClassError",
     "WorkerError",
     "__version__",
     "ingest",

@@ -48,6 +48,17 @@ class TransformError(DatumioError):
     """
 
 
+class UnknownClassError(DatumioError, KeyError):
+    """A class name the dataset does not have (:meth:`Dataset.class_index`).
+
+    A :class:`KeyError` (a lookup by name failed) whose text is the message itself, not
+    its quoted repr.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class IngestError(DatumioError):
     """An ingest run failed (bad input under ``on_error='raise'``, too many rejects, ...)."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -23,6 +25,79 @@ RESAMPLES = ("nearest", "bilinear", "bicubic")
 FILL_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 #: Who does the general affine warp, decodes JPEG records and normalises (docs: ``backend``).
 BACKENDS = ("auto", "pillow", "opencv")
+
+
+#: ``"224"`` or ``"224x160"`` (``x``, ``X`` or ``×``, spaces allowed): text sizes, height first.
+_SIZE_TEXT = re.compile(r"\s*(\d+)\s*(?:[xX\u00d7]\s*(\d+)\s*)?")
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (224, 224.0, numpy ints), else None."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(float(value))
+    return None
+
+
+def parse_size(value: Any, where: str = "Transform(size=...)") -> tuple[int, int]:
+    """An output size as (height, width).
+
+    Accepted: an int ``N`` (N x N), a (height, width) pair of whole numbers, or text:
+    ``"224"`` (224 x 224) or ``"HxW"`` with the height first, ``"224x160"`` -> (224, 160),
+    the order of the tuple. (The ingest CLI's ``--size`` is ``WxH`` text, the way image
+    tools write it; in Python every size is (height, width).)
+
+    Raises:
+        OptionError: names ``where``, the value and what is accepted.
+    """
+    height = width = None
+    if isinstance(value, str):
+        match = _SIZE_TEXT.fullmatch(value)
+        if match is not None:
+            height, width = int(match[1]), int(match[2] or match[1])
+    elif (side := _whole(value)) is not None:
+        height = width = side
+    else:
+        try:
+            sides = [_whole(v) for v in value]
+        except TypeError:
+            sides = []
+        if len(sides) == 2:
+            height, width = sides
+    if height is None or width is None or min(height, width) < 1:
+        raise OptionError(
+            f"{where}: got {value!r}; give an int N (N x N), a (height, width) pair "
+            'or text "HxW" with the height first ("224x160": height 224, width 160), every '
+            "side a whole number >= 1"
+        )
+    return height, width
+
+
+class SizeField:
+    """The ``size`` field of :class:`Transform`: set from an int, text or a pair (parsed by
+    :func:`parse_size`), read back as (height, width).
+
+    A data descriptor, so that type checkers see both what the constructor takes
+    (``__set__``) and what the attribute holds (``__get__``). The parsed pair lives on the
+    instance as ``_size`` and pickles with it.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        self._slot = f"_{name}"
+
+    def __get__(self, obj: object, objtype: type | None = None) -> tuple[int, int]:
+        if obj is None:
+            # Read on the class: no default, so the dataclass makes the field required.
+            raise AttributeError(self._name)
+        pair: tuple[int, int] = getattr(obj, self._slot)
+        return pair
+
+    def __set__(self, obj: object, value: tuple[int, int] | int | str) -> None:
+        object.__setattr__(obj, self._slot, parse_size(value))
 
 
 def _pair(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
@@ -67,7 +142,9 @@ class Transform:
     ``layout`` and ``normalize`` at construction (they then read None).
 
     Args:
-        size: output (height, width); ``output_shape`` of the original API.
+        size: output (height, width); ``output_shape`` of the original API. Also an int
+            ``N`` for N x N, or text: ``"224"`` or ``"HxW"`` with the height first
+            (``"224x160"`` is 224 high, 160 wide; see :func:`parse_size`).
         resize: shorter side after resizing, before the centre crop. None: the smallest
             resize whose centre crop covers ``size``.
         keep_scale: no resize: centre-crop ``size`` out of the image at its stored scale
@@ -110,7 +187,8 @@ class Transform:
         user_fn: optional hook applied to the uint8 output-sized image.
     """
 
-    size: tuple[int, int]
+    #: (height, width) once built; the constructor also takes an int N or text (:class:`SizeField`).
+    size: SizeField = SizeField()
     resize: int | None = None
     flip: float = 0.0
     normalize: bool = True
@@ -152,11 +230,7 @@ class Transform:
         if self.dataset_zmuv is not None:
             put(self, "normalize", bool(self.dataset_zmuv))
             put(self, "dataset_zmuv", None)
-        size = tuple(int(v) for v in self.size)
-        if len(size) != 2 or min(size) < 1:
-            raise OptionError(f"Transform(size={self.size!r}); give (height, width), both >= 1")
-        put(self, "size", size)
-        self._check_base(size)
+        self._check_base(self.size)  # parsed as it was set (SizeField)
         if not 0.0 <= float(self.flip) <= 1.0:
             raise OptionError(f"Transform(flip={self.flip}); give a probability in [0, 1]")
         if self.flip > 0 and self.do_flip_lr:
@@ -309,7 +383,7 @@ class Transform:
             if input_shape is None:
                 raise OptionError("Transform.from_original needs output_shape or input_shape")
             shape = tuple(input_shape[:2])
-        kw["size"] = tuple(shape)
+        kw["size"] = parse_size(shape, "Transform.from_original(output_shape=...)")
         if "resize" not in kw and "crop_scale" not in kw:
             kw.setdefault("keep_scale", True)
         kw.update(warp_options(warp_kwargs))
@@ -365,7 +439,11 @@ def transform_from_dict(spec: Mapping[str, Any]) -> Transform:
     """A Transform from a JSON-like mapping of its fields (lists become tuples).
 
     ``output_shape`` or ``warp_kwargs`` keys select the original names
-    (:meth:`Transform.from_original`).
+    (:meth:`Transform.from_original`). ``size`` takes what :func:`parse_size` takes:
+    ``[224, 160]``, ``224`` or ``"224x160"`` (height first).
+
+    Raises:
+        OptionError: an unknown field, a missing size or a value that does not fit its field.
     """
     names = {f.name for f in fields(Transform)} | {"output_shape", "warp_kwargs", "input_shape"}
     unknown = sorted(set(spec) - names - {"user_fn"})
@@ -374,8 +452,18 @@ def transform_from_dict(spec: Mapping[str, Any]) -> Transform:
     if "user_fn" in spec:
         raise OptionError("transform spec: user_fn cannot come from JSON; build it in Python")
     kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-    if "output_shape" in kw or "warp_kwargs" in kw:
-        return Transform.from_original(**kw)
-    if "size" not in kw:
-        raise OptionError("transform spec: give size [height, width] (or output_shape)")
-    return Transform(**kw)
+    original = "output_shape" in kw or "warp_kwargs" in kw
+    if not original and "size" not in kw:
+        raise OptionError(
+            'transform spec: give size: [height, width], N or "HxW" text (or output_shape)'
+        )
+    try:
+        return Transform.from_original(**kw) if original else Transform(**kw)
+    except OptionError:
+        raise
+    except (TypeError, ValueError) as exc:
+        # A field of the wrong JSON type ("flip": "yes") fails inside a conversion.
+        raise OptionError(
+            f"transform spec: a field has a value of the wrong type ({exc}); see the field "
+            "table in docs/augment.md"
+        ) from exc

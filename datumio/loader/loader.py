@@ -100,8 +100,9 @@ class Loader:
     Args:
         dataset_or_path: a :class:`~datumio.Dataset` or its directory.
         batch_size: records per batch (or ``options.batch_size``).
-        transform: what workers do to each record; default: the stored pixels as uint8 HWC
-            (only when every record has the same stored shape).
+        transform: what workers do to each record; default: uint8 HWC, the stored pixels
+            when every record has one stored size, else each record resized (shorter side
+            224) and centre-cropped to 224x224.
         sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
         options: a :class:`LoaderOptions` (workers, prefetch, seed, decode, readahead, ...).
         overrides: any :class:`LoaderOptions` field on top of ``options``

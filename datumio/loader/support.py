@@ -39,9 +39,11 @@ DEFAULT_SIZE = (224, 224)
 def default_transform(dataset: Dataset) -> Transform:
     """The stored pixels as uint8 HWC when every record has one size, else a centre crop.
 
-    Records of different stored sizes are resized (shorter side to 224) and centre-cropped to
-    224x224, uint8 HWC, so ``Loader(path, batch_size)`` always yields batches; pass a
-    :class:`Transform` to choose the size, flips, normalisation and layout.
+    A dataset of mixed stored sizes is not an error: every record is resized so that its
+    shorter side is 224 (up or down) and centre-cropped to 224x224, uint8 HWC (the ImageNet
+    convention, :data:`DEFAULT_SIZE`), so ``Loader(path, batch_size)`` always yields batches.
+    An empty dataset gets the same 224x224 spec. Pass a :class:`Transform` to choose the
+    size, flips, normalisation and layout (docs/loader.md, ``transform`` option).
     """
     shapes = np.asarray(dataset.shapes[:, :2])
     if not len(shapes):

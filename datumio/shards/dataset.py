@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import zlib
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from datumio.codec import DEFAULT_BACKGROUND, decode_record
-from datumio.errors import DatumioError, DecodeError, FormatError, RecordError
+from datumio.errors import DatumioError, DecodeError, FormatError, RecordError, UnknownClassError
 from datumio.shards import advice
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
@@ -87,6 +88,7 @@ class Dataset:
         self.groups: np.ndarray | None = self._index(fmt.GROUPS, n) if has_groups else None
         self._check_index()
         self._shard_files = [entry.file for entry in self.manifest.shards]
+        self._class_numbers: dict[str, int] | None = None  # name -> class id, on first use
         self._pid = -1
         self._readers: dict[int, ShardReader] = {}
         self._shard_meta: dict[int, _ShardMeta] = {}
@@ -129,11 +131,44 @@ class Dataset:
     def num_shards(self) -> int:
         return len(self.shard_offsets) - 1
 
-    def class_index(self, c: int) -> np.ndarray:
-        """Record ids of class ``c``, ascending."""
+    def class_index(self, c: int | str) -> np.ndarray:
+        """Record ids of class ``c``, ascending: ``c`` is a class id (an int, the label) or a
+        class name (a str, always looked up as a name: class ``"3"`` is the one named "3").
+
+        Raises:
+            IndexError: a class id outside ``0 .. num_classes - 1``.
+            UnknownClassError: (a ``KeyError``) a name that is not a class; the message lists
+                the closest names.
+        """
+        c = self.class_number(c) if isinstance(c, str) else operator.index(c)
         if not 0 <= c < self.num_classes:
             raise IndexError(f"class {c} out of range: the dataset has {self.num_classes} classes")
         return self.class_ids[self.class_offsets[c] : self.class_offsets[c + 1]]
+
+    def class_number(self, name: str) -> int:
+        """The class id (label) of the class called ``name``.
+
+        Raises:
+            UnknownClassError: (a ``KeyError``) no class has that name; the message lists the
+                closest names and the number of classes.
+        """
+        if self._class_numbers is None:
+            self._class_numbers = {n: i for i, n in enumerate(self.class_names)}
+        number = self._class_numbers.get(name)
+        if number is None:
+            raise UnknownClassError(self._unknown_class(name))
+        return number
+
+    def _unknown_class(self, name: str) -> str:
+        import difflib  # only on this error path
+
+        folded = [n for n in self.class_names if n.casefold() == name.casefold()]
+        close = folded or difflib.get_close_matches(name, self.class_names, n=5, cutoff=0.6)
+        hint = f"; the closest: {', '.join(repr(n) for n in close)}" if close else ""
+        return (
+            f"no class named {name!r} in {self.path} ({self.num_classes} classes{hint}); "
+            "ds.class_names lists them all, and ds.class_index takes a name or a class id"
+        )
 
     def source(self, i: int) -> str:
         """The record's original path, relative to the ingest source directory."""
@@ -188,7 +223,24 @@ class Dataset:
     # -- reading records -----------------------------------------------------------------
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        """(image HxWxC uint8, label) of record ``i``, checked as :meth:`record` checks."""
+        """(image HxWxC uint8, label) of record ``i``, checked as :meth:`record` checks.
+
+        Raises:
+            IndexError: ``i`` outside the dataset (negative ids count from the end).
+            TypeError: ``i`` is not an integer (a class name: use :meth:`class_index`).
+        """
+        if isinstance(i, str | bytes):
+            raise TypeError(
+                f"ds[{i!r}]: a Dataset is indexed by record id (an int); for the records of a "
+                f"class use ds.class_index({i!r}), which gives their ids"
+            )
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(
+                f"ds[{i!r}]: give one record id, an int (not a {type(i).__name__}); "
+                "ds.class_index(c) gives the ids of a class"
+            ) from None
         payload, label, shape = self.record(i)
         return self._decode(i, payload, shape), label
 
@@ -252,6 +304,8 @@ class Dataset:
 
     def _check_id(self, i: int) -> int:
         n = len(self.labels)
+        if isinstance(i, str | bytes):
+            raise TypeError(f"record id {i!r}: give an int (class names go to class_index)")
         i = int(i)
         if i < 0:
             i += n

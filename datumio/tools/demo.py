@@ -18,15 +18,18 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from datumio.augment import Transform
+from datumio.augment import Transform, opencv_probe
 from datumio.errors import DatumioError
 from datumio.ingest import IngestOptions, ingest
 from datumio.loader import Loader
+from datumio.tools.outputs import check_output_folder
 from datumio.tools.render import progress_bar, render_ingest
 
 DEMO_CLASSES = ("circle", "square", "triangle", "cross", "ring", "stripes", "diamond", "star")
 DEMO_COUNTS = (240, 150, 95, 60, 38, 24, 15, 10)
 DEMO_SIZE = 64
+#: The file that marks an image folder as the demo's own (only such a folder is replaced).
+DEMO_MARK = ".datumio-demo"
 
 
 def _star(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
@@ -70,6 +73,9 @@ def draw_shape(name: str, rng: np.random.Generator, size: int = DEMO_SIZE) -> Im
 
 def write_demo_images(root: str, seed: int = 0) -> int:
     """Write the demo image tree below ``root``; returns the number of files."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, DEMO_MARK), "w", encoding="utf-8") as fh:
+        fh.write("drawn by datumio demo; a later `datumio demo` run replaces this folder\n")
     total = 0
     for c, (name, count) in enumerate(zip(DEMO_CLASSES, DEMO_COUNTS, strict=True)):
         folder = os.path.join(root, name)
@@ -89,9 +95,12 @@ def build_parser(prog: str = "datumio demo") -> argparse.ArgumentParser:
         description="Draw a small long-tailed image set (8 shape classes, 240 down to 10 "
         "images), ingest it into an LMDB dataset, print what is in it, and run one "
         "label-balanced epoch through the Loader.",
-        epilog="examples:\n  datumio demo\n  datumio demo --out /tmp/demo --json\n",
+        epilog="examples:\n  datumio demo\n  datumio demo --out /tmp/demo --json\n\n"
+        "exit status: 0 done, 1 failed, 2 bad usage (an --out that cannot be written).\n\n"
+        "datumio demo and datumio-demo are the same command.\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(prog=prog)
     parser.add_argument(
         "--out", default="datumio-demo", help="working folder (default ./datumio-demo)"
     )
@@ -103,10 +112,23 @@ def build_parser(prog: str = "datumio demo") -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    prog = getattr(args, "prog", "datumio demo")
+    try:
+        check_output_folder("--out", args.out)
+    except DatumioError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
     images = os.path.join(args.out, "images")
     dataset = os.path.join(args.out, "demo.lmdb")
-    if os.path.isdir(images):
-        shutil.rmtree(images)
+    if os.path.lexists(images):
+        if not os.path.isfile(os.path.join(images, DEMO_MARK)):
+            print(
+                f"{prog}: {images} exists and was not drawn by datumio demo: nothing there is "
+                "deleted; choose another --out",
+                file=sys.stderr,
+            )
+            return 2
+        shutil.rmtree(images)  # the demo's own images of an earlier run
     write_demo_images(images, args.seed)
     bar = progress_bar("ingest", unit="img", quiet=args.quiet)
     try:
@@ -118,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except DatumioError as exc:
         bar.close()
-        print(f"datumio demo: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     bar.close()
     if args.json:
@@ -152,9 +174,11 @@ def _loader_tour(dataset: str, workers: int) -> str:
     return (
         f"\none balanced epoch through datumio.Loader ({workers} workers, batches of "
         f"{shape} float32): {int(drawn.sum())} images in {seconds:.1f} s\n"
-        f"  drawn per class: {per_class}"
+        f"  drawn per class: {per_class}\n"
+        f"  decoding and augmentation: {opencv_probe.describe()}"
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+def main(argv: Sequence[str] | None = None, prog: str = "datumio demo") -> int:
+    """Entry point of ``datumio demo`` and ``datumio-demo`` (``prog`` names it)."""
+    return run(build_parser(prog).parse_args(argv))

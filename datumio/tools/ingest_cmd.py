@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from datumio.errors import BadInputError, DatumioError, OptionError
 from datumio.ingest import IngestOptions, ingest
 from datumio.ingest.options import parse_shard_size, parse_size
 from datumio.tools.hooks import from_env
+from datumio.tools.outputs import check_output_folder
 from datumio.tools.render import progress_bar, render_ingest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BAD_INPUT = 0, 1, 2, 3
@@ -31,8 +33,15 @@ examples:
   datumio-ingest images/ out.lmdb --resume      (after a crash: finish, skip done shards)
   datumio-ingest --append new_images/ out.lmdb  (add new files as new shards)
 
-exit status: 0 done, 1 failed, 2 bad usage, 3 stopped by bad input
-(--on-error raise, or more rejects than --max-errors).
+--size is width x height (as image tools write it; one number N means NxN); in Python,
+IngestOptions(size=...) and Transform(size=...) are (height, width).
+OUT's missing parent folders are created; a parent that is a file, or a folder that cannot
+be written, stops the run before any image is read.
+
+exit status: 0 done, 1 failed, 2 bad usage (including an OUT that cannot be written),
+3 stopped by bad input (--on-error raise, or more rejects than --max-errors).
+
+datumio ingest and datumio-ingest are the same command.
 """
 
 
@@ -45,6 +54,7 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(prog=prog)
     parser.add_argument("src", metavar="SRC", help="input folder (one sub-folder per class)")
     parser.add_argument("out", metavar="OUT", help="dataset to create: NAME.lmdb or NAME.h5")
     src = parser.add_argument_group("input")
@@ -70,7 +80,11 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
     resize = store.add_mutually_exclusive_group()
     resize.add_argument("--max-side", type=int, metavar="N", help="shrink so no side exceeds N")
     resize.add_argument("--short-side", type=int, metavar="N", help="resize shorter side to N")
-    resize.add_argument("--size", metavar="WxH", help="resize to cover WxH, then centre-crop")
+    resize.add_argument(
+        "--size",
+        metavar="WxH",
+        help="resize to cover width x height (N: NxN), then centre-crop to it",
+    )
     store.add_argument("--gray", action="store_true", help="store one grayscale channel")
     store.add_argument(
         "--background",
@@ -139,7 +153,7 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         quality=args.quality,
         max_side=args.max_side,
         short_side=args.short_side,
-        size=parse_size(args.size) if args.size else None,
+        size=_cli_size(args.size) if args.size else None,
         gray=args.gray,
         background=background,  # type: ignore[arg-type]  # length checked by IngestOptions
         min_side=args.min_side,
@@ -158,6 +172,20 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         resume=args.resume,
         append=args.append,
     )
+
+
+def _cli_size(text: str) -> tuple[int, int]:
+    """``--size``: ``WxH`` text (:func:`parse_size`) or one number N for NxN, as (height,
+    width)."""
+    if text.strip().isdigit():
+        side = int(text)
+        return side, side
+    try:
+        return parse_size(text)
+    except OptionError:
+        raise OptionError(
+            f"--size {text!r}: give WxH, width x height such as 320x240, or one number N for NxN"
+        ) from None
 
 
 class Interrupts:
@@ -192,11 +220,14 @@ class Interrupts:
 
 def run(args: argparse.Namespace) -> int:
     """Run an ingest from parsed arguments; returns the exit status."""
+    prog = getattr(args, "prog", "datumio-ingest")
     try:
         options = options_from_args(args)
         hooks = from_env()
+        if not os.path.lexists(args.out):  # an existing OUT is the ingest's to judge
+            check_output_folder("OUT", args.out)
     except OptionError as exc:
-        print(f"datumio-ingest: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bar = progress_bar("ingest", unit="img", quiet=args.quiet)
     interrupts = Interrupts()
@@ -218,15 +249,15 @@ def run(args: argparse.Namespace) -> int:
         )
     except BadInputError as exc:
         bar.close()
-        print(f"datumio-ingest: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except DatumioError as exc:
         bar.close()
-        print(f"datumio-ingest: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         bar.close()
-        print("datumio-ingest: interrupted; nothing was written at OUT", file=sys.stderr)
+        print(f"{prog}: interrupted; nothing was written at OUT", file=sys.stderr)
         return 130
     bar.close()
     if args.json:
@@ -236,9 +267,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``datumio-ingest``."""
-    return run(build_parser().parse_args(argv))
+def main(argv: Sequence[str] | None = None, prog: str = "datumio-ingest") -> int:
+    """Entry point of ``datumio ingest`` and ``datumio-ingest`` (``prog`` names it)."""
+    return run(build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

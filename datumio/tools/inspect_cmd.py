@@ -10,11 +10,13 @@ from typing import Any
 
 from PIL import Image
 
+from datumio.augment import opencv_probe
 from datumio.errors import DatumioError, OptionError
 from datumio.inspect.sampling import SamplingReport, parse_sampling, sampling_report
 from datumio.inspect.summary import describe_record, summarize
 from datumio.shards.dataset import Dataset
 from datumio.shards.verify import Problem, VerifyReport, verify
+from datumio.tools.outputs import check_distinct, check_image_file, check_output_file
 from datumio.tools.pictures import class_histogram, contact_sheet, html_report
 from datumio.tools.render import bar_chart, human_bytes, progress_bar
 
@@ -39,8 +41,13 @@ Every run checks the dataset's integrity quickly (manifest, index and each shard
 metadata; datumio verify also reads every record) and exits 1 on any problem, after
 printing the summary with the problems listed.
 
+Output files (--grid, --histogram, --html, --save-record) are checked before the dataset
+is read: their folder must exist and be writable.
+
 exit status: 0 done, 1 failed (not a dataset, unreadable, an integrity problem),
-2 bad usage.
+2 bad usage (including an output path that cannot be written).
+
+datumio inspect and datumio-inspect are the same command.
 """
 
 
@@ -388,6 +395,23 @@ def _integrity_status(prog: str, ds: Dataset, integrity: VerifyReport) -> int:
     return EXIT_FAILED
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every file this run would write can be written (before any work starts)."""
+    saved = None if args.save_record is None else args.save_record[1]
+    outputs = [
+        ("--grid", args.grid),
+        ("--histogram", args.histogram),
+        ("--html", args.html),
+        ("--save-record", saved),
+    ]
+    for option, path in outputs:
+        if path is not None and option == "--html":
+            check_output_file(option, path)
+        elif path is not None:
+            check_image_file(option, path)
+    check_distinct(outputs)
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.per_class < 1:
         return f"--per-class must be >= 1, got {args.per_class}"
@@ -398,6 +422,10 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
             "--record/--save-record show one record; run --sampling, --grid, --histogram "
             "and --html in a separate call"
         )
+    try:
+        _check_outputs(args)
+    except OptionError as exc:
+        return str(exc)
     return None
 
 
@@ -431,7 +459,11 @@ def run(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
-        print(json.dumps(summary, ensure_ascii=False) if args.json else render_summary(summary))
+        if args.json:
+            print(json.dumps(summary, ensure_ascii=False))
+        else:
+            print(render_summary(summary))
+            print(f"decoding here: {opencv_probe.describe()}")
         sys.stdout.flush()
         if not integrity.ok:
             return _integrity_status(prog, ds, integrity)
@@ -447,9 +479,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``datumio-inspect``."""
-    return run(build_parser().parse_args(argv))
+def main(argv: Sequence[str] | None = None, prog: str = "datumio-inspect") -> int:
+    """Entry point of ``datumio inspect`` and ``datumio-inspect`` (``prog`` names it)."""
+    return run(build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

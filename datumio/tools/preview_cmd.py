@@ -24,6 +24,7 @@ from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform, transform_from_dict
 from datumio.errors import DatumioError, OptionError
 from datumio.shards.dataset import Dataset
+from datumio.tools.outputs import check_output_file
 from datumio.tools.pictures import _fit, _font
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -45,10 +46,15 @@ examples:
       the original datumio's names (output_shape, warp_kwargs) work too
 
 SPEC is a JSON object of datumio.augment.Transform fields (docs/augment.md) or a path to a
-.json file holding one. Each row is a class: a blue-framed stored image, then its augmented
-views (orange frames), in uint8 before normalisation.
+.json file holding one. "size" is [height, width], one number N (NxN) or "HxW" text
+("224x160": height 224, width 160; unlike datumio ingest --size, which is WxH). Each row is a
+class: a blue-framed stored image, then its augmented views (orange frames), in uint8 before
+normalisation. The -o folder must exist; it is checked before the dataset is read.
 
-exit status: 0 done, 1 failed (not a dataset, unreadable), 2 bad usage.
+exit status: 0 done, 1 failed (not a dataset, unreadable), 2 bad usage (a bad SPEC, an -o
+that cannot be written).
+
+datumio preview and datumio-preview are the same command.
 """
 
 
@@ -81,8 +87,13 @@ def load_spec(text: str) -> Transform:
     if not text.lstrip().startswith("{"):
         if not os.path.isfile(text):
             raise OptionError(f"--transform {text!r}: neither a JSON object nor a file")
-        with open(text, encoding="utf-8") as f:
-            source = f.read()
+        try:
+            with open(text, encoding="utf-8") as f:
+                source = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptionError(
+                f"--transform {text!r}: cannot read it as UTF-8 JSON ({exc})"
+            ) from exc
     try:
         obj = json.loads(source)
     except json.JSONDecodeError as exc:
@@ -147,7 +158,7 @@ def preview_grid(
     draw = ImageDraw.Draw(sheet)
     head = f"{os.path.basename(ds.path.rstrip('/'))}: stored (blue) vs augmented (orange)"
     draw.text((GAP + 4, 6), _fit(draw, head, _font(16), sheet.width - 12), _INK, font=_font(16))
-    geo = f"size {spec.size[0]}x{spec.size[1]}, seed {seed}"
+    geo = f"size {spec.size[0]}x{spec.size[1]} (height x width), seed {seed}"
     draw.text((GAP + 4, 26), _fit(draw, geo, _font(12), sheet.width - 12), _MUTED, font=_font(12))
     cell = thumb + GAP
     for row, c in enumerate(classes):
@@ -178,6 +189,7 @@ def preview_grid(
 
 def run(args: argparse.Namespace) -> int:
     try:
+        check_output_file("-o/--output", args.output)
         spec = load_spec(args.transform)
         with Dataset(args.path) as ds:
             grid = preview_grid(
@@ -200,9 +212,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``datumio preview``."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "datumio preview") -> int:
+    """Entry point of ``datumio preview`` and ``datumio-preview`` (``prog`` names it)."""
+    parser = build_parser(prog)
     args: Any = parser.parse_args(argv)
     args.prog = parser.prog
     return run(args)

@@ -18,6 +18,8 @@ examples:
 
 exit status: 0 sound, 1 problems found (listed with shard, record and key), 2 bad usage.
 Nothing on disk is changed; a read-only copy of a dataset can be verified.
+
+datumio verify and datumio-verify are the same command.
 """
 
 _SHOWN = 50
@@ -63,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     return 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``datumio verify``."""
-    return run(build_parser().parse_args(argv))
+def main(argv: Sequence[str] | None = None, prog: str = "datumio verify") -> int:
+    """Entry point of ``datumio verify`` and ``datumio-verify`` (``prog`` names it)."""
+    return run(build_parser(prog).parse_args(argv))
 
 
 if __name__ == "__main__":

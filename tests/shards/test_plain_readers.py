@@ -7,6 +7,7 @@ the datasets and, separately, as the reference reader to compare with.
 
 from __future__ import annotations
 
+import ast
 import io
 import itertools
 import json
@@ -278,14 +279,18 @@ def test_plain_reader_matches_datumio_and_sources(
 
 
 def _doc_snippets() -> dict[str, Any]:
-    """Execute the Python blocks of docs/format.md that define functions."""
+    """The imports and functions of docs/format.md's Python blocks (their example calls on
+    ``out.lmdb`` are left out: tests/test_docs.py runs the blocks whole on the demo)."""
     if not _DOC.is_file():
         pytest.skip("docs/format.md is not in this checkout")
     blocks = re.findall(r"```python\n(.*?)```", _DOC.read_text("utf-8"), flags=re.S)
     namespace: dict[str, Any] = {}
+    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef)
     for block in blocks:
         if "def " in block:
-            exec(compile(block, str(_DOC), "exec"), namespace)
+            tree = ast.parse(block)
+            tree.body = [node for node in tree.body if isinstance(node, kept)]
+            exec(compile(tree, str(_DOC), "exec"), namespace)
     return namespace
 
 

@@ -108,3 +108,14 @@ def test_demo_runs_without_arguments(tmp_path: Path) -> None:
     assert ds.counts.max() / ds.counts.min() == 24
     again = run(sys.executable, "-m", "datumio.tools.cli", "demo", "--json", cwd=tmp_path)
     assert again.returncode == 0 and json.loads(again.stdout)["records"] == 632
+
+
+def test_demo_never_deletes_images_it_did_not_draw(tmp_path: Path) -> None:
+    mine = tmp_path / "images" / "holiday"
+    mine.mkdir(parents=True)
+    (mine / "beach.jpg").write_bytes(b"not the demo's")
+    result = run(sys.executable, "-m", "datumio", "demo", "--out", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "was not drawn by datumio demo" in result.stderr
+    assert (mine / "beach.jpg").read_bytes() == b"not the demo's"
+    assert not (tmp_path / "demo.lmdb").exists()
