@@ -54,9 +54,15 @@ EXAMPLE_PAGES = (
 LINK_PAGES = (*EXAMPLE_PAGES, "ARCHITECTURE.md", "benchmarks/README.md")
 
 #: The python blocks that are not run, per page, with the reason written in the page's
-#: ``<!-- fragment: REASON -->`` marker. None at present: every example runs here (the CUDA
-#: ones on the CPU). Anything else that fails fails the test.
-FRAGMENTS: dict[str, tuple[str, ...]] = {}
+#: ``<!-- fragment: REASON -->`` marker: patterns shown inside a larger program that a test
+#: runs whole. Every other example runs here (the CUDA ones on the CPU); anything else that
+#: fails fails the test.
+FRAGMENTS: dict[str, tuple[str, ...]] = {
+    "docs/adapters.md": (
+        "the resume pattern inside a training script; examples/resume_torch.py runs it whole",
+        "a Keras callback pattern; tests/adapters/resume_keras.py runs it whole",
+    ),
+}
 
 #: Seconds one example may take (the whole docs test runs in about a minute on 2 cores).
 EXAMPLE_TIMEOUT_S = 90

@@ -11,6 +11,12 @@
 
 Thread/fork/pickle: the dataset calls the loader from TensorFlow's generator thread; drive
 it from one ``tf.data`` pipeline at a time (no ``interleave`` of the same loader).
+
+Resuming: the dataset keeps no place of its own. ``loader.state_dict()`` counts the batches
+TensorFlow has pulled, and ``tf.data`` pulls ahead of training (``prefetch``, Keras's
+TensorFlow backend), so a state saved mid-epoch skips the batches buffered then. For a
+resumable Keras run use :class:`datumio.adapters.keras.KerasDataset`
+(``state_dict(trained=...)``).
 """
 
 from __future__ import annotations

@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from datumio.adapters import _state
 from datumio.errors import LoaderError, OptionError
 from datumio.loader import Loader
 from datumio.sampling import ClassIndex, Sampler
@@ -88,6 +89,11 @@ def _classes() -> tuple[type, type]:
         (:meth:`datumio.Loader.defer_finish`): a quarter of the bytes; images come out
         NCHW in ``channels_last`` memory format for a CHW Transform.
 
+        Checkpoints: :meth:`state_dict` is the place of the last batch the loop received
+        (not of batches read ahead); a new Loader and ``TorchIterable`` given it with
+        :meth:`load_state_dict` continue with exactly the batches an uninterrupted run
+        would have seen (``examples/resume_torch.py``).
+
         Args:
             loader: a :class:`datumio.Loader` (not started yet, for ``finish_on_device``).
             device: move every tensor there (``"cuda"``, ``torch.device``); None: stay on CPU.
@@ -128,6 +134,13 @@ def _classes() -> tuple[type, type]:
                 )
             self.loader = loader
             self.device = None if device is None else torch.device(device)
+            cuda = self.device is not None and self.device.type == "cuda"
+            if cuda and not torch.cuda.is_available():
+                raise OptionError(
+                    f"TorchIterable(device={device!r}) but torch sees no CUDA device "
+                    f"(torch {torch.__version__}); pass device=None (or 'cpu') to stay on "
+                    "the CPU, or install a CUDA build of torch"
+                )
             self.pin_memory = bool(pin_memory)
             self.non_blocking = bool(non_blocking)
             self.dtype = torch.float32 if dtype is None else dtype
@@ -151,18 +164,49 @@ def _classes() -> tuple[type, type]:
             self.loader.set_epoch(epoch)
 
         def state_dict(self) -> dict[str, Any]:
-            """The loader's state after the last batch this iterable yielded.
+            """Where the training loop is: the loader's state after the last batch this
+            iterable yielded, for a checkpoint.
 
-            With a ``device`` the transfer thread reads ahead of the training loop, so
-            ``loader.state_dict()`` counts batches still in flight; save this one.
+            Batches read ahead but not yet yielded are not counted, so a resume serves
+            them again: the loader's own prefetch (it counts a batch only when it yields
+            it) and, with a ``device``, the batches the transfer thread has moved ahead
+            (``loader.state_dict()`` counts those; this does not). Call it between steps,
+            inside the loop or after leaving it with ``break``; once a loop has run an epoch
+            to its end it is the next epoch at position 0.
+
+            Returns:
+                :meth:`datumio.Loader.state_dict`'s format, a fresh dict of JSON types only
+                (for ``torch.save`` in a checkpoint dict, or ``json.dump``); it loads into
+                :meth:`load_state_dict`, a bare Loader or another adapter.
             """
             transfer = self._transfer
             if transfer is not None and transfer.active:
-                return dict(transfer.served_state)
-            return self.loader.state_dict()
+                return _state.plain(transfer.served_state)
+            return _state.plain(self.loader.state_dict())
 
-        def load_state_dict(self, state: Any) -> None:
+        def load_state_dict(self, state: Mapping[str, Any]) -> None:
+            """Resume from :meth:`state_dict`: the next iteration yields the batch after
+            the last one the saved loop received (same records, same pixels), then the
+            rest of that epoch; the loader must be built with the same dataset, batch
+            size, seed and sampling.
+
+            An earlier iteration still referenced (a loop left with ``break`` whose
+            ``DataLoader`` iterator is kept) ends first: its transfer thread stops and no
+            longer moves the loader; using that iterator again raises ``LoaderError``.
+
+            Raises:
+                OptionError: the state does not fit the loader (format, batch size, seed,
+                    sampler options; see :meth:`datumio.Loader.load_state_dict`).
+            """
+            self._end_transfer()
             self.loader.load_state_dict(state)
+
+        def _end_transfer(self) -> None:
+            """Stop the transfer thread of an iteration left early; it rewinds the loader to
+            the last batch it served (``Transfer.close``), so nothing read ahead is lost."""
+            transfer, self._transfer = self._transfer, None
+            if transfer is not None and transfer.active:
+                transfer.close()
 
         def _pin(self) -> bool:
             if not self.pin_memory:
@@ -202,6 +246,9 @@ def _classes() -> tuple[type, type]:
             decoder = None
             if on_device:
                 decoder = self.decoder or torch_handoff.nvjpeg_decoder(device)
+            # An earlier iteration left with ``break`` may still hold a transfer thread;
+            # stopped here, it rewinds the loader to what it served before this one starts.
+            self._end_transfer()
             self._transfer = torch_handoff.Transfer(
                 self.loader,
                 engine,

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from datumio.augment.finish import Finish
+from datumio.errors import LoaderError
 from datumio.loader import Loader
 
 #: Seconds between checks of the stop flag while the queue is full.
@@ -356,6 +357,12 @@ class Transfer:
 
     def _get(self) -> tuple[str, Any]:
         while True:
+            if self.stop.is_set():
+                raise LoaderError(
+                    "this iteration over the TorchIterable was ended by a newer one or by "
+                    "load_state_dict(); its loader went back to the last batch it served. "
+                    "Iterate one loop at a time"
+                )
             try:
                 return self.queue.get(timeout=_PUT_POLL_S)
             except queue.Empty:

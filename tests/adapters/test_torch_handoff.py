@@ -21,7 +21,7 @@ import pytest
 import datumio
 from datumio.augment.finish import Finish, split
 from datumio.augment.normalize import write
-from datumio.errors import LoaderError, WorkerError
+from datumio.errors import LoaderError, OptionError, WorkerError
 
 pytest.importorskip("torch")
 import handoff_hooks
@@ -576,3 +576,12 @@ def test_break_loses_no_batch_the_loop_did_not_see(small_dataset: str) -> None:
         assert loader.position == ds.state_dict()["position"] == 4
         rest = _cloned(ds)
     _assert_same_batches(rest, expected[1:])
+
+
+def test_a_cuda_device_without_cuda_is_refused_at_construction(small_dataset: str) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with datumio.Loader(small_dataset, 4, workers=1) as loader:
+        with pytest.raises(OptionError, match=r"device='cuda'.*no CUDA device.*device=None"):
+            TorchIterable(loader, device="cuda")
+        assert loader.worker_pids == []  # refused before anything started
