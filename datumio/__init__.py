@@ -30,8 +30,9 @@ from datumio.errors import (
 )
 from datumio.ingest import IngestOptions, IngestReport, ingest
 from datumio.loader import Loader, LoaderOptions, LoaderStats
+from datumio.remote import open_dataset as open
 from datumio.sampling import Sampler, SamplerOptions, SamplingPlan, resample_data
-from datumio.shards import Dataset, open
+from datumio.shards import Dataset
 
 __all__ = [
     "Dataset",

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("datumio.errors", "datumio._version")),
     ("base", ("datumio._process", "datumio.codec")),
     ("stores and specs", ("datumio.shards", "datumio.augment", "datumio.sampling")),
+    ("remote stores", ("datumio.remote",)),
     ("pipelines", ("datumio.ingest", "datumio.loader", "datumio.inspect")),
     ("original API and frameworks", ("datumio.datagen", "datumio.adapters")),
     ("command line", ("datumio.tools",)),

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import Executor
+from typing import Any
 
+from datumio.errors import IngestError
 from datumio.ingest.append import Append
 from datumio.ingest.new_dataset import NewDataset
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.pipeline import Events, Progress, Stop, Target, check_paths, run_ingest
 from datumio.ingest.report import IngestReport
+from datumio.remote.cache import cache_key
+from datumio.remote.publish import publish
+from datumio.remote.store import DEFAULT_CACHE_DIR, is_url, public
+from datumio.shards import format as fmt
+from datumio.shards.manifest import read_manifest
 
 
 def ingest(
@@ -26,7 +34,10 @@ def ingest(
 
     Args:
         src: the input root (class folders, or the files a labels file names).
-        out: the dataset directory to create (``.lmdb`` / ``.h5`` picks the backend).
+        out: the dataset directory to create (``.lmdb`` / ``.h5`` picks the backend), or a
+            URL (``s3://bucket/out.lmdb``): the dataset is written in a local staging
+            directory (``$DATUMIO_CACHE/ingest/...``; ``resume`` continues it), then every
+            file is uploaded and the manifest last, so a reader never sees half of it.
         options: see :class:`IngestOptions` (``append``, ``resume``, ``executor`` ...).
         executor: where shard tasks run; default the one ``options.executor`` names.
         progress: called as ``progress(files_done, files_total)`` after each shard.
@@ -41,9 +52,36 @@ def ingest(
         IngestError: bad paths, ``on_error="raise"`` on a bad file, or too many rejects.
     """
     options = options or IngestOptions()
+    if is_url(out):
+        return _ingest_to_url(
+            src, str(out), options, executor=executor, progress=progress, events=events, stop=stop
+        )
     src, out = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(out))
     check_paths(src, out, options)
     target: Target = Append(out) if options.append else NewDataset(src, out, options)
     return run_ingest(
         src, out, options, target, executor=executor, progress=progress, events=events, stop=stop
     )
+
+
+def _ingest_to_url(
+    src: str | os.PathLike[str], url: str, options: IngestOptions, **run: Any
+) -> IngestReport:
+    """Ingest into a local staging directory (kept for ``--resume``), then publish it to
+    ``url`` with the manifest last (:func:`datumio.remote.publish.publish`)."""
+    if options.append:
+        raise IngestError(
+            f"--append to a URL ({public(url)}) is not supported: append to a local copy, "
+            "then publish it"
+        )
+    base = os.environ.get("DATUMIO_CACHE") or DEFAULT_CACHE_DIR
+    staging = os.path.join(os.path.expanduser(base), "ingest", cache_key(public(url)))
+    os.makedirs(os.path.dirname(staging), exist_ok=True)
+    if options.resume and os.path.isfile(os.path.join(staging, fmt.MANIFEST)):
+        # The local run finished before (the publish was interrupted): send what is missing.
+        report = IngestReport(staging, read_manifest(staging), [], 0, 0.0)
+    else:
+        local = dataclasses.replace(options, overwrite=not options.resume)
+        report = ingest(src, staging, local, **run)
+    publish(staging, url)
+    return dataclasses.replace(report, out=url)

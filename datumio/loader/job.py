@@ -90,6 +90,8 @@ class ByValue:
     def open(self, worker_id: int, slots: list[Segment]) -> Filler:
         import cloudpickle  # noqa: F401  (registers what its payloads need to load)
 
+        # The parent process's own job, sent down our pipe as multiprocessing sends every
+        # worker argument: never bytes read from a dataset or any other file.
         job: Job = pickle.loads(self.payload)
         return job.open(worker_id, slots)
 

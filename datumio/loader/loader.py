@@ -57,6 +57,7 @@ from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_se
 from datumio.loader.stats import LoaderStats
 from datumio.loader.support import ID_WINDOW_BATCHES, IdWindow, default_transform
 from datumio.loader.watch import StallWatch
+from datumio.remote import open_dataset
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -134,7 +135,9 @@ class Loader:
     ) -> None:
         self.options, sampling = LoaderOptions.with_overrides(options, batch_size, overrides)
         self.dataset = (
-            dataset_or_path if isinstance(dataset_or_path, Dataset) else Dataset(dataset_or_path)
+            dataset_or_path
+            if isinstance(dataset_or_path, Dataset)
+            else open_dataset(dataset_or_path)  # a directory, or a URL through its cache
         )
         if sampler is None:
             sampler = Sampler(self.dataset, options=self.options.sampler_options(sampling))

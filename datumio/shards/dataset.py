@@ -6,7 +6,7 @@ import operator
 import os
 import zlib
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -17,6 +17,25 @@ from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
 from datumio.shards.index import check_offsets, check_range, load_index_array
 from datumio.shards.manifest import Manifest, read_manifest
+
+#: Downloads of one shard tried before an open that keeps losing it to eviction fails.
+_FETCH_TRIES = 3
+
+
+class ShardStore(Protocol):
+    """Brings shards into the dataset directory on demand (a remote dataset's cache)."""
+
+    def ensure(self, shard: int) -> str:
+        """Make shard ``shard`` present (downloading it if needed); its local path."""
+        ...
+
+    def present(self, shard: int) -> bool:
+        """Whether shard ``shard`` is whole in the directory now."""
+        ...
+
+    def prefetch(self, shards: Iterable[int]) -> None:
+        """Start bringing ``shards`` in without waiting (a hint)."""
+        ...
 
 
 class _ShardMeta(NamedTuple):
@@ -56,6 +75,7 @@ class Dataset:
         verify_crc: check each record's CRC32 when it is read (cheap; on by default).
         background: RGB colour under transparent pixels when decoding kept originals
             (default: the one ingest used).
+        store: fetches shards into ``path`` before they are opened (``datumio.remote``).
     """
 
     def __init__(
@@ -64,9 +84,12 @@ class Dataset:
         *,
         verify_crc: bool = True,
         background: tuple[int, int, int] | None = None,
+        store: ShardStore | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.verify_crc = verify_crc
+        #: Where missing shards come from (a remote dataset's cache); None: all are here.
+        self.store = store
         #: The dataset's ``manifest.json``, typed (``manifest.to_json()`` gives the JSON object).
         self.manifest: Manifest = read_manifest(self.path)
         if background is None:  # kept originals decode exactly as ingest checked them
@@ -333,6 +356,11 @@ class Dataset:
         their reads queue up at once and come in while other records decode. Records in
         memory cost nothing. Best effort: a shard that cannot say where its records lie gets
         no hint (its read reports why). Returns the number of byte ranges hinted."""
+        if self.store is not None:  # coming shards download in the background
+            ids = list(ids)
+            shards = {self._shard_of(self._check_id(i))[0] for i in ids}
+            self.store.prefetch(sorted(shards))
+            ids = [i for i in ids if self.store.present(self._shard_of(i)[0])]
         try:
             ranges = self.byte_ranges(ids)
         except (DatumioError, OSError):
@@ -361,8 +389,23 @@ class Dataset:
             self._pid = os.getpid()
         reader = self._readers.get(shard)
         if reader is None:
-            reader = self._readers[shard] = _open_reader(self.shard_path(shard), self.backend)
+            reader = self._readers[shard] = self._open_shard(shard)
         return reader
+
+    def _open_shard(self, shard: int) -> ShardReader:
+        if self.store is None:
+            return _open_reader(self.shard_path(shard), self.backend)
+        for _ in range(_FETCH_TRIES - 1):
+            # Another process sharing a size-limited cache may evict the shard between its
+            # landing and our open; once open, the mapping outlives any eviction.
+            self.store.ensure(shard)
+            try:
+                return _open_reader(self.shard_path(shard), self.backend)
+            except FormatError:
+                if self.store.present(shard):
+                    raise  # there and whole, yet unreadable: not an eviction
+        self.store.ensure(shard)
+        return _open_reader(self.shard_path(shard), self.backend)
 
     def close(self) -> None:
         """Close the shard handles this process opened (the dataset stays usable)."""
@@ -382,11 +425,19 @@ class Dataset:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "verify_crc": self.verify_crc, "background": self.background}
+        return {
+            "path": self.path,
+            "verify_crc": self.verify_crc,
+            "background": self.background,
+            "store": self.store,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
-            state["path"], verify_crc=state["verify_crc"], background=state["background"]
+            state["path"],
+            verify_crc=state["verify_crc"],
+            background=state["background"],
+            store=state.get("store"),
         )
 
     def __repr__(self) -> str:

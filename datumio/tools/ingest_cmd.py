@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = options_from_args(args)
         hooks = from_env()
-        if not os.path.lexists(args.out):  # an existing OUT is the ingest's to judge
+        if "://" not in args.out and not os.path.lexists(args.out):  # else the ingest judges
             check_output_folder("OUT", args.out)
     except OptionError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ from datumio.augment import opencv_probe
 from datumio.errors import DatumioError, OptionError
 from datumio.inspect.sampling import SamplingReport, parse_sampling, sampling_report
 from datumio.inspect.summary import describe_record, summarize
+from datumio.remote import local_copy
 from datumio.shards.dataset import Dataset
 from datumio.shards.verify import Problem, VerifyReport, verify
 from datumio.tools.outputs import check_distinct, check_image_file, check_output_file
@@ -437,12 +438,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prog}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        ds = Dataset(args.path)
+        path = local_copy(args.path)  # a URL: its cache, every shard downloaded
+        ds = Dataset(path)
     except DatumioError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        integrity = verify(args.path, records=False)
+        integrity = verify(path, records=False)
         if args.record is not None or args.save_record is not None:
             code = _records(args, ds)
             return _integrity_status(prog, ds, integrity) if code == EXIT_OK else code

@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from datumio.errors import DatumioError
+from datumio.remote import local_copy
 from datumio.shards.verify import verify
 from datumio.tools.render import progress_bar
 
@@ -41,9 +43,14 @@ def build_parser(prog: str = "datumio verify") -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        path = local_copy(args.path)  # a URL: its cache, every shard downloaded
+    except DatumioError as exc:
+        print(f"datumio verify: {exc}", file=sys.stderr)
+        return 1
     bar = progress_bar("verify", unit="rec", quiet=args.quiet)
     try:
-        report = verify(args.path, decode=args.decode, progress=bar.update)
+        report = verify(path, decode=args.decode, progress=bar.update)
     finally:
         bar.close()
     if args.json:
