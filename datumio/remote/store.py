@@ -20,6 +20,7 @@ filesystem are per process and made on first use.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import urllib.parse
@@ -59,7 +60,7 @@ def public(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RemoteShards:
     """Where each shard of one remote dataset comes from and lands (picklable)."""
 
@@ -68,7 +69,13 @@ class RemoteShards:
     limit: int | None
     #: (path relative to the dataset, size in bytes) per shard, from the manifest.
     files: tuple[tuple[str, int], ...]
-    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never the URL's credentials or the storage options
+        return (
+            f"RemoteShards({public(self.url)!r}, {len(self.files)} shards, cache "
+            f"{self.cache_root!r}, limit {self.limit})"
+        )
 
     def local(self, shard: int) -> str:
         return os.path.join(self.cache_root, self.files[shard][0])
@@ -89,7 +96,7 @@ class RemoteShards:
         """Start downloading ``shards`` that are not in the cache (background threads)."""
         for shard in shards:
             if not self.present(shard):
-                _runtime(self).submit(shard)
+                _runtime(self).submit(self, shard)
 
 
 def open_remote(
@@ -138,14 +145,14 @@ def open_remote(
 
 
 class _Runtime:
-    """One process's fsspec filesystem and prefetch threads for one remote dataset."""
+    """One process's fsspec filesystem and prefetch threads for one URL and its options."""
 
     def __init__(self, store: RemoteShards) -> None:
         import fsspec  # the datumio[remote] extra
 
-        self.store = store
+        url, options = _credentials_out_of_url(store.url, store.storage_options)
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(store.url, **store.storage_options)
+            self.fs, self.root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
             raise RemoteError(
                 f"cannot read {public(store.url)}: {exc}. Install the datumio[remote] extra "
@@ -155,19 +162,49 @@ class _Runtime:
         self.pending: dict[int, Future[str]] = {}
         self.lock = threading.Lock()
 
-    def submit(self, shard: int) -> None:
+    def submit(self, store: RemoteShards, shard: int) -> None:
         with self.lock:
             if shard in self.pending and not self.pending[shard].done():
                 return
-            self.pending[shard] = self.pool.submit(self.store.ensure, shard)
+            self.pending[shard] = self.pool.submit(store.ensure, shard)
 
 
-_RUNTIMES: dict[tuple[int, str], _Runtime] = {}
+_RUNTIMES: dict[tuple[int, str, str], _Runtime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
+def _credentials_out_of_url(url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """For http(s), ``user:password@`` moved from the URL into aiohttp's ``BasicAuth`` (so
+    that no log line of fsspec shows them); other URLs as they are."""
+    parts = urllib.parse.urlsplit(url)
+    out = dict(options)
+    if parts.scheme not in ("http", "https") or parts.password is None:
+        return url, out
+    import aiohttp
+
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password)
+    client = dict(out.get("client_kwargs") or {})
+    encode = getattr(aiohttp, "encode_basic_auth", None)
+    if encode is not None:  # aiohttp >= 3.14
+        client["headers"] = {
+            **dict(client.get("headers") or {}),
+            "Authorization": encode(user, password),
+        }
+    else:
+        client["auth"] = aiohttp.BasicAuth(user, password)
+    out["client_kwargs"] = client
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), out
+
+
 def _runtime(store: RemoteShards) -> _Runtime:
-    key = (os.getpid(), store.cache_root)  # a forked child makes its own
+    # Per process (a forked child makes its own), URL and options: a new open with other
+    # options gets a filesystem of its own.
+    options = json.dumps(store.storage_options, sort_keys=True, default=repr)
+    key = (os.getpid(), store.url, options)
     with _RUNTIMES_LOCK:
         runtime = _RUNTIMES.get(key)
         if runtime is None:
@@ -203,14 +240,24 @@ def _fetch(store: RemoteShards, relative: str, size: int | None) -> str:
                 f"cannot download {public(store.url)}/{relative}: {_scrub(exc, store)}"
             ) from exc
 
-    return cache.land(relative, size, download, replace=relative == fmt.MANIFEST)
+    try:
+        return cache.land(relative, size, download, replace=relative == fmt.MANIFEST)
+    except RemoteError:
+        raise
+    except OSError as exc:  # a download cut short (its part file is gone), a full disk
+        raise RemoteError(
+            f"cannot download {public(store.url)}/{relative}: {exc}; nothing was kept, the "
+            "next read downloads it again"
+        ) from exc
 
 
 def _scrub(exc: BaseException, store: RemoteShards) -> str:
     """``exc`` as text without the URL's credentials or any secret storage option."""
     text = f"{type(exc).__name__}: {exc}"
     text = text.replace(store.url, public(store.url))
-    for value in store.storage_options.values():
-        if isinstance(value, str) and len(value) >= 8:
+    for name, value in store.storage_options.items():
+        secret = any(w in name.lower() for w in ("secret", "token", "password", "key", "cred"))
+        if secret and isinstance(value, str) and value:
             text = text.replace(value, "***")
-    return text
+    password = urllib.parse.urlsplit(store.url).password
+    return text.replace(password, "***") if password else text
