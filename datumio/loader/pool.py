@@ -22,10 +22,10 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from multiprocessing import spawn
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -53,6 +53,25 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
+_HIDING = threading.local()
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+
+
+def _preparation_without_main(original: Callable[[str], dict[str, Any]]) -> Any:
+    """``multiprocessing.spawn.get_preparation_data`` that leaves out the parent's main
+    module while this thread starts a datumio worker (a no-op for everyone else)."""
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original(name)
+        if getattr(_HIDING, "on", False):
+            for key in _MAIN_KEYS:
+                data.pop(key, None)
+        return data
+
+    get_preparation_data.datumio_wrapped = True  # type: ignore[attr-defined]
+    return get_preparation_data
+
+
 @contextlib.contextmanager
 def main_hidden(method: str) -> Iterator[None]:
     """Start spawn/forkserver workers without the caller's ``__main__``.
@@ -62,23 +81,20 @@ def main_hidden(method: str) -> Iterator[None]:
     without ``if __name__ == "__main__":`` would run again in each of them, and a main read
     from stdin, ``-c`` or a notebook has no file to import. Workers run
     :func:`~datumio.loader.worker.worker_main` and a job that never refers to ``__main__``
-    (:func:`~datumio.loader.job.portable` sends such code by value), so the main module is
-    hidden while they start.
+    (:func:`~datumio.loader.job.portable` sends such code by value), so the preparation
+    data multiprocessing sends them leaves the main module out. Only this thread's starts
+    are affected, and ``__main__`` itself is never touched.
     """
-    main = sys.modules.get("__main__")
-    if method == "fork" or main is None:
+    if method == "fork":
         yield
         return
-    saved: dict[str, Any] = {
-        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
+    if not getattr(spawn.get_preparation_data, "datumio_wrapped", False):
+        spawn.get_preparation_data = _preparation_without_main(spawn.get_preparation_data)
+    _HIDING.on = True
     try:
         yield
     finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
+        _HIDING.on = False
 
 
 def start_worker(proc: BaseProcess, method: str) -> None:
