@@ -80,20 +80,20 @@ class WorkerConfig:
     readahead: int = 3
 
 
-@dataclass(frozen=True)
 class ByValue:
-    """A job pickled by value with cloudpickle: its functions travel as code, not as names
-    the worker would have to import from the caller's ``__main__``."""
+    """A job that travels pickled by cloudpickle: its functions go as code, not as names the
+    worker would have to import from the caller's ``__main__``. Unpickling it (which
+    multiprocessing does with every worker argument) gives back the job itself."""
 
-    payload: bytes
+    def __init__(self, job: Job, payload: bytes) -> None:
+        self.job = job
+        self.payload = payload
 
     def open(self, worker_id: int, slots: list[Segment]) -> Filler:
-        import cloudpickle  # noqa: F401  (registers what its payloads need to load)
+        return self.job.open(worker_id, slots)
 
-        # The parent process's own job, sent down our pipe as multiprocessing sends every
-        # worker argument: never bytes read from a dataset or any other file.
-        job: Job = pickle.loads(self.payload)
-        return job.open(worker_id, slots)
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (pickle.loads, (self.payload,))
 
 
 def portable(job: Job) -> Job:
@@ -112,7 +112,7 @@ def portable(job: Job) -> Job:
     except ImportError:  # a dependency; without it the caller's __main__ must be importable
         return job
     try:
-        return ByValue(cloudpickle.dumps(job))
+        return ByValue(job, cloudpickle.dumps(job))
     except (pickle.PicklingError, AttributeError, TypeError):
         return job  # starting the worker raises the plain pickling error, with advice
 

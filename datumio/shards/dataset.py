@@ -357,10 +357,12 @@ class Dataset:
         memory cost nothing. Best effort: a shard that cannot say where its records lie gets
         no hint (its read reports why). Returns the number of byte ranges hinted."""
         if self.store is not None:  # coming shards download in the background
-            ids = list(ids)
-            shards = {self._shard_of(self._check_id(i))[0] for i in ids}
-            self.store.prefetch(sorted(shards))
-            ids = [i for i in ids if self.store.present(self._shard_of(i)[0])]
+            by_shard: dict[int, list[int]] = {}
+            for i in ids:
+                by_shard.setdefault(self._shard_of(self._check_id(i))[0], []).append(i)
+            self.store.prefetch(sorted(by_shard))
+            present = [s for s in by_shard if self.store.present(s)]  # one stat per shard
+            ids = [i for s in present for i in by_shard[s]]
         try:
             ranges = self.byte_ranges(ids)
         except (DatumioError, OSError):
