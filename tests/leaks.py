@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing import forkserver, resource_tracker
 
 import pytest
@@ -105,3 +105,13 @@ def no_leaks() -> Iterator[None]:
     left = leaks()
     if left is not None:
         pytest.fail(f"leak after test: {left}")
+
+
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``check`` every 50 ms until it holds or ``timeout`` s pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()

@@ -31,13 +31,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from leaks import leaks, session_members
+from leaks import leaks, session_members, wait_until
 from PIL import Image
 
 from datumio import LoaderError, OptionError, WorkerError
@@ -143,15 +142,6 @@ def _assert_same_batches(got: list, expected: list) -> None:
 
 def _segments(pid: int) -> list[str]:
     return sorted(n for n in os.listdir("/dev/shm") if n.startswith(f"datumio_{pid}_"))
-
-
-def _wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
@@ -326,7 +316,7 @@ def test_training_script_ended_by_a_signal_leaves_nothing(
         else:
             os.kill(proc.pid, sig)
         proc.wait(timeout=WAIT_S)
-        assert _wait_until(lambda: not session_members(proc.pid), 10.0), session_members(proc.pid)
+        assert wait_until(lambda: not session_members(proc.pid), 10.0), session_members(proc.pid)
         if sig == signal.SIGKILL and whole_group:
             # Nobody of the dead run was left to unlink them: a cleanup in another process
             # (what the next Loader start runs) must recognise them as stale.
@@ -336,7 +326,7 @@ def test_training_script_ended_by_a_signal_leaves_nothing(
             )
             assert cleanup.returncode == 0, cleanup.stderr
             assert set(names) <= set(cleanup.stdout.split()), cleanup.stdout
-        assert _wait_until(lambda: _gone(names), 5.0), names
+        assert wait_until(lambda: _gone(names), 5.0), names
         if sig == signal.SIGINT:
             # The KeyboardInterrupt unwound the pass, which unlinked its own segments: the
             # resource tracker had nothing left to clean up (after SIGTERM it warns of them).
@@ -348,7 +338,7 @@ def test_the_next_generator_pass_removes_a_killed_runs_segments(tmp_path: Path) 
     with _training_script(tmp_path) as (proc, names, _):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=WAIT_S)
-        assert _wait_until(lambda: not session_members(proc.pid), 10.0), session_members(proc.pid)
+        assert wait_until(lambda: not session_members(proc.pid), 10.0), session_members(proc.pid)
         try:
             X = np.random.default_rng(2).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
             gen = BatchGenerator(X, rng_aug_params=RNG_AUG)
