@@ -62,7 +62,10 @@ FRAGMENTS: dict[str, tuple[str, ...]] = {
         "the resume pattern inside a training script; examples/resume_torch.py runs it whole",
         "a Keras callback pattern; tests/adapters/resume_keras.py runs it whole",
     ),
-    "docs/remote.md": ("needs an S3 endpoint and credentials",),
+    "docs/remote.md": (
+        "needs an S3 endpoint and credentials",
+        "needs an S3 endpoint and credentials",
+    ),
 }
 
 #: Seconds one example may take (the whole docs test runs in about a minute on 2 cores).

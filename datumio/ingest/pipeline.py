@@ -204,6 +204,7 @@ def plan_tasks(
     num_classes: int,
     spec: WorkSpec,
     options: IngestOptions,
+    upload: str | None = None,
 ) -> Iterator[ShardTask]:
     for s, (start, stop) in enumerate(plan.slices):
         part = items[start:stop]
@@ -218,6 +219,7 @@ def plan_tasks(
             num_classes=num_classes,
             spec=spec,
             stop_at_reject=options.on_error == "raise",
+            upload=upload,
         )
 
 
@@ -311,9 +313,11 @@ def run_ingest(
     progress: Progress | None = None,
     events: Events | None = None,
     stop: Stop | None = None,
+    upload: str | None = None,
 ) -> IngestReport:
     """Ingest the images below ``src`` into ``target`` (paths absolute, already checked by
-    :func:`check_paths`); see :func:`datumio.ingest` for the other arguments."""
+    :func:`check_paths`); see :func:`datumio.ingest` for the other arguments. ``upload``:
+    the URL the finished shards are sent to by their tasks (an ingest to a URL)."""
     started = time.perf_counter()
     options = target.stored_options(options)
     listing = target.relabel(list_input(src, options))
@@ -332,7 +336,7 @@ def run_ingest(
         if events is not None:
             events("start")
         spec = work_spec(src, options)
-        tasks = plan_tasks(tmp, plan, items, backend, num_classes, spec, options)
+        tasks = plan_tasks(tmp, plan, items, backend, num_classes, spec, options, upload)
         with executor_for(options, executor) as running:
             numbers, reused = run_shards(
                 tmp, plan, tasks, running, rejects, progress, len(items), stop

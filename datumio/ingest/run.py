@@ -14,7 +14,7 @@ from datumio.ingest.options import IngestOptions
 from datumio.ingest.pipeline import Events, Progress, Stop, Target, check_paths, run_ingest
 from datumio.ingest.report import IngestReport
 from datumio.remote.cache import cache_key
-from datumio.remote.publish import publish
+from datumio.remote.publish import dataset_at, publish
 from datumio.remote.store import DEFAULT_CACHE_DIR, is_url, public
 from datumio.shards import format as fmt
 from datumio.shards.manifest import read_manifest
@@ -56,23 +56,41 @@ def ingest(
         return _ingest_to_url(
             src, str(out), options, executor=executor, progress=progress, events=events, stop=stop
         )
+    return _ingest_local(
+        src, out, options, executor=executor, progress=progress, events=events, stop=stop
+    )
+
+
+def _ingest_local(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: IngestOptions,
+    *,
+    upload: str | None = None,
+    **run: Any,
+) -> IngestReport:
     src, out = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(out))
     check_paths(src, out, options)
     target: Target = Append(out) if options.append else NewDataset(src, out, options)
-    return run_ingest(
-        src, out, options, target, executor=executor, progress=progress, events=events, stop=stop
-    )
+    return run_ingest(src, out, options, target, upload=upload, **run)
 
 
 def _ingest_to_url(
     src: str | os.PathLike[str], url: str, options: IngestOptions, **run: Any
 ) -> IngestReport:
-    """Ingest into a local staging directory (kept for ``--resume``), then publish it to
-    ``url`` with the manifest last (:func:`datumio.remote.publish.publish`)."""
+    """Ingest into a local staging directory (kept for ``--resume``); each task uploads its
+    shard once it is whole, then the rest is published to ``url`` with the manifest last
+    (:func:`datumio.remote.publish.publish`, which skips the shards already there)."""
     if options.append:
         raise IngestError(
             f"--append to a URL ({public(url)}) is not supported: append to a local copy, "
             "then publish it"
+        )
+    if not (options.overwrite or options.resume) and dataset_at(url):
+        raise IngestError(
+            f"{public(url)} already holds a dataset; pass --overwrite to replace its files "
+            "in place (readers of the old one then fail their CRC checks until they reopen: "
+            "better, write to a new URL and switch readers over)"
         )
     base = os.environ.get("DATUMIO_CACHE") or DEFAULT_CACHE_DIR
     staging = os.path.join(os.path.expanduser(base), "ingest", cache_key(public(url)))
@@ -82,6 +100,6 @@ def _ingest_to_url(
         report = IngestReport(staging, read_manifest(staging), [], 0, 0.0)
     else:
         local = dataclasses.replace(options, overwrite=not options.resume)
-        report = ingest(src, staging, local, **run)
+        report = _ingest_local(src, staging, local, upload=url, **run)
     publish(staging, url)
     return dataclasses.replace(report, out=url)

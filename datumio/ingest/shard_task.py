@@ -39,6 +39,8 @@ class ShardTask:
     spec: WorkSpec
     #: on_error="raise": stop at the first bad file and write nothing.
     stop_at_reject: bool = False
+    #: Ingest to a URL: the dataset's URL; the task uploads its finished shard itself.
+    upload: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ def write_shard(task: ShardTask) -> ShardDone:
         raise
     if summary is not None:
         os.replace(partial, final)
+        if task.upload is not None:  # before the sidecar: a shard with a sidecar is sent
+            from datumio.remote.publish import upload_file
+
+            upload_file(final, task.upload, f"{fmt.SHARDS_DIR}/{name}")
     else:
         _remove(final)  # a retried task whose files were rejected this time
     meta = {

@@ -136,6 +136,7 @@ def sampling_report(
     exact_limit: int = EXACT_DRAWS_LIMIT,
     batch_size: int = 64,
     locality: int = 0,
+    lockstep: bool = False,
 ) -> SamplingReport:
     """Build the sampler a run would use and report what it draws.
 
@@ -152,6 +153,7 @@ def sampling_report(
         exact_limit: measure by running the sampler up to this many draws in all.
         batch_size: the batch size of ``shards_per_batch``.
         locality: the sampler's locality order (shards per window; 0: off).
+        lockstep: the locality order with every class in the same window at once.
 
     Raises:
         OptionError: a bad option (from the sampler, or ``epochs``/``world_size`` < 1).
@@ -167,6 +169,7 @@ def sampling_report(
         "seed": seed,
         "world_size": world_size,
         "locality": locality,
+        "lockstep": lockstep,
         "batch_size": batch_size if locality else None,
     }
     with warnings.catch_warnings(record=True) as caught:

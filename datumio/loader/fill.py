@@ -8,6 +8,7 @@ batch and names the record.
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,14 +63,31 @@ class DatasetFiller:
         self.params = (
             [job.layout.params_view(seg.mmap) for seg in segments] if job.layout.params else None
         )
+        #: Remote datasets: the ids of the batches hinted and not yet filled, in order.
+        self.ahead: collections.deque[np.ndarray] = collections.deque()
 
     def advise(self, ids: np.ndarray) -> None:
         self.dataset.advise(ids)
+        if self.dataset.store is not None:
+            self.ahead.append(ids)
+
+    def _retain_ahead(self) -> None:
+        """After a batch: close the shards the batches hinted next do not read, so that a
+        size-limited shard cache may evict them (remote datasets only)."""
+        if self.ahead:
+            self.ahead.popleft()  # the batch just filled (hinted first: plans come in order)
+            self.dataset.retain(np.concatenate([*self.ahead, np.empty(0, np.int64)]))
 
     def close(self) -> None:
         self.dataset.close()
 
     def fill(self, plan: BatchPlan) -> BatchDone:
+        try:
+            return self._fill(plan)
+        finally:
+            self._retain_ahead()
+
+    def _fill(self, plan: BatchPlan) -> BatchDone:
         cfg, ds = self.config, self.dataset
         images, labels, ids, groups = self.views[plan.slot]
         # What this worker is on, for the main process's stall watch (PROGRESS_FIELDS).

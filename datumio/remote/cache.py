@@ -10,11 +10,11 @@ dataset; ``source.json`` records the URL (never credentials). Shards land whole:
 * one lock file per shard (``.locks/<file>.lock``, ``fcntl.flock``): processes on one
   machine sharing the cache never download a shard twice; the second one waits, then
   finds it there;
-* used shards are touched (mtime); when the cache holds more than ``limit`` bytes, the
-  least recently used shards are removed (not one used in the last :data:`FRESH_S` seconds:
-  a process is about to open it). A process that still reads
-  a removed shard keeps its open mapping (the file lives until closed); the next opener
-  downloads it again.
+* a process reading a shard holds a shared ``flock`` on it (:meth:`ShardCache.pin`); used
+  shards are touched (mtime); when the cache holds more than ``limit`` bytes, the least
+  recently used shards that no process holds are removed (each under an exclusive
+  ``flock`` taken without waiting: a shard in use is skipped). So the cache exceeds its
+  limit only by the shards open at that moment, and a reader never loses its shard.
 * At open, leftovers of dead downloads (``.part-*`` of a pid that is gone) and shard files
   of the wrong size are removed: a cache full of garbage heals itself. Only files this
   cache layout names are ever removed.
@@ -29,13 +29,10 @@ import json
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterator
 
 from datumio._process import pid_alive
 
-#: Shards used this recently are not evicted: a process is about to open them.
-FRESH_S = 0.5
 _PART = re.compile(r"^(?P<name>.+)\.part-(?P<pid>\d+)-[0-9a-f]+$")
 
 
@@ -99,24 +96,40 @@ class ShardCache:
         self.evict(keep=final)
         return final
 
+    def pin(self, relative: str) -> int | None:
+        """A read-only fd of ``relative`` holding a shared lock on it: :meth:`evict` skips
+        it until the fd is closed. None when the file is not there (evicted meanwhile)."""
+        path = self.path(relative)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:  # unlinked before our lock
+                raise FileNotFoundError(path)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
     def evict(self, keep: str = "") -> list[str]:
-        """Remove least recently used shards until the cache fits ``limit``; their names."""
+        """Remove least recently used shards no process holds until the cache fits
+        ``limit`` (``keep``: a shard just landed, not yet pinned); their paths."""
         if self.limit is None:
             return []
         shards = []
         total = 0
-        fresh = time.time_ns() - int(FRESH_S * 1e9)
         for entry in _files(os.path.join(self.root, "shards")):
             st = entry.stat()
             total += st.st_size
-            if not _PART.match(entry.name) and entry.path != keep and st.st_mtime_ns < fresh:
+            if not _PART.match(entry.name) and entry.path != keep:
                 shards.append((st.st_mtime_ns, st.st_size, entry.path))
         removed = []
         for _, size, path in sorted(shards):
             if total <= self.limit:
                 break
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            if _remove_unheld(path):
                 total -= size
                 removed.append(path)
         return removed
@@ -144,6 +157,26 @@ class ShardCache:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump({"url": url}, fh)
         os.replace(tmp, self.path("source.json"))
+
+
+def _remove_unheld(path: str) -> bool:
+    """Unlink ``path`` unless a process holds it (:meth:`ShardCache.pin`)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False  # in use
+    try:
+        os.unlink(path)  # under our lock: a pin taken after this sees another inode
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _whole(path: str, size: int) -> bool:

@@ -1,16 +1,18 @@
 """Publish a dataset written locally to a URL: every file, then ``manifest.json`` last.
 
 A reader opens a dataset by its manifest, so until the manifest lands nobody sees the new
-dataset (an older manifest keeps pointing at the files it lists, which this never
-changes). A file already at the URL with the same size is not sent again: an interrupted
-publish, or an ingest run again with ``--resume``, sends only what is missing. Every
-shard's records carry CRC32s that readers check, so a same-size file with other bytes is
-found at read time (and by ``datumio verify URL``).
+dataset. A file already at the URL with the same size and the same MD5 (as the server
+reports it: S3's ETag, GCS's ``md5Hash``) is not sent again: an interrupted publish, or an
+ingest run again with ``--resume``, sends only what is missing or different. Where the
+server reports no MD5 (plain HTTP stores), every file is sent again.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,25 +44,105 @@ def publish(
     files.sort()
     sent = []
     for k, relative in enumerate([*files, fmt.MANIFEST]):
-        source = os.path.join(local, relative)
-        target = f"{root.rstrip('/')}/{relative}"
-        try:
-            if relative != fmt.MANIFEST and _same_size(fs, target, os.path.getsize(source)):
-                continue
-            fs.put_file(source, target)
-        except Exception as exc:
-            raise RemoteError(
-                f"cannot upload {relative} to {public(url)}: {type(exc).__name__}; the "
-                "dataset there is unchanged (its manifest is sent last); run again to resume"
-            ) from exc
-        sent.append(relative)
+        if _put(fs, root, url, os.path.join(local, relative), relative, relative == fmt.MANIFEST):
+            sent.append(relative)
         if progress is not None:
             progress(k + 1, len(files) + 1)
     return sent
 
 
-def _same_size(fs: Any, path: str, size: int) -> bool:
+def dataset_at(url: str, *, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``url`` holds a published dataset (its ``manifest.json``).
+
+    Raises:
+        RemoteError: the URL cannot be read (names it, without credentials).
+    """
+    import fsspec  # the datumio[remote] extra
+
     try:
-        return int(fs.size(path)) == size
+        fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        return bool(fs.exists(f"{root.rstrip('/')}/{fmt.MANIFEST}"))
+    except Exception as exc:
+        raise RemoteError(f"cannot read {public(url)}: {type(exc).__name__}: {exc}") from exc
+
+
+def upload_file(
+    path: str, url: str, relative: str, *, storage_options: Mapping[str, Any] | None = None
+) -> bool:
+    """Send the local file ``path`` to ``url/relative`` unless a file of its size is there
+    (an earlier try sent it); whether it was sent. An ingest task calls it for its shard
+    as soon as the shard is whole, in the task's own process (a Dask worker's too, with
+    that machine's credentials), so :func:`publish` later finds the shards there.
+
+    Raises:
+        RemoteError: the file cannot be sent (names the URL, without credentials).
+    """
+    import fsspec  # the datumio[remote] extra
+
+    fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    return _put(fs, root, url, path, relative, False)
+
+
+def _put(fs: Any, root: str, url: str, source: str, relative: str, always: bool) -> bool:
+    target = f"{root.rstrip('/')}/{relative}"
+    try:
+        if not always and _same_file(fs, target, source):
+            return False
+        fs.put_file(source, target)
+    except Exception as exc:
+        raise RemoteError(
+            f"cannot upload {relative} to {public(url)}: {type(exc).__name__}; the "
+            "dataset there is unchanged (its manifest is sent last); run again to resume"
+        ) from exc
+    return True
+
+
+def _same_file(fs: Any, path: str, source: str) -> bool:
+    """Whether ``path`` holds the bytes of the local file ``source``, by the size and the
+    MD5 the server reports (S3's ETag, plain or multipart; GCS's ``md5Hash``). A server
+    that reports no MD5 never matches: the file is sent again."""
+    try:
+        info = fs.info(path)
     except FileNotFoundError:
         return False
+    size = os.path.getsize(source)
+    if int(info.get("size", -1)) != size:
+        return False
+    gcs = info.get("md5Hash")
+    if isinstance(gcs, str):
+        return base64.b64decode(gcs) == _md5(source, size)[0]
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"').lower()
+    plain = re.fullmatch(r"[0-9a-f]{32}", etag)
+    multi = re.fullmatch(r"([0-9a-f]{32})-(\d+)", etag)
+    if plain:
+        return _md5(source, size)[0].hex() == etag
+    if multi:
+        parts = int(multi.group(2))
+        for part in _part_sizes(size, parts):
+            if _md5(source, part)[1] == multi.group(1):
+                return True
+    return False
+
+
+def _part_sizes(size: int, parts: int) -> list[int]:
+    """Part sizes an S3 multipart upload of ``size`` bytes in ``parts`` parts may have used:
+    s3fs's own choice first, then whole MiB (what other tools use)."""
+    candidates = []
+    try:
+        from s3fs.core import calculate_chunksize
+
+        candidates.append(int(calculate_chunksize(size)))
+    except Exception:  # another s3fs: try the usual sizes
+        pass
+    candidates += [mib * 2**20 for mib in (5, 8, 16, 50, 64, 100, 128)]
+    return [p for p in dict.fromkeys(candidates) if -(-size // p) == parts]
+
+
+def _md5(source: str, part: int) -> tuple[bytes, str]:
+    """(MD5 of the whole file, S3 multipart ETag body for parts of ``part`` bytes)."""
+    whole, parts = hashlib.md5(usedforsecurity=False), []
+    with open(source, "rb") as fh:
+        while chunk := fh.read(part):
+            whole.update(chunk)
+            parts.append(hashlib.md5(chunk, usedforsecurity=False).digest())
+    return whole.digest(), hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()

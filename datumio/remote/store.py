@@ -92,6 +92,10 @@ class RemoteShards:
         relative, size = self.files[shard]
         return _fetch(self, relative, size)
 
+    def pin(self, shard: int) -> int | None:
+        """A read-only fd holding ``shard`` against eviction (None: not in the cache)."""
+        return ShardCache(self.cache_root, self.limit).pin(self.files[shard][0])
+
     def prefetch(self, shards: Iterable[int]) -> None:
         """Start downloading ``shards`` that are not in the cache (background threads)."""
         for shard in shards:

@@ -46,6 +46,11 @@ class SamplerOptions:
             each class handing them out a window of shards at a time, so a batch reads from
             few shards; for disks where random reads are expensive. Needs a dataset (its shard
             offsets). 0 (default): off.
+        lockstep: with ``locality``, every class reads the same window at the same time
+            (:func:`datumio.sampling._locality.lockstep_order`): a batch reads one window
+            of shards (plus those of classes the window lacks), what a shard cache smaller
+            than the dataset needs; a record's draws then follow its window's share instead
+            of being spread evenly over the class. Default False.
     """
 
     mode: str | None = None
@@ -59,6 +64,7 @@ class SamplerOptions:
     rank: int | None = None
     world_size: int | None = None
     locality: int = 0
+    lockstep: bool = False
 
     @classmethod
     def with_overrides(
@@ -127,6 +133,10 @@ class SamplerOptions:
                     "spreads every class evenly over the batches)"
                 )
             object.__setattr__(self, "stratified", True)
+        if not isinstance(self.lockstep, bool):
+            raise OptionError(f"lockstep must be True or False, got {self.lockstep!r}")
+        if self.lockstep and not self.locality:
+            raise OptionError("lockstep=True needs locality=K (the shards per window)")
 
     def fingerprint(self) -> dict[str, object]:
         """Return the JSON-safe fields that fix the epoch plan (checked on resume)."""
@@ -139,6 +149,7 @@ class SamplerOptions:
             "batch_size": self.batch_size if self.stratified else None,
             "pad": self.pad,
             "locality": self.locality,
+            **({"lockstep": True} if self.lockstep else {}),
         }
 
 

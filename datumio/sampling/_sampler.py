@@ -27,7 +27,7 @@ from datumio.errors import OptionError
 from datumio.sampling._class_index import ClassIndex
 from datumio.sampling._distributed import resolve_rank
 from datumio.sampling._feistel import U64, derive_keys, permute
-from datumio.sampling._locality import local_order
+from datumio.sampling._locality import local_order, lockstep_order
 from datumio.sampling._options import SamplerOptions
 from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._quotas import I64, check_drawn, largest_remainder_quotas, target_weights
@@ -256,7 +256,8 @@ class Sampler:
                 slots[rank :: self._world] = self._stratified_slots(positions, keys, rank)
             ids = self._draw(slots, keys)
             classes = np.searchsorted(self._cum_quotas, slots, side="right") - 1
-            cached = local_order(
+            order = lockstep_order if self.options.lockstep else local_order
+            cached = order(
                 ids,
                 classes,
                 np.asarray(self._shard_offsets),

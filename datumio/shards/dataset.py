@@ -37,6 +37,11 @@ class ShardStore(Protocol):
         """Start bringing ``shards`` in without waiting (a hint)."""
         ...
 
+    def pin(self, shard: int) -> int | None:
+        """A read-only fd of shard ``shard`` that keeps it from eviction while open; None
+        when the shard is not there (evicted since :meth:`ensure`)."""
+        ...
+
 
 class _ShardMeta(NamedTuple):
     """A shard's own per-record lists (its self-description)."""
@@ -116,6 +121,7 @@ class Dataset:
         self._readers: dict[int, ShardReader] = {}
         self._shard_meta: dict[int, _ShardMeta] = {}
         self._advice_fds: dict[int, int] = {}  # read-only fds of the shards given hints
+        self._pins: dict[int, int] = {}  # store only: fds keeping open shards from eviction
 
     def _index(self, name: str, rows: int) -> np.ndarray:
         # The manifest names the index files: an append writes a new generation of them
@@ -388,6 +394,7 @@ class Dataset:
             self._readers = {}
             self._shard_meta = {}
             self._advice_fds = {}
+            self._pins = {}
             self._pid = os.getpid()
         reader = self._readers.get(shard)
         if reader is None:
@@ -397,28 +404,52 @@ class Dataset:
     def _open_shard(self, shard: int) -> ShardReader:
         if self.store is None:
             return _open_reader(self.shard_path(shard), self.backend)
-        for _ in range(_FETCH_TRIES - 1):
+        for _ in range(_FETCH_TRIES):
             # Another process sharing a size-limited cache may evict the shard between its
-            # landing and our open; once open, the mapping outlives any eviction.
+            # landing and our pin; once pinned, no eviction takes it.
             self.store.ensure(shard)
+            pin = self.store.pin(shard)
+            if pin is None:
+                continue
             try:
-                return _open_reader(self.shard_path(shard), self.backend)
-            except FormatError:
-                if self.store.present(shard):
-                    raise  # there and whole, yet unreadable: not an eviction
-        self.store.ensure(shard)
-        return _open_reader(self.shard_path(shard), self.backend)
+                reader = _open_reader(self.shard_path(shard), self.backend)
+            except BaseException:
+                os.close(pin)
+                raise
+            self._pins[shard] = pin
+            return reader
+        raise DatumioError(
+            f"{self.shard_path(shard)}: evicted {_FETCH_TRIES} times between download and "
+            "open; the cache limit is too small for the processes sharing it (raise "
+            "cache_limit)"
+        )
+
+    def retain(self, ids: Iterable[int]) -> None:
+        """Close the shards this process has open that hold none of ``ids`` (the records it
+        reads next): a size-limited cache may then evict them."""
+        keep = {self._shard_of(self._check_id(i))[0] for i in ids}
+        if self._pid != os.getpid():
+            return
+        for shard in [s for s in self._readers if s not in keep]:
+            self._readers.pop(shard).close()
+            self._shard_meta.pop(shard, None)
+            pin = self._pins.pop(shard, None)
+            if pin is not None:
+                os.close(pin)
+        for shard in [s for s in self._advice_fds if s not in keep]:
+            os.close(self._advice_fds.pop(shard))
 
     def close(self) -> None:
         """Close the shard handles this process opened (the dataset stays usable)."""
         if self._pid == os.getpid():
             for reader in self._readers.values():
                 reader.close()
-            for fd in self._advice_fds.values():
+            for fd in [*self._advice_fds.values(), *self._pins.values()]:
                 os.close(fd)
         self._readers = {}
         self._shard_meta = {}
         self._advice_fds = {}
+        self._pins = {}
 
     def __enter__(self) -> Dataset:
         return self

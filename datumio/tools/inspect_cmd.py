@@ -87,6 +87,11 @@ def build_parser(prog: str = "datumio-inspect") -> argparse.ArgumentParser:
         help="the locality order, K shards per window (default 0: shuffled)",
     )
     samp.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="with --locality: every class in the same window at once (bounded shard caches)",
+    )
+    samp.add_argument(
         "--batch-size",
         type=int,
         default=64,
@@ -129,6 +134,7 @@ def build_report(args: argparse.Namespace, ds: Dataset) -> SamplingReport | None
         seed=args.seed,
         batch_size=args.batch_size,
         locality=args.locality,
+        lockstep=args.lockstep,
     )
 
 

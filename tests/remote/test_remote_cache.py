@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +12,24 @@ import pytest
 from remote_support import cache_root, shard_bytes
 
 import datumio
-from datumio.remote import cache as remote_cache
 
 pytestmark = pytest.mark.timeout(120)
 
-#: FRESH_S for the eviction test: short, so that it need not sleep 2 s per shard.
-_FRESH_S = 0.2
-
 
 def _read_every_shard(ds, want, root: Path, bound: int) -> None:
-    """Read every record, shard after shard, pausing past FRESH_S between shards (a shard
-    read within FRESH_S is never evicted); the cache stays within ``bound`` bytes."""
+    """Read every record, shard after shard, keeping only the shard being read open (as a
+    loader worker does); the cache stays within ``bound`` bytes."""
     for shard in range(ds.num_shards):
-        for i in range(int(ds.shard_offsets[shard]), int(ds.shard_offsets[shard + 1])):
+        ids = range(int(ds.shard_offsets[shard]), int(ds.shard_offsets[shard + 1]))
+        for i in ids:
             assert np.array_equal(ds.image(i), want.image(i)), f"record {i}"
+        ds.retain(ids)  # the shards before this one are closed: they may go
         held = shard_bytes(root)
         assert Path(ds.shard_path(shard)).name in held
         assert sum(held.values()) <= bound, f"after shard {shard}: {held}"
-        time.sleep(_FRESH_S * 1.5)  # what was read is no longer fresh: it may go
 
 
-def test_eviction_keeps_the_cache_under_its_limit(http, local, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(remote_cache, "FRESH_S", _FRESH_S)
+def test_eviction_keeps_the_cache_under_its_limit(http, local, tmp_path) -> None:
     want = local["out.lmdb"]
     sizes = [entry.file_bytes for entry in want.manifest.shards]
     limit = sum(sizes) // 3
@@ -52,6 +47,37 @@ def test_eviction_keeps_the_cache_under_its_limit(http, local, tmp_path, monkeyp
     gets = http.shard_gets("out.lmdb")
     assert gets["shard-00000.mdb"] == 2, gets  # evicted, then downloaded again
     assert sum(gets.values()) > ds.num_shards
+
+
+def test_a_shard_in_use_is_never_evicted(http, local, tmp_path) -> None:
+    want = local["out.lmdb"]
+    sizes = [entry.file_bytes for entry in want.manifest.shards]
+    url = http.url("out.lmdb")
+    root = cache_root(tmp_path, url)
+    holder = datumio.open(url, cache_dir=str(tmp_path), cache_limit=max(sizes))
+    assert np.array_equal(holder.image(0), want.image(0))  # shard 0 open (pinned)
+    other = datumio.open(url, cache_dir=str(tmp_path), cache_limit=max(sizes))
+    last = len(want) - 1
+    for i in range(int(want.shard_offsets[1]), len(want)):  # every other shard, one by one
+        assert np.array_equal(other.image(i), want.image(i)), f"record {i}"
+        other.retain([i])
+    held = shard_bytes(root)
+    assert Path(holder.shard_path(0)).name in held, "a shard in use was evicted"
+    # Over the limit by the shards in use when the last one landed: 0 (holder), the one
+    # ``other`` read before (closed only after), the last one.
+    n = want.num_shards
+    assert set(held) == {Path(want.shard_path(s)).name for s in (0, n - 2, n - 1)}, held
+    assert np.array_equal(holder.image(1), want.image(1)), "the holder lost its shard"
+
+    holder.close()  # shard 0 is free now: the next landing evicts it
+    other.retain([])
+    assert np.array_equal(
+        other.image(int(want.shard_offsets[1])), want.image(int(want.shard_offsets[1]))
+    )
+    assert Path(holder.shard_path(0)).name not in shard_bytes(root)
+    assert np.array_equal(other.image(last), want.image(last))
+    other.close()
+    assert http.shard_gets("out.lmdb")["shard-00000.mdb"] == 1
 
 
 def _dead_pid() -> int:

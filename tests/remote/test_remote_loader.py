@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from remote_support import assert_same_epoch, cache_root, epoch, shard_bytes
 
@@ -57,3 +58,30 @@ def test_loaders_sharing_a_cache_download_each_shard_once(http, local, tmp_path)
     names = [Path(local["out.lmdb"].shard_path(s)).name for s in range(first.num_shards)]
     assert http.shard_gets("out.lmdb") == dict.fromkeys(names, 1)
     assert sorted(shard_bytes(cache_root(tmp_path, url))) == names
+
+
+def _lockstep_epoch(dataset) -> list[tuple[np.ndarray, ...]]:
+    with datumio.Loader(
+        dataset, 4, workers=2, seed=3, epoch_size=60, locality=1, lockstep=True, extras=("ids",)
+    ) as loader:
+        return [tuple(np.array(a) for a in batch) for batch in loader]
+
+
+def test_a_cache_smaller_than_the_dataset_with_the_lockstep_order(http, local, tmp_path) -> None:
+    want = local["out.lmdb"]
+    sizes = [entry.file_bytes for entry in want.manifest.shards]
+    limit = 2 * max(sizes)  # two of five shards
+    url = http.url("out.lmdb")
+    root = cache_root(tmp_path, url)
+    reference = _lockstep_epoch(want)
+    for run in range(2):
+        ds = datumio.open(url, cache_dir=str(tmp_path), cache_limit=limit)
+        got = _lockstep_epoch(ds)
+        for k, (g, w) in enumerate(zip(got, reference, strict=True)):
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(g, w, strict=True)), (run, k)
+        # workers closed the shards their next batches did not read, so the cache could
+        # evict them: it ends within its limit plus the shard that landed last
+        held = shard_bytes(root)
+        assert sum(held.values()) <= limit + max(sizes), (run, held)
+    gets = http.shard_gets("out.lmdb")
+    assert sum(gets.values()) > want.num_shards, gets  # evicted shards came back in run 2
