@@ -146,12 +146,11 @@ def child_datumio(a: argparse.Namespace) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - t0, "images": (batches - 1) * BATCH}
 
 
-def child_torch(a: argparse.Namespace) -> dict[str, Any]:
-    import torch
-    from torch.utils.data import DataLoader, WeightedRandomSampler
-    from torchvision import datasets, transforms
+def peer_transform() -> Any:
+    """The PyTorch peer's version of :data:`AUG` (torchvision)."""
+    from torchvision import transforms
 
-    tf = transforms.Compose(
+    return transforms.Compose(
         [
             transforms.Resize(256),
             transforms.RandomAffine(20, translate=(0.1, 0.1), scale=(0.9, 1.1)),
@@ -161,7 +160,14 @@ def child_torch(a: argparse.Namespace) -> dict[str, Any]:
             transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
         ]
     )
-    folder = datasets.ImageFolder(a.corpus, transform=tf)
+
+
+def child_torch(a: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from torch.utils.data import DataLoader, WeightedRandomSampler
+    from torchvision import datasets
+
+    folder = datasets.ImageFolder(a.corpus, transform=peer_transform())
     targets = torch.tensor(folder.targets)
     weights = (1.0 / torch.bincount(targets).double())[targets]
     batches = a.images // BATCH

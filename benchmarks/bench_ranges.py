@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
 import sys
@@ -37,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bench_loader import ensure_corpus, ensure_dataset  # noqa: E402
-from bench_remote import KEY, SECRET, loopback_bytes  # noqa: E402
+from bench_remote import loopback_bytes, s3_endpoint  # noqa: E402
 
 
 def read_whole(fs: Any, remote: str, local: str, ids: np.ndarray) -> int:
@@ -75,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     import s3fs
-    from moto.server import ThreadedMotoServer
 
     import datumio
 
@@ -90,43 +88,44 @@ def main(argv: list[str] | None = None) -> int:
             shard_records=a.shard_records,
         )
     ds = datumio.open(a.data)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
     work = tempfile.mkdtemp(prefix="datumio-bench-ranges-")
     try:
-        host, port = server.get_host_and_port()
-        options = {"endpoint_url": f"http://{host}:{port}", "key": KEY, "secret": SECRET}
-        s3fs.S3FileSystem(**options).mkdir("bench")
-        s3fs.S3FileSystem(**options).put(a.data, "bench/data.h5", recursive=True)
-        shards = list(range(min(a.shards, ds.num_shards)))
-        mib = sum(ds.manifest.shards[s].file_bytes for s in shards) / len(shards) / 2**20
-        print(json.dumps({"what": "setup", "shards": len(shards), "shard_mib": round(mib, 2)}))
-        rng = np.random.default_rng(0)
-        for fraction in (float(f) for f in a.fractions.split(",")):
-            row: dict[str, Any] = {"what": "run", "fraction": fraction}
-            for way in ("whole", "ranges"):
-                seconds = moved = 0.0
-                for s in shards:
-                    n = int(ds.shard_offsets[s + 1] - ds.shard_offsets[s])
-                    ids = rng.choice(n, max(1, round(n * fraction)), replace=False)
-                    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
-                    remote = f"bench/data.h5/{ds.manifest.shards[s].file}"
-                    sent, t0 = loopback_bytes(), time.perf_counter()
-                    if way == "whole":
-                        read_whole(fs, remote, os.path.join(work, "shard.h5"), ids)
-                    else:
-                        read_ranges(fs, remote, ids, a.block_kib * 1024)
-                    seconds += time.perf_counter() - t0
-                    moved += loopback_bytes() - sent
-                row[f"{way}_s"] = round(seconds / len(shards), 4)
-                row[f"{way}_mib"] = round(moved / len(shards) / 2**20, 2)
-            row["faster"] = "ranges" if row["ranges_s"] < row["whole_s"] else "whole"
-            print(json.dumps(row), flush=True)
+        with s3_endpoint() as options:
+            s3fs.S3FileSystem(**options).put(a.data, "bench/data.h5", recursive=True)
+            measure(a, ds, options, work)
     finally:
-        server.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def measure(a: argparse.Namespace, ds: Any, options: dict[str, str], work: str) -> None:
+    """One JSON line per fraction: seconds and MiB moved, whole shard against ranges."""
+    import s3fs
+
+    shards = list(range(min(a.shards, ds.num_shards)))
+    mib = sum(ds.manifest.shards[s].file_bytes for s in shards) / len(shards) / 2**20
+    print(json.dumps({"what": "setup", "shards": len(shards), "shard_mib": round(mib, 2)}))
+    rng = np.random.default_rng(0)
+    for fraction in (float(f) for f in a.fractions.split(",")):
+        row: dict[str, Any] = {"what": "run", "fraction": fraction}
+        for way in ("whole", "ranges"):
+            seconds = moved = 0.0
+            for s in shards:
+                n = int(ds.shard_offsets[s + 1] - ds.shard_offsets[s])
+                ids = rng.choice(n, max(1, round(n * fraction)), replace=False)
+                fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+                remote = f"bench/data.h5/{ds.manifest.shards[s].file}"
+                sent, t0 = loopback_bytes(), time.perf_counter()
+                if way == "whole":
+                    read_whole(fs, remote, os.path.join(work, "shard.h5"), ids)
+                else:
+                    read_ranges(fs, remote, ids, a.block_kib * 1024)
+                seconds += time.perf_counter() - t0
+                moved += loopback_bytes() - sent
+            row[f"{way}_s"] = round(seconds / len(shards), 4)
+            row[f"{way}_mib"] = round(moved / len(shards) / 2**20, 2)
+        row["faster"] = "ranges" if row["ranges_s"] < row["whole_s"] else "whole"
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -46,12 +46,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_cold import AUG, BATCH  # noqa: E402
+from bench_cold import AUG, BATCH, peer_transform  # noqa: E402
 from bench_loader import ensure_corpus, ensure_dataset  # noqa: E402
 
 KEY, SECRET = "bench", "bench-secret"
@@ -100,18 +101,8 @@ def child_torch(a: argparse.Namespace) -> dict[str, Any]:
     import torch
     from PIL import Image
     from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
-    from torchvision import transforms
 
-    tf = transforms.Compose(
-        [
-            transforms.Resize(256),
-            transforms.RandomAffine(20, translate=(0.1, 0.1), scale=(0.9, 1.1)),
-            transforms.RandomHorizontalFlip(),
-            transforms.CenterCrop(224),
-            transforms.ToTensor(),
-            transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-        ]
-    )
+    tf = peer_transform()
     classes = sorted(d for d in os.listdir(a.corpus) if os.path.isdir(os.path.join(a.corpus, d)))
     files = [
         (f"{c}/{n}", i)
@@ -154,6 +145,26 @@ def child_torch(a: argparse.Namespace) -> dict[str, Any]:
     for _ in range(batches - 1):
         next(it)
     return {"images_per_s": round((batches - 1) * BATCH / (time.perf_counter() - t0), 1)}
+
+
+@contextlib.contextmanager
+def s3_endpoint() -> Iterator[dict[str, str]]:
+    """An S3-compatible endpoint on loopback (moto) with a bucket ``bench``; the s3fs
+    options that reach it. Stopped on exit."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        options = {"endpoint_url": f"http://{host}:{port}", "key": KEY, "secret": SECRET}
+        import s3fs
+
+        s3fs.S3FileSystem(**options).mkdir("bench")
+        yield options
+    finally:
+        server.stop()
 
 
 def loopback_bytes() -> int:
@@ -230,69 +241,68 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child_torch(a) if a.child == "torch" else child_datumio(a)))
         return 0
 
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
     if not os.path.exists(os.path.join(a.data, "manifest.json")):
         ensure_corpus(a.corpus)
         ensure_dataset(a.corpus, a.data, short_side=256, encode="jpeg", shuffle=True)
     peer = not a.no_peer and all(importlib.util.find_spec(m) for m in ("torch", "torchvision"))
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
     work = tempfile.mkdtemp(prefix="datumio-bench-remote-")
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        fs = s3fs.S3FileSystem(endpoint_url=endpoint, key=KEY, secret=SECRET)
-        fs.mkdir("bench")
-        fs.put(a.data, "bench/data.lmdb", recursive=True)
-        if peer:
-            fs.put(a.corpus, "bench/corpus", recursive=True)
-        shards = os.path.join(a.data, "shards")
-        sizes = [os.path.getsize(os.path.join(shards, n)) for n in os.listdir(shards)]
-        limit = int(sum(sizes) * a.cache_fraction)
-        setup = {
-            "what": "setup",
-            "shards": len(sizes),
-            "shard_mib": round(sum(sizes) / 2**20, 1),
-            "cache_limit_mib": round(limit / 2**20, 1),
-            "locality": a.locality,
-            "cpus": os.cpu_count(),
-            "peer": peer,
-        }
-        print(json.dumps(setup), flush=True)
-        for name in os.listdir(shards):  # the local run reads warm
-            with open(os.path.join(shards, name), "rb") as fh:
-                while fh.read(1 << 24):
-                    pass
-        local = run_child(a, "datumio", a.data)
-        print(json.dumps({"what": "run", "setting": "local warm", **local}), flush=True)
-        cache = os.path.join(work, "cache")
-        for setting in ("s3 cold cache", "s3 warm cache"):
-            row = run_child(
-                a, "datumio", "s3://bench/data.lmdb", cache, endpoint=endpoint, cache_limit=limit
-            )
+        with s3_endpoint() as options:
+            run_all(a, options, work, peer)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def run_all(a: argparse.Namespace, options: dict[str, str], work: str, peer: bool) -> None:
+    """Upload, then every setting in turn (one JSON line each)."""
+    import s3fs
+
+    endpoint = options["endpoint_url"]
+    fs = s3fs.S3FileSystem(**options)
+    fs.put(a.data, "bench/data.lmdb", recursive=True)
+    if peer:
+        fs.put(a.corpus, "bench/corpus", recursive=True)
+    shards = os.path.join(a.data, "shards")
+    sizes = [os.path.getsize(os.path.join(shards, n)) for n in os.listdir(shards)]
+    limit = int(sum(sizes) * a.cache_fraction)
+    setup = {
+        "what": "setup",
+        "shards": len(sizes),
+        "shard_mib": round(sum(sizes) / 2**20, 1),
+        "cache_limit_mib": round(limit / 2**20, 1),
+        "locality": a.locality,
+        "cpus": os.cpu_count(),
+        "peer": peer,
+    }
+    print(json.dumps(setup), flush=True)
+    for name in os.listdir(shards):  # the local run reads warm
+        with open(os.path.join(shards, name), "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    local = run_child(a, "datumio", a.data)
+    print(json.dumps({"what": "run", "setting": "local warm", **local}), flush=True)
+    cache = os.path.join(work, "cache")
+    for setting in ("s3 cold cache", "s3 warm cache"):
+        row = run_child(
+            a, "datumio", "s3://bench/data.lmdb", cache, endpoint=endpoint, cache_limit=limit
+        )
+        row.update(
+            setting=setting,
+            what="run",
+            of_local=round(row["images_per_s"] / local["images_per_s"], 3),
+            same_batches=row["hash"] == local["hash"],
+        )
+        print(json.dumps(row), flush=True)
+    if peer:
+        for setting, extra in (("torch local", {}), ("torch s3", {"endpoint": endpoint})):
+            row = run_child(a, "torch", a.data, **extra)
             row.update(
                 setting=setting,
                 what="run",
                 of_local=round(row["images_per_s"] / local["images_per_s"], 3),
-                same_batches=row["hash"] == local["hash"],
             )
             print(json.dumps(row), flush=True)
-        if peer:
-            for setting, extra in (("torch local", {}), ("torch s3", {"endpoint": endpoint})):
-                row = run_child(a, "torch", a.data, **extra)
-                row.update(
-                    setting=setting,
-                    what="run",
-                    of_local=round(row["images_per_s"] / local["images_per_s"], 3),
-                )
-                print(json.dumps(row), flush=True)
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":
