@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from image_helpers import MakeImage, draw_image, read_rejects_jsonl
+from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test, suite-wide)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from console import console_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,12 +181,6 @@ class DocsData:
             (where / name).symlink_to(target, target_is_directory=True)
 
 
-def tool_argv(argv: list[str]) -> list[str]:
-    """``argv`` of a datumio console script, run from this environment."""
-    script = Path(sys.executable).parent / argv[0]
-    return [str(script) if script.exists() else argv[0], *argv[1:]]
-
-
 def child_env() -> dict[str, str]:
     """The environment of an example: this checkout's datumio first on the path."""
     env = dict(os.environ)
@@ -196,7 +191,7 @@ def child_env() -> dict[str, str]:
 
 def run_command(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        tool_argv(argv),
+        console_argv(argv),
         cwd=cwd,
         env=child_env(),
         capture_output=True,

@@ -152,9 +152,18 @@ def largest_remainder_quotas(raw: F64, total: int) -> I64:
     with the largest fractional parts (ties to the lower class id). The result sums to
     ``total`` and differs from ``total * p_c`` by less than 1 for every class.
     """
-    share = raw / raw.sum() * total
-    quotas = np.floor(share).astype(np.int64)
-    frac = np.where(raw > 0, share - quotas, -1.0)  # never round a zero-weight class up
+    if np.all(raw == np.floor(raw)) and float(raw.sum()) * total < 2**62:
+        # Integral weights (counts, balanced, integer ``weights=``): exact integers, so
+        # equal fractional parts tie exactly and go to the lower class id. In floats,
+        # total * w / W carries rounding noise that breaks such ties either way.
+        weights = raw.astype(np.int64)
+        scaled = weights * total
+        quotas = scaled // int(weights.sum())
+        frac = np.where(weights > 0, scaled % int(weights.sum()), -1)  # fraction x sum(w)
+    else:
+        share = raw / raw.sum() * total
+        quotas = np.floor(share).astype(np.int64)
+        frac = np.where(raw > 0, share - quotas, -1.0)  # never round a zero-weight class up
     remainder = total - int(quotas.sum())
     if remainder > 0:
         order = np.argsort(-frac, kind="stable")

@@ -1,9 +1,9 @@
-"""After every adapter test: no shared-memory segment of this process, no child process."""
+"""Fixtures of the adapter tests: a small long-tailed dataset (the leak check after every
+test is suite-wide, ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import pytest
-from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)
 
 #: Records per class of the small adapter-test dataset (long-tailed, 32x32 shapes).
 CLASS_COUNTS = {"circle": 24, "square": 12, "triangle": 6, "star": 4}

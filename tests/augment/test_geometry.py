@@ -150,4 +150,8 @@ def test_augment_matrix_composes_the_original_order() -> None:
     centre = m.apply(np.array([[5.0, 5.0]]))[0]
     np.testing.assert_allclose(centre, [5.0 - 4.0, 5.0 - 2.0])  # translation in input pixels
     assert m.input_per_output() == pytest.approx((0.5, 0.5))
-    assert isinstance(m.then(Affine.identity()), Affine)
+    points = np.array([[0.0, 0.0], [10.0, 3.0], [-2.5, 7.0]])
+    np.testing.assert_allclose(m.then(Affine.identity()).apply(points), m.apply(points))
+    # ``then`` applies its argument first: shift the output by (1, 0), then map with m.
+    shift = Affine.scale_translate(1.0, 1.0, 1.0, 0.0)
+    np.testing.assert_allclose(m.then(shift).apply(points), m.apply(points + np.array([1.0, 0.0])))

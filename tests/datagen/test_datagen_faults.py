@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from leaks import leaks, session_members, wait_until
+from leaks import leaks, remove_segments_of, session_members, wait_until
 from PIL import Image
 
 from datumio import LoaderError, OptionError, WorkerError
@@ -44,7 +44,9 @@ from datumio._process import pid_alive
 from datumio.datagen import BatchGenerator, DataGenerator, img_loader
 from datumio.loader import remove_stale_segments
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
+#: Above the waits of one test (WAIT_S each), so that on a slow machine a wait fails with
+#: its message, and the ``finally`` cleans up, before pytest-timeout strikes.
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
 BATCH = 4
 SEED = 3
@@ -289,6 +291,7 @@ def _training_script(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], li
             proc.wait()
         for pid in session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
+        remove_segments_of(proc.pid)  # a failed test must not leave them in /dev/shm
         assert proc.stdout is not None
         proc.stdout.close()
 

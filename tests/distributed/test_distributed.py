@@ -3,7 +3,6 @@ two Loader ranks. Real processes and real files throughout."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from console import console_argv
 from leaks import session_members
 from PIL import Image
 
@@ -84,18 +84,18 @@ def test_kill_9_then_resume_gives_the_same_dataset(tmp_path: Path, executor: str
     draw(images, {"a": 120, "b": 60, "c": 20}, seed=1, size=64)
     out = tmp_path / "out.lmdb"
     flags = ["--encode", "png", "--shard-size", "10", "--workers", "2", "--executor", executor]
-    proc = subprocess.Popen(_cli(str(images), str(out), *flags), start_new_session=True)
-    deadline = time.monotonic() + 120
-    while _sidecars(tmp_path) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    # kill -9 of the ingest process alone: its workers (local processes or the Dask
-    # cluster) must go by themselves, and multiprocessing's resource tracker, left alive,
-    # removes their semaphores (killing the whole session would leak them in /dev/shm).
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if proc.returncode == 0:
-        pytest.skip("the ingest finished before it could be killed")
+    # The run SIGKILLs itself when its third shard is finished (``datumio/tools/hooks.py``):
+    # the kill lands mid-run whatever the machine's speed, never after the end.
+    proc = subprocess.Popen(
+        _cli(str(images), str(out), *flags),
+        env={**os.environ, "DATUMIO_TEST_HOOK": "kill=shard:3"},
+        start_new_session=True,
+    )
+    # Its workers (local processes or the Dask cluster) must go by themselves, and
+    # multiprocessing's resource tracker, left alive, removes their semaphores (killing the
+    # whole session would leak them in /dev/shm).
+    assert proc.wait(timeout=120) == -signal.SIGKILL
+    assert _sidecars(tmp_path) >= 3
     deadline = time.monotonic() + 20
     while session_members(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -143,7 +143,9 @@ def test_append_keeps_old_ids_and_adds_new_ones(src: Path, tmp_path: Path) -> No
     old_first = old.image(0)
     more = tmp_path / "more"
     draw(more, {"bee": 4, "dog": 6}, seed=2)
-    subprocess.run(["datumio-ingest", "--append", str(more), str(out), "--quiet"], check=True)
+    subprocess.run(
+        console_argv(["datumio-ingest", "--append", str(more), str(out), "--quiet"]), check=True
+    )
     ds = datumio.open(out)
     assert ds.class_names == ["ant", "bee", "cow", "dog"]
     assert len(ds) == len(before) + 10

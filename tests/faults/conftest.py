@@ -1,4 +1,5 @@
-"""The fault suite: kills, corruption and fuzzing, with the leak check after every test.
+"""The fault suite: kills, corruption and fuzzing (the suite-wide leak check runs after
+every test, ``tests/conftest.py``).
 
 Every test module here sets ``pytestmark = pytest.mark.faults`` so the suite runs alone with
 ``python -m pytest -m faults``; it also runs within the README's test command. The fuzz tests
@@ -7,5 +8,3 @@ run a bounded, derandomised number of examples (repeatable in CI); set
 """
 
 from __future__ import annotations
-
-from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)

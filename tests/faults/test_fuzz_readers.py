@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -330,13 +329,12 @@ def test_loader_batch_refuses_or_matches(
     mutation = data.draw(mutations(ref, focus), label="mutation")
     strict = data.draw(st.booleans(), label="strict")
     with damaged_copy(ref, mutation) as path:
-        started = time.monotonic()
         got, error = attempt(
             f"Loader(strict={strict})", mutation, partial(first_batch, path, strict)
         )
-        # The loader turns a stuck worker into a LoaderError: a refusal, but a hang.
-        waited = time.monotonic() - started
-        assert waited < BATCH_TIMEOUT_S, f"[{mutation}] Loader hung for {waited:.0f} s: {error}"
+        # The loader turns a stuck worker into a LoaderError after batch_timeout_s: a
+        # refusal by its type, but a hang.
+        assert error is None or "no batch arrived" not in str(error), f"[{mutation}] {error}"
     if got is not None:
         check_batch(ref, want, got, strict, mutation)
 

@@ -3,8 +3,9 @@ not delete. A dataset is complete or absent, ``--resume`` gives the uninterrupte
 ``--overwrite`` replaces only what datumio wrote.
 
 Kills are plan-driven, not timed: ``DATUMIO_TEST_HOOK=kill=STEP[:N]`` makes the ingest SIGKILL
-itself the N-th time it reaches STEP (``datumio/tools/hooks.py``), and ``ready=FILE`` tells a
-test that the signal handlers are in place before it sends SIGINT or SIGTERM.
+itself the N-th time it reaches STEP (``datumio/tools/hooks.py``), ``ready=FILE`` tells a
+test that the signal handlers are in place before it sends SIGINT or SIGTERM, and
+``hold=FILE`` keeps the run there until the test has sent them.
 """
 
 from __future__ import annotations
@@ -161,20 +162,19 @@ def test_append_killed_in_its_commit_keeps_the_old_version_and_reruns(
     [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGINT]],
     ids=["sigterm", "ctrl-c", "ctrl-c-twice"],
 )
-def test_sigterm_and_ctrl_c_clean_up(tmp_path: Path, signals: list[signal.Signals]) -> None:
-    """The first signal stops the run at its next safe point, a second one at once (it may
-    strike inside the process pool's start-up): either way exit 130, nothing left."""
-    from datumio.tools.demo import write_demo_images
-
-    images = tmp_path / "images"
-    write_demo_images(str(images))  # 632 images: PNG-encoding them outlasts the signal
+def test_sigterm_and_ctrl_c_clean_up(
+    src: Path, tmp_path: Path, signals: list[signal.Signals]
+) -> None:
+    """The first signal stops the run at its next safe point, a second one at once: either
+    way exit 130, nothing left. The run holds at its start until the signals are sent, so
+    they land in a run that has not finished (no timing, no skip)."""
     work = tmp_path / "work"
     work.mkdir()
-    out, ready = work / "out.lmdb", tmp_path / "ready"
+    out, ready, go = work / "out.lmdb", tmp_path / "ready", tmp_path / "go"
     code = "import sys; from datumio.tools.ingest_cmd import main; sys.exit(main())"
     run = subprocess.Popen(
-        [sys.executable, "-c", code, str(images), str(out), "--encode", "png", "--quiet"],
-        env={**os.environ, "DATUMIO_TEST_HOOK": f"ready={ready}"},
+        [sys.executable, "-c", code, str(src), str(out), *FLAGS],
+        env={**os.environ, "DATUMIO_TEST_HOOK": f"ready={ready};hold={go}"},
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
@@ -185,9 +185,8 @@ def test_sigterm_and_ctrl_c_clean_up(tmp_path: Path, signals: list[signal.Signal
     assert ready.exists(), "the ingest never said it was ready"
     for sig in signals:
         os.kill(run.pid, sig)
+    go.touch()
     _, err = run.communicate(timeout=RUN_TIMEOUT_S)
-    if run.returncode == 0:
-        pytest.skip("the ingest finished before the signal arrived")
     assert run.returncode == 130, err
     assert "interrupted" in err
     wait_until_gone(run.pid)

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from fault_support import LineReader, build_dataset, wait_until
-from leaks import session_members
+from leaks import remove_segments_of, session_members
 
 from datumio.augment import Transform
 from datumio.loader import Loader
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
+#: Above the sum of the waits below (30 + 20 + 8 + 5 s), so that on a slow machine a wait
+#: fails with its message, and the ``finally`` cleans up, before pytest-timeout strikes.
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
 TRAIN = textwrap.dedent(
     """
@@ -89,3 +91,4 @@ def test_training_process_killed(
             proc.wait()
         for pid in session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
+        remove_segments_of(proc.pid)  # a failed test must not leave them in /dev/shm

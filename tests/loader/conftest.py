@@ -1,4 +1,5 @@
-"""Fixtures for loader tests: small ingested datasets and a leak check after every test."""
+"""Fixtures for loader tests: small ingested datasets (the leak check after every test is
+suite-wide, ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)
 from loader_support import build_dataset, corrupt_record
 
 import datumio

@@ -78,3 +78,29 @@ class LoadsNowhere:
 
     def __reduce__(self) -> tuple[object, tuple[()]]:
         return (_refuse_to_load, ())
+
+
+def count_calls(image: np.ndarray, rng: np.random.Generator, folder: str) -> np.ndarray:
+    """The image unchanged; each call adds a file to ``folder`` (bind it with
+    ``functools.partial``; an environment variable would reach a forkserver's workers only
+    as it was when the server started): the test counts them to know how many images the
+    workers have finished."""
+    global _calls
+    _calls += 1
+    with open(os.path.join(folder, f"{os.getpid()}-{_calls}"), "w"):
+        pass
+    return image
+
+
+def fail_once_at_call(
+    image: np.ndarray, rng: np.random.Generator, call: int, marker: str
+) -> np.ndarray:
+    """The image unchanged, but raise on this process's ``call``-th call if the file
+    ``marker`` does not exist yet (it is created then: the failure happens once per test)."""
+    global _calls
+    _calls += 1
+    if _calls == call and not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        raise ValueError("boom once")
+    return image

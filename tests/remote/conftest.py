@@ -1,6 +1,6 @@
 """Fixtures of the remote tests: real servers on loopback, started here and stopped after
 (moto's S3 server for ``s3://``, a plain HTTP server for ``http://``), a small dataset
-ingested once and uploaded to both, and the leak check after every test."""
+ingested once and uploaded to both (the leak check after every test is suite-wide)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ pytest.importorskip("aiohttp")
 pytest.importorskip("s3fs")
 pytest.importorskip("moto.server")
 
-from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test)
 from remote_support import (
     BUCKET,
     DATASETS,

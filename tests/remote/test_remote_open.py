@@ -69,7 +69,7 @@ def test_prefetch_in_the_opening_process_downloads(http, tmp_path: Path) -> None
     ds = datumio.open(http.url("out.lmdb"), cache_dir=str(tmp_path))
     assert ds.store is not None
     ds.advise(range(int(ds.shard_offsets[1]), int(ds.shard_offsets[2])))  # shard 1's records
-    deadline = time.monotonic() + 1  # a loopback download takes milliseconds
+    deadline = time.monotonic() + 30  # a readiness wait (milliseconds on loopback), no bound
     while not ds.store.present(1) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert ds.store.present(1), "advise() did not download the coming shard"

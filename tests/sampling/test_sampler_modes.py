@@ -123,18 +123,24 @@ def test_floor_ceil_repeats_and_without_replacement(
 
 
 def test_within_class_passes_are_permutations() -> None:
-    """Draw j of class c in pass k = j // n_c: each full pass is a permutation of the class."""
+    """docs/sampling.md: within a class, records are drawn without replacement until the
+    class is exhausted, then reshuffled. 35 draws of a class of 9 records are 3 full passes
+    (every record 3 times) and 8 draws of a fourth (8 records once more, one not), and
+    which record misses the fourth pass changes with the epoch."""
     labels = long_tail_labels()
     sampler = Sampler(labels, "balanced", epoch_size=7 * 35, seed=4)  # 35 draws per class
-    keys = sampler._epoch_keys(0)
-    from datumio.sampling._feistel import derive_keys, permute
-
-    for cls in (5, 6):  # 9 records and 1 record
-        n = int(COUNTS[cls])
-        draws = np.arange(35)
-        member = permute(draws % n, n, derive_keys(keys[1], cls, draws // n)).astype(int)
-        for k in range(35 // n):
-            assert sorted(member[k * n : (k + 1) * n].tolist()) == list(range(n))
+    members = np.flatnonzero(labels == 5)  # 9 records
+    assert members.size == 9
+    short = set()
+    for epoch in range(60):
+        hits = np.bincount(sampler.epoch_ids(epoch), minlength=labels.size)
+        assert sorted(hits[members].tolist()) == [3] + [4] * 8
+        assert hits[labels == 6].tolist() == [35]  # a class of one record: every draw
+        drawn = np.flatnonzero(labels == 0)  # 500 records, 35 draws: one partial pass
+        assert sorted(set(hits[drawn].tolist())) == [0, 1] and hits[drawn].sum() == 35
+        short.add(int(members[hits[members] == 3][0]))
+    # Reshuffled every epoch: over 60 epochs each of the 9 records was the one left out.
+    assert short == set(members.tolist())
 
 
 def test_stratified_batches_hold_their_quota() -> None:

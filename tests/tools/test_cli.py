@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from console import console_argv
 from PIL import Image
 
 import datumio
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=120)
+    """A console script (``datumio ...``, ``datumio-ingest ...``) of the tree under test."""
+    argv = list(args) if args[0] == sys.executable else console_argv(args)
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 @pytest.fixture
@@ -119,3 +122,20 @@ def test_demo_never_deletes_images_it_did_not_draw(tmp_path: Path) -> None:
     assert "was not drawn by datumio demo" in result.stderr
     assert (mine / "beach.jpg").read_bytes() == b"not the demo's"
     assert not (tmp_path / "demo.lmdb").exists()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "datumio",
+        "datumio.tools.cli",
+        "datumio.tools.ingest_cmd",
+        "datumio.tools.inspect_cmd",
+        "datumio.tools.preview_cmd",
+        "datumio.tools.verify_cmd",
+    ],
+)
+def test_every_module_with_a_main_runs_under_python_m(module: str) -> None:
+    result = run(sys.executable, "-m", module, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: "), result.stdout[:200]
