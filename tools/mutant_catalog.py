@@ -1,0 +1,630 @@
+"""The mutants ``tools/mutants.py`` runs: one realistic bug per documented guarantee.
+
+Each mutant breaks one promise of ``docs/loader.md``, ``docs/ingest.md``,
+``docs/format.md`` or ``docs/sampling.md`` (``guarantee`` quotes or names it) with a small
+edit a tired contributor could make, and lists the tests that must then fail: node ids
+where one test suffices, so each mutant runs in seconds to a minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """``old`` (occurring exactly once in ``path``) replaced by ``new``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    guarantee: str
+
+
+_LOADER_FAIL = "tests/loader/test_loader_failures.py::"
+_GUARD_FAIL = "tests/loader/test_guarantee_loader_failures.py::"
+_LOADER_ITER = "tests/loader/test_loader_iter.py::"
+_FAULTS = "tests/faults/test_loader_faults.py::"
+_CORRUPT = "tests/faults/test_corrupt_data.py::"
+_ROUND = "tests/ingest/test_ingest_roundtrip.py::"
+_BAD = "tests/ingest/test_bad_input.py::"
+_MODES = "tests/sampling/test_sampler_modes.py::"
+_QUOTAS = "tests/sampling/test_sampler_quotas.py::"
+
+MUTANTS: tuple[Mutant, ...] = (
+    # -- ingest (docs/ingest.md, docs/format.md "Atomicity") --------------------------------
+    Mutant(
+        name="ingest-publish-before-index",
+        path="datumio/ingest/pipeline.py",
+        old="""        manifest = write_dataset(tmp, target.index_dir, records, info)
+        if events is not None:
+            events("finalize")
+        manifest = target.commit(tmp, manifest, events)
+""",
+        new="""        target.commit(tmp, None, events)  # publish first ...
+        tmp = None
+        manifest = write_dataset(out, target.index_dir, records, info)  # ... then the index
+        if events is not None:
+            events("finalize")
+""",
+        tests=("tests/ingest/test_atomic.py",),
+        guarantee="ingest.md: OUT is either complete or absent (renamed when all is written)",
+    ),
+    Mutant(
+        name="ingest-rejects-not-written",
+        path="datumio/ingest/finalize.py",
+        old="""            fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\\n")""",
+        new="""            pass""",
+        tests=(_BAD + "test_rejects_jsonl_lists_every_reject",),
+        guarantee="ingest.md: a file that cannot be used is written to OUT/rejects.jsonl",
+    ),
+    Mutant(
+        name="ingest-strict-ignored",
+        path="datumio/tools/ingest_cmd.py",
+        old="""on_error="raise" if args.strict else args.on_error,""",
+        new="""on_error=args.on_error,""",
+        tests=("tests/tools/test_cli.py::test_bad_input_policies_exit_3_and_write_nothing",),
+        guarantee="ingest.md: --strict stops at the first bad file (exit 3), writes nothing",
+    ),
+    Mutant(
+        name="ingest-max-errors-off-by-one",
+        path="datumio/ingest/pipeline.py",
+        old="""if limit is not None and len(self.items) > limit:""",
+        new="""if limit is not None and len(self.items) >= limit:""",
+        tests=(_BAD + "test_max_errors",),
+        guarantee="ingest.md: --max-errors N fails the run once MORE than N files are rejected",
+    ),
+    Mutant(
+        name="ingest-symlink-escape-allowed",
+        path="datumio/ingest/sources.py",
+        old="""    if not _inside(real, root_real):
+        return "symlink escapes the input root"
+""",
+        new="",
+        tests=(
+            "tests/ingest/test_path_safety.py::test_symlinks_inside_are_followed_and_unsafe_ones_rejected",
+        ),
+        guarantee="ingest.md: a symlink that leads outside SRC is rejected",
+    ),
+    Mutant(
+        name="ingest-labels-dotdot-allowed",
+        path="datumio/ingest/sources.py",
+        old="""    if ".." in rel.replace("\\\\", "/").split("/"):""",
+        new="""    if ".." in rel.replace("\\\\", "/").split("/")[:1]:""",
+        tests=("tests/ingest/test_labels_file.py::test_bad_rows_are_rejected_with_their_line",),
+        guarantee="ingest.md: a labels-file path that contains '..' is rejected",
+    ),
+    Mutant(
+        name="ingest-hidden-files-taken",
+        path="datumio/ingest/sources.py",
+        old="""    return name.startswith(".")""",
+        new="""    return name in (".", "..")""",
+        tests=("tests/ingest/test_path_safety.py::test_files_directly_in_src_and_hidden_entries",),
+        guarantee="ingest.md: names starting with '.' (files and folders) are ignored",
+    ),
+    Mutant(
+        name="ingest-labels-sorted-as-text",
+        path="datumio/ingest/sources.py",
+        old="""        return sorted(values, key=lambda v: (int(v), v))""",
+        new="""        return sorted(values)""",
+        tests=("tests/ingest/test_labels_file.py::test_integer_labels_sort_numerically",),
+        guarantee="ingest.md: integer labels sort numerically (2 before 10)",
+    ),
+    Mutant(
+        name="ingest-shuffle-seed-ignored",
+        path="datumio/ingest/pipeline.py",
+        old="""    order = np.random.default_rng(options.seed).permutation(len(items))""",
+        new="""    order = np.random.default_rng().permutation(len(items))""",
+        tests=("tests/ingest/test_guarantee_ingest_options.py",),
+        guarantee="ingest.md: --shuffle permutes with numpy.random.default_rng(seed): same input "
+        "and options give the same records",
+    ),
+    Mutant(
+        name="ingest-size-ignores-aspect",
+        path="datumio/ingest/work.py",
+        old=("ImageOps.fit(img, (out_width, out_height), method=_RESAMPLE, centering=(0.5, 0.5))"),
+        new="img.resize((out_width, out_height), _RESAMPLE)",
+        tests=("tests/ingest/test_guarantee_ingest_options.py",),
+        guarantee="ingest.md: --size resizes to cover WxH, then centre-crops (aspect kept)",
+    ),
+    Mutant(
+        name="ingest-max-side-enlarges",
+        path="datumio/ingest/work.py",
+        old="""        return spec.max_side / longest if longest > spec.max_side else None""",
+        new="""        return spec.max_side / longest""",
+        tests=("tests/ingest/test_guarantee_ingest_options.py",),
+        guarantee="ingest.md: --max-side shrinks so no side exceeds N (never enlarges)",
+    ),
+    Mutant(
+        name="ingest-short-side-uses-long-side",
+        path="datumio/ingest/work.py",
+        old="""        return spec.short_side / min(width, height)""",
+        new="""        return spec.short_side / max(width, height)""",
+        tests=(_ROUND + "test_resize_options",),
+        guarantee="ingest.md: --short-side makes the shorter side exactly N",
+    ),
+    Mutant(
+        name="ingest-gray16-clipped",
+        path="datumio/codec.py",
+        old="""    top = 65535 if arr.max(initial=0) <= 65535 else int(arr.max())""",
+        new="""    top = 255""",
+        tests=(_BAD + "test_gray16_is_scaled_not_clipped",),
+        guarantee="ingest.md/format.md: 16-bit images are scaled to 8 bit, never clipped",
+    ),
+    Mutant(
+        name="ingest-class-index-not-grouped",
+        path="datumio/shards/writer.py",
+        old="""        fmt.CLASS_IDS: class_ids,""",
+        new="""        fmt.CLASS_IDS: np.arange(len(labels), dtype=fmt.ID_DTYPE),""",
+        tests=(
+            "tests/shards/test_guarantee_format.py::test_class_ids_group_the_records_of_each_class",
+        ),
+        guarantee="format.md: index/class_ids.npy holds the ids grouped by class, ascending",
+    ),
+    Mutant(
+        name="ingest-overwrite-foreign-files",
+        path="datumio/ingest/atomic.py",
+        old="""    foreign = [name for name in entries if not _DATASET_ENTRY.match(name)]""",
+        new="""    foreign: list[str] = []""",
+        tests=(
+            "tests/faults/test_ingest_faults.py::test_overwrite_refuses_what_datumio_did_not_write",
+        ),
+        guarantee="ingest.md: --overwrite never replaces a dataset holding files someone else "
+        "put there",
+    ),
+    Mutant(
+        name="ingest-out-inside-src",
+        path="datumio/ingest/pipeline.py",
+        old="""out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep):""",
+        new="""out_real == src_real:""",
+        tests=(_ROUND + "test_output_inside_input_is_refused",),
+        guarantee="ingest.md: OUT may not be inside SRC",
+    ),
+    Mutant(
+        name="ingest-failed-run-leaves-temporary",
+        path="datumio/ingest/pipeline.py",
+        old="""    except BaseException:
+        if tmp is not None:
+            atomic.discard(tmp)
+        raise""",
+        new="""    except BaseException:
+        raise""",
+        tests=(_BAD + "test_on_error_raise_names_the_file_and_leaves_no_output",),
+        guarantee="ingest.md: a run that stops writes nothing at OUT (nor beside it)",
+    ),
+    # -- the format (docs/format.md) -------------------------------------------------------
+    Mutant(
+        name="format-name-not-checked",
+        path="datumio/shards/_manifest_checks.py",
+        old="""    if m.get("format") != fmt.FORMAT_NAME:""",
+        new="""    if m.get("format") is None:""",
+        tests=("tests/shards/test_manifest.py",),
+        guarantee="format.md: a reader must refuse a format other than 'datumio'",
+    ),
+    Mutant(
+        name="format-version-newer-accepted",
+        path="datumio/shards/_manifest_checks.py",
+        old="""    if version > fmt.FORMAT_VERSION:""",
+        new="""    if version > fmt.FORMAT_VERSION + 1:""",
+        tests=("tests/shards/test_guarantee_format.py::test_the_next_format_version_is_refused",),
+        guarantee="format.md: a version newer than the newest known raises FormatVersionError",
+    ),
+    Mutant(
+        name="format-version-not-int-accepted",
+        path="datumio/shards/_manifest_checks.py",
+        old="""    if not isinstance(version, int):""",
+        new="""    if version is None:""",
+        tests=("tests/shards/test_manifest.py",),
+        guarantee="format.md: a format_version that is not an integer is refused",
+    ),
+    Mutant(
+        name="format-path-escape-allowed",
+        path="datumio/shards/_manifest_checks.py",
+        old="""return not posixpath.isabs(norm) and norm != ".." and not norm.startswith("../")""",
+        new="""return not posixpath.isabs(norm)""",
+        tests=(_CORRUPT + "test_a_manifest_that_readers_cannot_trust_is_refused",),
+        guarantee="format.md: shard and index paths that leave the dataset ('..') are refused",
+    ),
+    Mutant(
+        name="format-crc-not-checked-on-read",
+        path="datumio/shards/dataset.py",
+        old="""if check_crc and zlib.crc32(payload) != int(self._meta(shard).crc32[local]):""",
+        new="""if check_crc and zlib.crc32(payload) == -1:""",
+        tests=(_ROUND + "test_bit_rot_is_caught_by_crc",),
+        guarantee="format.md/loader.md: reading a record checks the payload's CRC32",
+    ),
+    Mutant(
+        name="format-shard-record-list-not-checked",
+        path="datumio/shards/dataset.py",
+        old="""                or records_crc32(meta.crc32) != entry.records_crc32
+""",
+        new="",
+        tests=(_CORRUPT + "test_a_swapped_shard_is_caught_by_its_record_list",),
+        guarantee="loader.md: the first read of a shard checks its record list against the "
+        "manifest's records_crc32",
+    ),
+    Mutant(
+        name="format-label-range-not-checked",
+        path="datumio/shards/dataset.py",
+        old="""        check_range(self.labels, self.num_classes, where(fmt.LABELS), "label")""",
+        new="""        check_range(self.labels, 1 << 31, where(fmt.LABELS), "label")""",
+        tests=(_CORRUPT + "test_a_label_outside_the_class_range_is_refused_at_open",),
+        guarantee="loader.md: every label in 0 .. num_classes-1, checked at open",
+    ),
+    Mutant(
+        name="format-index-dtype-unchecked",
+        path="datumio/shards/index.py",
+        old="""    if arr.dtype.str != dtype or arr.shape != shape:""",
+        new="""    if arr.shape != shape:""",
+        tests=(_CORRUPT + "test_an_index_of_another_dtype_or_length_is_refused",),
+        guarantee="format.md: index files of another dtype than listed are refused",
+    ),
+    Mutant(
+        name="format-shard-label-not-compared",
+        path="datumio/shards/dataset.py",
+        old="""        if listed_label != label or listed_shape != shape:""",
+        new="""        if listed_shape != shape:""",
+        tests=(_CORRUPT + "test_a_label_changed_within_range_is_caught_when_the_record_is_read",),
+        guarantee="format.md: reading a record checks that the shard's own label equals the "
+        "index's",
+    ),
+    Mutant(
+        name="format-unknown-fields-dropped",
+        path="datumio/shards/manifest.py",
+        old="""    return {key: _plain(v) for key, v in obj.items() if key not in names}""",
+        new="""    return {}""",
+        tests=("tests/shards/test_manifest.py::test_unknown_keys_of_a_newer_writer_are_kept",),
+        guarantee="format.md: fields a reader does not know are kept (extra) through a round trip",
+    ),
+    Mutant(
+        name="verify-decode-disabled",
+        path="datumio/tools/verify_cmd.py",
+        old="""        report = verify(path, decode=args.decode, progress=bar.update)""",
+        new="""        report = verify(path, progress=bar.update)""",
+        tests=(
+            "tests/shards/test_verify.py::"
+            "test_decode_finds_a_record_whose_bytes_are_sound_but_no_image",
+        ),
+        guarantee="README/inspect.md: datumio verify --decode also decodes every record",
+    ),
+    Mutant(
+        name="verify-crc-not-recomputed",
+        path="datumio/shards/verify.py",
+        old="""        if zlib.crc32(payload) != int(crcs[local]):
+            check.problem("CRC32 mismatch (bit rot)", shard=name, record=record, key=key)""",
+        new="""        if len(payload) == 0:
+            check.problem("CRC32 mismatch (bit rot)", shard=name, record=record, key=key)""",
+        tests=("tests/shards/test_verify.py::test_flipped_bit_is_found_and_named",),
+        guarantee="README: datumio verify recomputes every record's CRC32",
+    ),
+    # -- the loader (docs/loader.md) -------------------------------------------------------
+    Mutant(
+        name="loader-abandoned-epoch-keeps-slots",
+        path="datumio/loader/loader.py",
+        old="""self._inflight.pop(done.slot, None)
+                    runtime.ring.give_back(done.slot)""",
+        new="""self._inflight.pop(done.slot, None)""",
+        tests=("tests/loader/test_abandoned_epoch.py",),
+        guarantee="loader.md: break out of an epoch and start the next one (the slots of "
+        "finished, unyielded batches go back)",
+    ),
+    Mutant(
+        name="loader-strict-ignored",
+        path="datumio/loader/loader.py",
+        old="""self.options.seed, self.options.strict""",
+        new="""self.options.seed, False""",
+        tests=(_LOADER_FAIL + "test_strict_raises_with_record_and_shard",),
+        guarantee="loader.md: strict=True raises WorkerError instead of replacing a record",
+    ),
+    Mutant(
+        name="loader-replacement-other-class",
+        path="datumio/loader/fill.py",
+        old="""        members = self.dataset.class_index(int(self.dataset.labels[record]))""",
+        new="""        members = np.arange(len(self.dataset), dtype=np.int64)""",
+        tests=(_GUARD_FAIL + "test_the_last_record_of_a_class_is_replaced_by_the_first",),
+        guarantee="loader.md: a failing record is replaced by the next record of the same class",
+    ),
+    Mutant(
+        name="loader-replacement-tries-unbounded",
+        path="datumio/loader/fill.py",
+        old="""        if tries >= min(n - 1, MAX_REPLACEMENT_TRIES):""",
+        new="""        if tries >= n - 1:""",
+        tests=(
+            "tests/loader/test_documented_failures.py::"
+            "test_a_record_whose_16_next_records_fail_too_fails_its_batch",
+        ),
+        guarantee="loader.md: replaced up to 16 tries, then the batch fails",
+    ),
+    Mutant(
+        name="loader-worker-error-swallowed",
+        path="datumio/loader/worker.py",
+        old="""        except Exception as exc:
+            reply = _failure(config, msg, exc)""",
+        new="""        except Exception:
+            return""",
+        tests=(_LOADER_FAIL + "test_worker_exception_reaches_the_caller",),
+        guarantee="loader.md: an exception in a worker reaches the caller as WorkerError with "
+        "its traceback",
+    ),
+    Mutant(
+        name="loader-worker-error-loses-record",
+        path="datumio/loader/worker.py",
+        old="""        record, shard = exc.record, exc.shard""",
+        new="""        record, shard = -1, exc.shard""",
+        tests=(_LOADER_FAIL + "test_strict_raises_with_record_and_shard",),
+        guarantee="loader.md: WorkerError names the record id and the shard path",
+    ),
+    Mutant(
+        name="loader-dead-worker-not-replaced",
+        path="datumio/loader/pool.py",
+        old="""            if self._kills[key] > self._max_restarts:""",
+        new="""            if self._kills[key] > 0:""",
+        tests=(_LOADER_FAIL + "test_sigkilled_worker_is_replaced_and_its_batch_reissued",),
+        guarantee="loader.md: a worker that dies is replaced and its batches re-issued",
+    ),
+    Mutant(
+        name="loader-restart-limit-off-by-one",
+        path="datumio/loader/pool.py",
+        old="""            if self._kills[key] > self._max_restarts:""",
+        new="""            if self._kills[key] > self._max_restarts + 1:""",
+        tests=(
+            _GUARD_FAIL + "test_a_batch_that_killed_max_restarts_plus_one_workers_raises_saying_so",
+        ),
+        guarantee="loader.md: a batch that has killed max_restarts + 1 workers raises LoaderError",
+    ),
+    Mutant(
+        name="loader-start-failure-retried",
+        path="datumio/loader/pool.py",
+        old="""        if not self._ready[k] and code is not None and code > 0:""",
+        new="""        if not self._ready[k] and code is not None and code > 255:""",
+        tests=(
+            "tests/loader/test_entry_points.py::test_a_worker_that_cannot_start_stops_the_loader_at_once",
+        ),
+        guarantee="loader.md: a worker that exits with an error before it is ready stops the "
+        "loader at once (no replacements)",
+    ),
+    Mutant(
+        name="loader-parent-watch-removed",
+        path="datumio/loader/worker.py",
+        old="""        if os.getppid() != first_parent:
+            return None  # reparented: the process that started us is gone""",
+        new="",
+        tests=("tests/loader/test_guarantee_parent_death.py",),
+        guarantee="loader.md: workers watch for a change of parent and exit",
+    ),
+    Mutant(
+        name="loader-death-signal-not-armed",
+        path="datumio/loader/worker.py",
+        old="""    if config.death_signal:
+        die_with_parent()""",
+        new="""    if config.death_signal:
+        pass""",
+        tests=("tests/loader/test_guarantee_parent_death.py",),
+        guarantee="loader.md: on Linux workers get the kernel's parent-death signal (a worker "
+        "busy in a decoder dies with its parent)",
+    ),
+    Mutant(
+        name="loader-shm-not-unlinked",
+        path="datumio/loader/slots.py",
+        old="""        for seg in self.segments:
+            seg.unlink()""",
+        new="""        for seg in self.segments[1:]:
+            seg.unlink()""",
+        tests=(_LOADER_FAIL + "test_close_gc_and_training_loop_errors_leave_nothing",),
+        guarantee="loader.md: close() unlinks every segment; no /dev/shm/datumio_* is left",
+    ),
+    Mutant(
+        name="loader-stale-segments-kept",
+        path="datumio/loader/loader.py",
+        old="""        remove_stale_segments()
+        ring = SlotRing(""",
+        new="""        ring = SlotRing(""",
+        tests=(_LOADER_FAIL + "test_stale_segments_of_dead_runs_are_removed_at_start",),
+        guarantee="loader.md: the next Loader start removes segments whose pid is dead",
+    ),
+    Mutant(
+        name="loader-shm-capacity-unchecked",
+        path="datumio/loader/slots.py",
+        old="""    if needed > free:""",
+        new="""    if needed > 1 << 62:""",
+        tests=(_LOADER_FAIL + "test_shm_capacity_is_checked_with_a_clear_message",),
+        guarantee="loader.md: /dev/shm free space is checked before allocating",
+    ),
+    Mutant(
+        name="loader-augment-seed-per-worker",
+        path="datumio/loader/fill.py",
+        old="""            rng = sample_rng(self.config.seed, epoch, position)""",
+        new="""            rng = sample_rng(self.config.seed + self.worker_id, epoch, position)""",
+        tests=(_LOADER_ITER + "test_same_pixels_whatever_the_worker_count",),
+        guarantee="loader.md: the same seed, epoch and position give the same pixels whatever "
+        "the number of workers",
+    ),
+    Mutant(
+        name="loader-seed-not-given-to-sampler",
+        path="datumio/loader/options.py",
+        old="""        fields["seed"] = self.seed
+""",
+        new="",
+        tests=("tests/loader/test_loader_options.py",),
+        guarantee="loader.md: seed is the run seed of the sampler and of every augmentation",
+    ),
+    Mutant(
+        name="loader-lease-dropped-early",
+        path="datumio/loader/slots.py",
+        old="""        self.lease = lease\n""",
+        new="""        self.lease = None\n""",
+        tests=(_LOADER_ITER + "test_slot_lifetime_follows_references",),
+        guarantee="loader.md: a batch you hold is never overwritten (the lease lives as long as "
+        "any array or view)",
+    ),
+    Mutant(
+        name="loader-copy-true-not-copied",
+        path="datumio/loader/loader.py",
+        old="""            arrays = [a.copy() for a in arrays]""",
+        new="""            arrays = list(arrays)""",
+        tests=(_LOADER_ITER + "test_release_and_copy",),
+        guarantee="loader.md: copy=True returns owned arrays and reuses the slot at once",
+    ),
+    Mutant(
+        name="loader-second-iterator-silent",
+        path="datumio/loader/loader.py",
+        old="""        if self._generation != gen:
+            raise LoaderError(""",
+        new="""        if self._generation < gen:
+            raise LoaderError(""",
+        tests=(_FAULTS + "test_a_new_iterator_takes_over_and_the_old_one_raises",),
+        guarantee="loader.md: an iterator that was taken over raises LoaderError, never stops "
+        "silently",
+    ),
+    Mutant(
+        name="loader-stall-not-reported-early",
+        path="datumio/loader/watch.py",
+        old="""        self.stall_s = max(_MIN_STALL_S, STALL_FRACTION * batch_timeout_s)""",
+        new="""        self.stall_s = max(_MIN_STALL_S, batch_timeout_s)""",
+        tests=("tests/loader/test_guarantee_stall.py",),
+        guarantee="loader.md: a worker without progress for a tenth of batch_timeout_s is "
+        "reported before the timeout",
+    ),
+    Mutant(
+        name="loader-pickle-allowed",
+        path="datumio/loader/loader.py",
+        old="""    def __reduce_ex__(self, protocol: object) -> Any:
+        raise TypeError(""",
+        new="""    def _unused_reduce_ex(self, protocol: object) -> Any:
+        raise TypeError(""",
+        tests=(_FAULTS + "test_pickling_a_loader_raises_a_clear_type_error",),
+        guarantee="loader.md: pickle.dumps(loader) raises TypeError saying what to do",
+    ),
+    Mutant(
+        name="loader-readahead-hints-off",
+        path="datumio/loader/worker.py",
+        old="""            if not early:
+                filler.advise(msg.ids)""",
+        new="""            if not early:
+                pass""",
+        tests=(
+            "tests/loader/test_readahead.py::test_workers_hint_their_current_and_next_batch_before_decoding",
+        ),
+        guarantee="loader.md: with readahead workers hint the records of their current batch",
+    ),
+    Mutant(
+        name="loader-workers-take-sigint",
+        path="datumio/loader/worker.py",
+        old="""    signal.signal(signal.SIGINT, signal.SIG_IGN)""",
+        new="""    signal.signal(signal.SIGINT, signal.default_int_handler)""",
+        tests=("tests/loader/test_guarantee_sigint.py",),
+        guarantee="loader.md: workers ignore SIGINT (the parent decides)",
+    ),
+    # -- the sampler (docs/sampling.md) ----------------------------------------------------
+    Mutant(
+        name="sampler-quota-remainder-off-by-one",
+        path="datumio/sampling/_quotas.py",
+        old="""        quotas[order[:remainder]] += 1""",
+        new="""        quotas[order[: remainder - 1]] += 1""",
+        tests=(_QUOTAS[:-2],),
+        guarantee="sampling.md: floor(E * p_c) plus one for the E - sum(floor) classes with the "
+        "largest fractional parts; sum(q_c) = E",
+    ),
+    Mutant(
+        name="sampler-quota-ties-to-higher-class",
+        path="datumio/sampling/_quotas.py",
+        old="""        order = np.argsort(-frac, kind="stable")""",
+        new="""        order = np.argsort(frac, kind="stable")[::-1]""",
+        tests=(_QUOTAS[:-2],),
+        guarantee="sampling.md: remainder ties go to the lower class id",
+    ),
+    Mutant(
+        name="sampler-balanced-inverse-frequency",
+        path="datumio/sampling/_quotas.py",
+        old="""        raw = np.ones(num, dtype=np.float64)""",
+        new="""        raw = 1.0 / np.maximum(counts, 1).astype(np.float64)""",
+        tests=(_MODES + "test_class_frequencies_in_batches_follow_target",),
+        guarantee="sampling.md: balanced gives every class with records 1 / C",
+    ),
+    Mutant(
+        name="sampler-power-exponent-ignored",
+        path="datumio/sampling/_quotas.py",
+        old="""        exponent = 1.0 if power is None else float(power)""",
+        new="""        exponent = 1.0""",
+        tests=(_QUOTAS + "test_target_weights_modes",),
+        guarantee="sampling.md: power=a targets n_c ** a",
+    ),
+    Mutant(
+        name="sampler-empty-class-not-warned",
+        path="datumio/sampling/_quotas.py",
+        old="""    skipped = np.flatnonzero(~present & (raw > 0))""",
+        new="""    skipped = np.flatnonzero(~present & (raw > 0))[:0]""",
+        tests=(_MODES + "test_zero_record_classes_warn_and_are_skipped",),
+        guarantee="sampling.md: classes with no records are skipped with a UserWarning",
+    ),
+    Mutant(
+        name="sampler-with-replacement",
+        path="datumio/sampling/_sampler.py",
+        old="""derive_keys(keys[1], cls, draw // size)""",
+        new="""derive_keys(keys[1], cls, draw)""",
+        tests=(_MODES + "test_floor_ceil_repeats_and_without_replacement",),
+        guarantee="sampling.md: within a class, records are drawn without replacement until the "
+        "class is exhausted",
+    ),
+    Mutant(
+        name="sampler-seed-ignored",
+        path="datumio/sampling/_sampler.py",
+        old="""        seq = np.random.SeedSequence(self.options.seed, spawn_key=(epoch,))""",
+        new="""        seq = np.random.SeedSequence(0, spawn_key=(epoch,))""",
+        tests=(
+            "tests/sampling/test_sampler_resume.py::test_same_seed_same_plan_and_different_epochs_differ",
+        ),
+        guarantee="sampling.md: position t of epoch e is a pure function of (seed, epoch, t)",
+    ),
+    Mutant(
+        name="sampler-ranks-not-interleaved",
+        path="datumio/sampling/_sampler.py",
+        old="""            plan_pos = pos * self._world + self._rank
+            if self.options.pad:""",
+        new="""            plan_pos = pos + self._rank * self._rank_size
+            if self.options.pad:""",
+        tests=("tests/sampling/test_sampler_distributed.py",),
+        guarantee="sampling.md: rank r's i-th record is plan position i * W + r",
+    ),
+    Mutant(
+        name="sampler-set-epoch-resets-position",
+        path="datumio/sampling/_sampler.py",
+        old="""        if int(epoch) != self._epoch:
+            self._epoch, self._position = int(epoch), 0
+
+    def state_dict""",
+        new="""        self._epoch, self._position = int(epoch), 0
+
+    def state_dict""",
+        tests=("tests/sampling/test_sampler_resume.py",),
+        guarantee="sampling.md: set_epoch(e) is a no-op when e is the current epoch (keeps a "
+        "resumed position)",
+    ),
+    Mutant(
+        name="sampler-resume-world-size-unchecked",
+        path="datumio/sampling/_sampler.py",
+        old="""            "world_size": self._world,
+            "num_records": self.num_records,
+            "options": self.options.fingerprint(),
+        }
+        self._epoch""",
+        new="""            "num_records": self.num_records,
+            "options": self.options.fingerprint(),
+        }
+        self._epoch""",
+        tests=(
+            "tests/sampling/test_sampler_resume.py::test_load_state_dict_refuses_a_different_setup",
+        ),
+        guarantee="sampling.md: load_state_dict raises OptionError when the world size differs",
+    ),
+    Mutant(
+        name="resample-sample-fraction-ignored",
+        path="datumio/sampling/_resample.py",
+        old="""    size = round(sample_fraction * labels.size)""",
+        new="""    size = labels.size""",
+        tests=("tests/sampling/test_sampler_resample.py",),
+        guarantee="sampling.md: resample_data returns round(sample_fraction * len(arr)) entries",
+    ),
+)
