@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "datumio"
 #: import each other (shards, augment and sampling are independent; ingest and loader too).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("datumio.errors", "datumio._version")),
-    ("base", ("datumio._process", "datumio.codec")),
+    ("base", ("datumio._process", "datumio.codec", "datumio.fields")),
     ("stores and specs", ("datumio.shards", "datumio.augment", "datumio.sampling")),
     ("remote stores", ("datumio.remote",)),
     ("pipelines", ("datumio.ingest", "datumio.loader", "datumio.inspect")),
@@ -51,7 +51,7 @@ AUGMENT_FLOORS: tuple[tuple[str, ...], ...] = (
     ("geometry",),
     ("opencv",),
     ("warp",),
-    ("photometric", "normalize", "finish", "device"),
+    ("photometric", "normalize", "finish", "device", "annotations"),
     ("pipeline",),
     ("__init__",),
 )

@@ -41,13 +41,15 @@ def output_shapes(loader: Loader) -> list[tuple[tuple[int | None, ...], str]]:
         ((size, *layout.sample_shape), str(np.dtype(layout.dtype))),
         ((size,), "int64"),
     ]
+    out.extend(((size, *shape), str(np.dtype(dtype))) for shape, dtype in layout.fields)
     out.extend(((size,), "int64") for _ in loader.options.extras)
     return out
 
 
 def tf_dataset(loader: Loader) -> Any:
     """A ``tf.data.Dataset`` over ``loader`` built with ``from_generator`` and a full
-    ``output_signature`` (images, labels and any extras; see :func:`output_shapes`).
+    ``output_signature`` (images, labels, any record fields and extras, in the order of
+    ``loader.batch_names``; see :func:`output_shapes`).
 
     Each pass over the dataset is one pass of ``iter(loader)``: the rest of the current
     epoch, then the loader moves to the next epoch, so ``model.fit(ds, epochs=N)`` sees N

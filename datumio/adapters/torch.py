@@ -110,6 +110,9 @@ def _classes() -> tuple[type, type]:
             decoder: for ``Loader(decode="device")``: a function from a list of JPEG byte
                 tensors (CPU uint8) to a list of CHW uint8 image tensors on ``device``;
                 default ``torchvision.io.decode_jpeg(datas, device=device)`` (nvJPEG).
+            as_dict: yield ``{name: tensor}`` named by ``loader.batch_names`` (``images``,
+                ``labels``, record fields such as ``boxes`` and ``boxes_count``, extras)
+                instead of a tuple.
 
         Raises:
             OptionError: iterated inside a ``DataLoader`` worker process.
@@ -126,6 +129,7 @@ def _classes() -> tuple[type, type]:
             dtype: Any = None,
             ahead: int = 2,
             decoder: Any = None,
+            as_dict: bool = False,
         ) -> None:
             super().__init__()
             if not isinstance(loader, Loader):
@@ -150,6 +154,8 @@ def _classes() -> tuple[type, type]:
                 raise OptionError(f"TorchIterable(ahead={ahead!r}); give a positive int")
             self.ahead = ahead
             self.decoder = decoder
+            #: Yield ``{name: tensor}`` by ``loader.batch_names`` instead of a tuple.
+            self.as_dict = bool(as_dict)
             self._transfer: Any = None
             #: The engine of device copies (tests may set a fake one before iterating).
             self.engine: Any = None
@@ -222,7 +228,18 @@ def _classes() -> tuple[type, type]:
             self.pin_memory = False
             return False
 
-        def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        def __iter__(self) -> Iterator[Any]:
+            if not self.as_dict:
+                yield from self._tuples()
+                return
+            names = [n for n in self.loader.batch_names if n != "params"]
+            for out in self._tuples():
+                named = dict(zip(names, out, strict=False))
+                del out
+                yield named
+                del named  # hold no slot while the loader fills the next batch
+
+        def _tuples(self) -> Iterator[tuple[torch.Tensor, ...]]:
             if get_worker_info() is not None:
                 raise OptionError(_NUM_WORKERS_MESSAGE)
             from datumio.adapters import torch_handoff

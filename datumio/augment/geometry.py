@@ -122,12 +122,18 @@ def hflip(out_w: int) -> Affine:
     return Affine.scale_translate(-1.0, 1.0, float(out_w), 0.0)
 
 
+def crop_view(box: tuple[int, int, int, int], out_w: int, out_h: int) -> Affine:
+    """The output view of a (left, top, w, h) box of the input (a random resized crop)."""
+    left, top, w, h = box
+    return Affine.scale_translate(w / out_w, h / out_h, float(left), float(top))
+
+
 def base_view(spec: Transform, in_w: int, in_h: int, rng: np.random.Generator) -> Affine:
     """The map from the output-sized view into the stored image (before augmentation)."""
     out_h, out_w = spec.size
     if spec.crop_scale is not None:
         left, top, w, h = random_resized_crop(rng, in_w, in_h, spec.crop_scale, spec.crop_ratio)
-        return Affine.scale_translate(w / out_w, h / out_h, float(left), float(top))
+        return crop_view((left, top, w, h), out_w, out_h)
     if spec.keep_scale:
         return keep_scale(out_w, out_h, in_w, in_h)
     return resize_crop(spec, in_w, in_h)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import cast
+from typing import Literal, cast, overload
 
 import numpy as np
 from PIL import Image
@@ -42,6 +42,20 @@ def decode_for(
     Raises:
         DecodeError: the payload does not decode to the stored shape.
     """
+    return _decode(spec, source, rng, encoding=encoding, shape=shape, background=background)[0]
+
+
+def _decode(
+    spec: Transform,
+    source: bytes | memoryview | np.ndarray,
+    rng: np.random.Generator,
+    *,
+    encoding: str,
+    shape: tuple[int, int, int] | None,
+    background: tuple[int, int, int],
+) -> tuple[np.ndarray, geometry.Affine]:
+    """:func:`decode_for`, and the map it warped with in the stored (upright) image's
+    coordinates: before any rescaling for a draft (DCT-scaled) decode."""
     if isinstance(source, np.ndarray) or encoding == "raw":
         if isinstance(source, np.ndarray):
             arr = source if source.ndim == 3 else source[:, :, None]
@@ -53,7 +67,7 @@ def decode_for(
         m = geometry.plan(spec, arr.shape[1], arr.shape[0], rng)
         out = _finish(spec, arr, m, rng)
         # Never hand out a view of the caller's array (a user_fn may write into its input).
-        return out.copy() if np.may_share_memory(out, arr) else out
+        return (out.copy() if np.may_share_memory(out, arr) else out), m
     if shape is not None and _opencv_decodes(spec, source, encoding, shape):
         decoded = _decode_jpeg_opencv(spec, source, shape, rng)
         if decoded is not None:
@@ -62,7 +76,7 @@ def decode_for(
     stored_w, stored_h = img.size
     swaps = exif_orientation(img) in SWAPS_AXES
     up_w, up_h = (stored_h, stored_w) if swaps else (stored_w, stored_h)
-    m = geometry.plan(spec, up_w, up_h, rng)
+    stored = m = geometry.plan(spec, up_w, up_h, rng)
     request = geometry.draft_request(m, up_w, up_h) if img.format == "JPEG" else None
     if request is not None and swaps:
         request = (request[1], request[0])
@@ -74,7 +88,7 @@ def decode_for(
         m = m.rescale_input(img.width / up_w, img.height / up_h)
     if shape is not None and request is None and (up_h, up_w) != tuple(shape[:2]):
         raise DecodeError("corrupt data", f"decoded shape {(up_h, up_w)} != stored {shape}")
-    return _finish(spec, img, m, rng)
+    return _finish(spec, img, m, rng), stored
 
 
 def _opencv_decodes(
@@ -98,16 +112,17 @@ def _decode_jpeg_opencv(
     source: bytes | memoryview,
     shape: tuple[int, int, int],
     rng: np.random.Generator,
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, geometry.Affine] | None:
     """A JPEG record written by datumio, or a kept plain JPEG (no EXIF rotation, RGB or
     grey), decoded with OpenCV (bit-identical to Pillow's decode), or with Pillow when the
     warp ends in Pillow's resize anyway (a fractional box: the array would be copied into a
     PIL image, which costs more than OpenCV's decode saves). None (nothing drawn from
-    ``rng``): a truncated file, for :func:`decode_for`'s Pillow path to report."""
+    ``rng``): a truncated file, for :func:`decode_for`'s Pillow path to report. With the
+    image, the map in stored-image coordinates (before the DCT rescale)."""
     if not opencv.complete_jpeg(source):
         return None  # truncated: Pillow says so
     up_h, up_w = int(shape[0]), int(shape[1])
-    m = geometry.plan(spec, up_w, up_h, rng)
+    stored = m = geometry.plan(spec, up_w, up_h, rng)
     request = geometry.draft_request(m, up_w, up_h)
     scale = opencv.jpeg_scale((up_w, up_h), request)
     h, w = -(-up_h // scale), -(-up_w // scale)
@@ -124,7 +139,7 @@ def _decode_jpeg_opencv(
         got = None if img is None else img.shape[:2]
     if img is None or got != (h, w):
         raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/{scale}")
-    return _finish(spec, img, m, rng)
+    return _finish(spec, img, m, rng), stored
 
 
 def _finish(
@@ -173,10 +188,15 @@ def _crop_fast(
     source: bytes | memoryview,
     rng: np.random.Generator,
     shape: tuple[int, int, int],
-) -> np.ndarray:
+) -> tuple[np.ndarray, tuple[int, int, int, int], bool]:
     """:func:`decode_for` of a :func:`_plain_crop` spec on a JPEG record that is never
     DCT-scaled (smaller than twice the output): the same draws, box, decode and resize,
-    without the affine matrix and the general warp (about 25 us less per image)."""
+    without the affine matrix and the general warp (about 25 us less per image).
+
+    Returns:
+        (image, (left, top, w, h) box, flip): :func:`_crop_affine` makes the map of the
+        last two, for a caller that asks.
+    """
     h, w, channels = shape
     out_h, out_w = spec.size
     scale = cast(tuple[float, float], spec.crop_scale)  # set: _plain_crop
@@ -189,7 +209,42 @@ def _crop_fast(
     image = opencv.resize_box(arr, (left, top, left + bw, top + bh), out_w, out_h)
     if image.ndim == 2:
         image = image[:, :, None]
-    return image[:, ::-1] if flip else image
+    return (image[:, ::-1] if flip else image), (left, top, bw, bh), flip
+
+
+def _crop_affine(spec: Transform, box: tuple[int, int, int, int], flip: bool) -> geometry.Affine:
+    """The map of a :func:`_crop_fast` sample: :func:`geometry.plan`'s for the same draws."""
+    out_h, out_w = spec.size
+    m = geometry.crop_view(box, out_w, out_h)
+    return m.then(geometry.hflip(out_w)) if flip else m
+
+
+@overload
+def apply(
+    spec: Transform,
+    source: bytes | memoryview | np.ndarray,
+    rng: np.random.Generator,
+    out: np.ndarray,
+    *,
+    encoding: str = ...,
+    shape: tuple[int, int, int] | None = ...,
+    background: tuple[int, int, int] = ...,
+    return_affine: Literal[False] = ...,
+) -> None: ...
+
+
+@overload
+def apply(
+    spec: Transform,
+    source: bytes | memoryview | np.ndarray,
+    rng: np.random.Generator,
+    out: np.ndarray,
+    *,
+    encoding: str = ...,
+    shape: tuple[int, int, int] | None = ...,
+    background: tuple[int, int, int] = ...,
+    return_affine: Literal[True],
+) -> geometry.Affine: ...
 
 
 def apply(
@@ -201,11 +256,17 @@ def apply(
     encoding: str = "keep",
     shape: tuple[int, int, int] | None = None,
     background: tuple[int, int, int] = DEFAULT_BACKGROUND,
-) -> None:
+    return_affine: bool = False,
+) -> geometry.Affine | None:
     """Decode, transform and write one sample into ``out`` (``spec.output_shape``, ``dtype``).
 
     ``spec`` must be resolved (mean/std filled) when it normalises; see
     :meth:`Transform.resolved`.
+
+    ``return_affine=True`` returns the :class:`~datumio.augment.geometry.Affine` the image
+    was warped with, from output pixels to the stored (upright) image's pixels, whatever
+    the decode path (a draft-scaled decode's rescale is not in it): what boxes, keypoints
+    and masks follow (:mod:`datumio.augment.annotations`). ``user_fn`` is not in it.
 
     Raises:
         DecodeError: the record does not decode (the loader replaces it).
@@ -219,12 +280,14 @@ def apply(
         and (shape[1] < 2 * spec.size[1] or shape[0] < 2 * spec.size[0])  # never DCT-scaled
         and opencv.complete_jpeg(source)  # else Pillow says what is wrong
     ):
-        write(spec, _crop_fast(spec, source, rng, shape), out)
-        return
-    image = decode_for(spec, source, rng, encoding=encoding, shape=shape, background=background)
+        image, box, flip = _crop_fast(spec, source, rng, shape)
+        write(spec, image, out)
+        return _crop_affine(spec, box, flip) if return_affine else None
+    image, m = _decode(spec, source, rng, encoding=encoding, shape=shape, background=background)
     if spec.user_fn is not None:
         image = _run_user_fn(spec.user_fn, image, rng)
     write(spec, image, out)
+    return m if return_affine else None
 
 
 def _run_user_fn(fn: UserFn, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

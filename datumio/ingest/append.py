@@ -38,7 +38,7 @@ from datumio.shards.manifest import Manifest, RejectSummary, read_manifest, writ
 from datumio.shards.writer import ShardEntry
 
 #: Options an append takes from the dataset (the records must be stored alike).
-_STORED = tuple(k for k in CONTENT_OPTIONS if k not in ("labels_file", "class_names"))
+_STORED = tuple(k for k in CONTENT_OPTIONS if k not in ("labels_file", "class_names", "fields"))
 
 
 def _stored_options(manifest: Manifest, options: IngestOptions) -> IngestOptions:
@@ -113,6 +113,11 @@ class Append(Target):
     def __init__(self, out: str) -> None:
         self._out = out
         self._manifest = read_manifest(out)
+        if self._manifest.fields:
+            raise IngestError(
+                f"{out} has record fields ({', '.join(f.name for f in self._manifest.fields)}): "
+                "--append to a dataset with fields is not supported yet; re-ingest everything"
+            )
 
     def stored_options(self, options: IngestOptions) -> IngestOptions:
         return _stored_options(self._manifest, options)
@@ -120,6 +125,11 @@ class Append(Target):
     def relabel(self, listing: Listing) -> Listing:
         """Existing classes and groups keep their ids; new names get the next ones."""
         manifest = self._manifest
+        if listing.fields:
+            raise IngestError(
+                "--append cannot add records with fields (the labels file's columns "
+                f"{', '.join(f.name for f in listing.fields)}) to {self._out}, which has none"
+            )
         class_names, class_ids = _ids(list(manifest.class_names), listing.class_names)
         old_groups = None if manifest.groups is None else list(manifest.groups.names)
         if (old_groups is None) != (listing.group_names is None):

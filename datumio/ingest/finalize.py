@@ -8,17 +8,20 @@ per-record sizes are summed and concatenated, never averaged.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from datumio.fields.spec import FieldSpec
 from datumio.ingest.options import IngestOptions, recorded_options
 from datumio.ingest.report import summarise_sizes
 from datumio.ingest.sidecar import load_sidecar
 from datumio.ingest.sources import Reject
 from datumio.shards import format as fmt
+from datumio.shards.field_index import field_index_arrays
 from datumio.shards.manifest import (
     EmptyClass,
     Groups,
@@ -54,6 +57,10 @@ class Records:
     source_sizes: list[np.ndarray] = field(default_factory=list)
     histogram: np.ndarray | None = None
     formats: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: The fields' index parts by file name (``field_NAME.npy`` ...), one per shard.
+    field_parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    #: Field name -> [records having it, items, most items in one record] over the shards.
+    field_counts: dict[str, list[int]] = field(default_factory=dict)
     _source_bytes: int = 0
 
     def add(
@@ -76,14 +83,26 @@ class Records:
         hist = arrays["histogram"].astype(np.uint64)
         self.histogram = hist.copy() if self.histogram is None else self.histogram + hist
         self.formats.update(formats)
+        for name, arr in arrays.items():
+            if name.startswith("field_"):
+                self.field_parts.setdefault(f"{name}.npy", []).append(arr)
 
-    def index(self, num_classes: int, has_groups: bool) -> dict[str, np.ndarray]:
+    def count_fields(self, counts: dict[str, list[int]]) -> None:
+        for name, (records, items, *most) in counts.items():  # no max in older sidecars
+            total = self.field_counts.setdefault(name, [0, 0, 0])
+            total[0] += int(records)
+            total[1] += int(items)
+            total[2] = max(total[2], int(most[0]) if most else 0)
+
+    def index(
+        self, num_classes: int, has_groups: bool, fields: tuple[FieldSpec, ...] = ()
+    ) -> dict[str, np.ndarray]:
         def cat(parts: list[np.ndarray], dtype: str, width: int = 0) -> np.ndarray:
             if not parts:
                 return np.zeros((0, width) if width else 0, dtype=dtype)
             return np.concatenate(parts).astype(dtype, copy=False)
 
-        return index_arrays(
+        index = index_arrays(
             cat(self.labels, fmt.LABEL_DTYPE),
             num_classes,
             [s.num_records for s in self.shards],
@@ -91,6 +110,21 @@ class Records:
             np.concatenate([np.zeros(1, np.int64), *self.source_offsets]),
             cat(self.sources, "u1"),
             cat(self.groups, fmt.LABEL_DTYPE) if has_groups else None,
+        )
+        index.update(field_index_arrays(fields, self.field_parts))
+        return index
+
+    def counted(self, fields: tuple[FieldSpec, ...]) -> tuple[FieldSpec, ...]:
+        """``fields`` with their ``records``, ``items`` and ``max_items`` counts."""
+        counts = self.field_counts
+        return tuple(
+            dataclasses.replace(
+                spec,
+                records=counts.get(spec.name, [0, 0, 0])[0],
+                items=counts.get(spec.name, [0, 0, 0])[1],
+                max_items=counts.get(spec.name, [0, 0, 0])[2],
+            )
+            for spec in fields
         )
 
     def total_histogram(self, channels: int) -> np.ndarray:
@@ -137,8 +171,10 @@ def read_sidecars(root: str, numbers: list[int], records: Records) -> None:
                 payload_bytes=int(meta["payload_bytes"]),
                 file_bytes=os.path.getsize(os.path.join(root, meta["file"])),
                 records_crc32=int(meta["records_crc32"]),
+                fields_crc32=meta.get("fields_crc32"),
             )
         records.add(entry, car.arrays, meta["formats"])
+        records.count_fields(meta.get("field_counts") or {})
 
 
 @dataclass(frozen=True)
@@ -153,6 +189,8 @@ class DatasetInfo:
     group_names: list[str] | None
     rejects: list[Reject]
     generation: int = 0
+    #: The records' fields, in storage order.
+    fields: tuple[FieldSpec, ...] = ()
 
 
 def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> Manifest:
@@ -160,7 +198,7 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
     ``root/manifest.json`` (last); returns the manifest."""
     num_classes = len(info.class_names)
     has_groups = info.group_names is not None
-    index = records.index(num_classes, has_groups)
+    index = records.index(num_classes, has_groups, info.fields)
     index_paths = save_index(root, index_dir, index)
     channels = 1 if info.options.gray else 3
     hist = records.total_histogram(channels)
@@ -211,6 +249,7 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
             count=len(info.rejects), by_reason=dict(by_reason.most_common()), file=fmt.REJECTS
         ),
         ingest=IngestRun(source=info.src, input=info.kind, options=opts),
+        fields=records.counted(info.fields),
     )
     write_manifest(root, manifest)
     return manifest

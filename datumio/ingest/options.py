@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from datumio.codec import DEFAULT_BACKGROUND, DEFAULT_MAX_PIXELS, ENCODINGS
 from datumio.errors import OptionError
+from datumio.fields.spec import FieldSpec, parse_declarations
 from datumio.shards.format import backend_for_path
 
 _BYTE_UNITS = {
@@ -105,6 +106,10 @@ class IngestOptions:
     resume: bool = False
     #: Add the input's files to the existing dataset at OUT as new shards.
     append: bool = False
+    #: Field name -> type of the labels file's other columns (``{"tags": "multilabel",
+    #: "emb": "array:float32:4"}``; CLI ``--field NAME:TYPE``). JSONL/Parquet columns not
+    #: named here get an inferred type; CSV/TSV columns must be named.
+    fields: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.format not in (None, "lmdb", "hdf5"):
@@ -148,6 +153,18 @@ class IngestOptions:
             raise OptionError("append cannot be combined with overwrite or resume")
         if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
             raise OptionError(f"background={self.background}; give three values in 0..255")
+        if self.fields is not None:
+            object.__setattr__(self, "fields", {str(k): str(v) for k, v in self.fields.items()})
+            self.field_specs()  # raises OptionError naming a bad declaration
+            if self.fields and self.labels_file is None:
+                raise OptionError(
+                    "fields come from a labels file's columns: give labels_file (--labels) "
+                    "with fields (--field)"
+                )
+
+    def field_specs(self) -> dict[str, FieldSpec]:
+        """The declared fields (:attr:`fields`) as specs, by name."""
+        return parse_declarations(self.fields or {})
 
     @property
     def encoding(self) -> str:

@@ -29,6 +29,7 @@ from concurrent.futures import Executor, Future
 import numpy as np
 
 from datumio.errors import BadInputError, IngestError, TooManyRejectsError
+from datumio.fields.spec import FieldSpec
 from datumio.ingest import atomic
 from datumio.ingest.executors import Running, open_executor
 from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
@@ -57,7 +58,9 @@ _STOP_POLL_S = 0.2
 
 def list_input(src: str, options: IngestOptions) -> Listing:
     if options.labels_file is not None:
-        return list_labels_file(src, options.labels_file, options.class_names)
+        return list_labels_file(
+            src, options.labels_file, options.class_names, options.field_specs()
+        )
     return list_folders(src)
 
 
@@ -68,7 +71,7 @@ def ordered_items(items: list[Item], options: IngestOptions) -> list[Item]:
     return [items[i] for i in order]
 
 
-def work_spec(src: str, options: IngestOptions) -> WorkSpec:
+def work_spec(src: str, options: IngestOptions, fields: tuple[FieldSpec, ...] = ()) -> WorkSpec:
     return WorkSpec(
         root=src,
         encoding=options.encoding,
@@ -80,6 +83,7 @@ def work_spec(src: str, options: IngestOptions) -> WorkSpec:
         background=options.background,
         max_pixels=options.max_pixels,
         min_side=options.min_side,
+        fields=fields,
     )
 
 
@@ -220,6 +224,7 @@ def plan_tasks(
             spec=spec,
             stop_at_reject=options.on_error == "raise",
             upload=upload,
+            values=tuple(i.fields for i in part) if spec.fields else None,
         )
 
 
@@ -335,7 +340,7 @@ def run_ingest(
         os.makedirs(os.path.join(tmp, SIDECARS_DIR), exist_ok=True)
         if events is not None:
             events("start")
-        spec = work_spec(src, options)
+        spec = work_spec(src, options, listing.fields)
         tasks = plan_tasks(tmp, plan, items, backend, num_classes, spec, options, upload)
         with executor_for(options, executor) as running:
             numbers, reused = run_shards(
@@ -355,6 +360,7 @@ def run_ingest(
             group_names=listing.group_names,
             rejects=target.earlier_rejects() + rejects.items,
             generation=target.generation,
+            fields=listing.fields,
         )
         manifest = write_dataset(tmp, target.index_dir, records, info)
         if events is not None:

@@ -51,6 +51,7 @@ CONTENT_OPTIONS = (
     "seed",
     "labels_file",
     "class_names",
+    "fields",
 )
 
 
@@ -129,9 +130,18 @@ def make_plan(
     for item in items:
         line = f"{item.rel}\0{item.label}\0{item.group}\n"
         digest.update(line.encode("utf-8", "surrogateescape"))
+        if item.fields is not None:
+            digest.update(json.dumps(item.fields, sort_keys=True, default=_json_value).encode())
     if sizes is not None:
         digest.update(repr(sizes).encode())
     return Plan(slices, first_shard, digest.hexdigest())
+
+
+def _json_value(value: Any) -> Any:
+    """Field values JSON does not know (arrays, bytes), for the fingerprint."""
+    if isinstance(value, bytes):
+        return value.hex()
+    return value.tolist()
 
 
 def write_plan(tmp: str, plan: Plan) -> None:

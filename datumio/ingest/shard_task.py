@@ -13,10 +13,14 @@ from __future__ import annotations
 import collections
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from datumio.fields.encoding import items_of
+from datumio.fields.spec import FieldSpec
 from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar
 from datumio.ingest.sources import Reject
 from datumio.ingest.work import Accepted, WorkSpec, process_file
@@ -41,6 +45,8 @@ class ShardTask:
     stop_at_reject: bool = False
     #: Ingest to a URL: the dataset's URL; the task uploads its finished shard itself.
     upload: str | None = None
+    #: Each file's field values (``spec.fields``); None without fields.
+    values: tuple[Mapping[str, Any] | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,14 @@ def write_shard(task: ShardTask) -> ShardDone:
     source_offsets = [0]
     formats: collections.Counter[str] = collections.Counter()
     rejects: list[Reject] = []
+    field_specs = task.spec.fields
+    field_names = [f.name for f in field_specs]
+    fields = _FieldParts(field_specs)
     writer: ShardWriter | None = None
     try:
         for k, rel in enumerate(task.rels):
-            outcome = process_file(rel, task.spec)
+            values = task.values[k] if task.values is not None else None
+            outcome = process_file(rel, task.spec, values)
             label = task.labels[k]
             if not isinstance(outcome, Accepted):
                 rejects.append(Reject(rel, outcome.reason, outcome.detail, label=label))
@@ -86,9 +96,12 @@ def write_shard(task: ShardTask) -> ShardDone:
                     return ShardDone(task.number, k + 1, 0, rejects, complete=False)
                 continue
             if writer is None:
-                info = shard_info(task.number, task.spec.encoding, task.num_classes)
-                writer = open_shard_writer(partial, task.backend, info, task.num_classes)
-            writer.add(outcome.payload, label, outcome.crc, outcome.shape)
+                info = shard_info(task.number, task.spec.encoding, task.num_classes, field_names)
+                writer = open_shard_writer(
+                    partial, task.backend, info, task.num_classes, field_names
+                )
+            writer.add(outcome.payload, label, outcome.crc, outcome.shape, outcome.fields)
+            fields.add(values or {}, outcome.fields)
             labels.append(label)
             crcs.append(outcome.crc)
             shapes.append(outcome.shape)
@@ -123,6 +136,8 @@ def write_shard(task: ShardTask) -> ShardDone:
         "records_crc32": summary.records_crc32 if summary is not None else 0,
         "formats": dict(sorted(formats.items())),
         "rejects": [reject_to_json(r) for r in rejects],
+        "fields_crc32": summary.fields_crc32 if summary is not None else None,
+        "field_counts": fields.counts,
     }
     arrays = {
         "labels": np.asarray(labels, dtype=fmt.LABEL_DTYPE),
@@ -133,10 +148,50 @@ def write_shard(task: ShardTask) -> ShardDone:
         "groups": np.asarray(groups, dtype=fmt.LABEL_DTYPE),
         "source_sizes": np.asarray(sizes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 2),
         "histogram": histogram,
+        **fields.arrays(),
     }
     os.makedirs(os.path.join(task.root, SIDECARS_DIR), exist_ok=True)
     save_sidecar(task.root, task.number, meta, arrays)
     return ShardDone(task.number, len(task.rels), len(labels), rejects)
+
+
+class _FieldParts:
+    """A shard's part of the fields' global index and counts, for its sidecar."""
+
+    def __init__(self, specs: tuple[FieldSpec, ...]) -> None:
+        self._specs = specs
+        #: records having the field, items over them, most items in one record
+        self.counts: dict[str, list[int]] = {s.name: [0, 0, 0] for s in specs}
+        self._ints: dict[str, list[int]] = {s.name: [] for s in specs if s.type == "int"}
+        self._ids: dict[str, list[list[int]]] = {
+            s.name: [] for s in specs if s.type == "multilabel"
+        }
+
+    def add(self, values: Mapping[str, Any], encoded: tuple[bytes | None, ...]) -> None:
+        for spec, data in zip(self._specs, encoded, strict=True):
+            value = values.get(spec.name)
+            if data is not None:
+                items = items_of(spec, data)
+                count = self.counts[spec.name]
+                count[0] += 1
+                count[1] += items
+                count[2] = max(count[2], items)
+            if spec.type == "int":
+                self._ints[spec.name].append(fmt.INT_ABSENT if value is None else int(value))
+            elif spec.type == "multilabel":
+                self._ids[spec.name].append([] if value is None else list(value))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``field_NAME`` (int) and ``field_NAME_offsets`` / ``_values`` (multilabel)."""
+        out: dict[str, np.ndarray] = {}
+        for name, ints in self._ints.items():
+            out[f"field_{name}"] = np.asarray(ints, dtype=fmt.ID_DTYPE)
+        for name, rows in self._ids.items():
+            offsets = np.zeros(len(rows) + 1, dtype=fmt.ID_DTYPE)
+            np.cumsum([len(r) for r in rows], out=offsets[1:])
+            out[f"field_{name}_offsets"] = offsets
+            out[f"field_{name}_values"] = np.asarray([v for r in rows for v in r], dtype="<i4")
+        return out
 
 
 def _remove(path: str) -> None:

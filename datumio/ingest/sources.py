@@ -7,17 +7,19 @@ labels-file row with an absolute path ...). No file content is read here.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from datumio.errors import IngestError
+from datumio.fields.spec import FieldSpec
+from datumio.ingest.field_input import STANDARD, FieldProblem, resolve_fields
+from datumio.ingest.rows import is_text_table, read_rows
 
 _PARALLEL_WALK_MIN_CLASSES = 8
 _WALK_THREADS = 8
@@ -30,6 +32,9 @@ class Item:
     rel: str
     label: int
     group: int | None = None
+    #: Field values by name (checked, canonical: :mod:`datumio.fields.values`); None
+    #: without fields.
+    fields: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Listing:
     rejects: list[Reject] = field(default_factory=list)
     group_names: list[str] | None = None
     kind: str = "folders"
+    #: The records' fields (from a labels file's other columns), in storage order.
+    fields: tuple[FieldSpec, ...] = ()
 
 
 def _hidden(name: str) -> bool:
@@ -192,38 +199,6 @@ def _sorted_names(values: set[str]) -> list[str]:
     return sorted(values)
 
 
-def _read_rows(labels_file: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs of a .csv/.tsv/.jsonl labels file, streamed (a file of
-    millions of lines is never held in memory as text or rows)."""
-    lower = labels_file.lower()
-    with open(labels_file, encoding="utf-8-sig", newline="") as fh:
-        if lower.endswith((".jsonl", ".ndjson")):
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise IngestError(f"{labels_file}:{number}: not valid JSON ({exc})") from exc
-                if not isinstance(obj, dict):
-                    raise IngestError(f"{labels_file}:{number}: expected a JSON object per line")
-                yield number, {k: "" if v is None else str(v) for k, v in obj.items()}
-            return
-        delimiter = "\t" if lower.endswith(".tsv") else ","
-        reader = csv.reader(fh, delimiter=delimiter)
-        header: list[str] | None = None
-        for number, cells in enumerate(reader, start=1):
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if header is None:
-                lowered = [c.strip().lower() for c in cells]
-                if "path" in lowered and "label" in lowered:
-                    header = lowered
-                    continue
-                header = ["path", "label", "group"][: len(cells)]
-            yield number, dict(zip(header, (c.strip() for c in cells), strict=False))
-
-
 def _check_rel(root: str, root_real: str, rel: str) -> str | None:
     """Reject reason for a labels-file path, or None when it is a file inside the root."""
     if not rel:
@@ -245,27 +220,38 @@ def _check_rel(root: str, root_real: str, rel: str) -> str | None:
     return None
 
 
+def _cell(value: Any) -> str:
+    """A path, label or group as text (a JSON number is its text, null is empty)."""
+    return "" if value is None else str(value).strip()
+
+
 def list_labels_file(
-    root: str, labels_file: str, class_names: tuple[str, ...] | None = None
+    root: str,
+    labels_file: str,
+    class_names: tuple[str, ...] | None = None,
+    fields: Mapping[str, FieldSpec] | None = None,
 ) -> Listing:
     """Items from a labels file of ``path,label[,group]`` rows, paths relative to ``root``.
 
     Class names are the distinct labels of all rows, also rows that are rejected
     (integers numerically, else by code point), unless ``class_names`` fixes them, in
-    which case other labels are rejected as unknown.
+    which case other labels are rejected as unknown. Other columns are fields
+    (:mod:`datumio.ingest.field_input`; ``fields``: the declared ones): a row whose value
+    does not fit its field is rejected.
     """
     if not os.path.isfile(labels_file):
         raise IngestError(f"labels file {labels_file} does not exist")
-    rows = _read_rows(labels_file)
+    rows = read_rows(labels_file)
     rejects: list[Reject] = []
     root_real = os.path.realpath(root)
-    kept: list[tuple[str, str, str | None]] = []
+    kept: list[tuple[str, str, str | None, int]] = []
+    extras: list[tuple[int, dict[str, Any]]] = []
     seen: dict[str, int] = {}
     named: set[str] = set()
     rejected_labels: list[str] = []
     for number, row in rows:
-        rel = (row.get("path") or "").strip().replace("\\", "/")
-        label = (row.get("label") or "").strip()
+        rel = _cell(row.get("path")).replace("\\", "/")
+        label = _cell(row.get("label"))
         if label:
             named.add(label)
         reason = _check_rel(root, root_real, rel)
@@ -284,7 +270,27 @@ def list_labels_file(
             continue
         seen[rel] = number
         group = row.get("group")
-        kept.append((rel, label, group.strip() if group is not None else None))
+        kept.append((rel, label, None if group is None else _cell(group), number))
+        extras.append((number, {k: v for k, v in row.items() if k not in STANDARD}))
+    specs: list[FieldSpec] = []
+    values: list[Any] = [None] * len(kept)
+    if fields or any(row for _, row in extras):
+        specs, values = resolve_fields(
+            fields or {},
+            extras,
+            is_text_table(labels_file),
+            labels_file,
+            lambda path: _check_rel(root, root_real, path),
+            _sorted_names,
+        )
+        for k, value in enumerate(values):
+            if isinstance(value, FieldProblem):
+                rel, label, _, number = kept[k]
+                rejects.append(Reject(rel, value.reason, value.detail, line=number))
+                rejected_labels.append(label)
+        order = sorted(range(len(rejects)), key=lambda k: rejects[k].line or 0)
+        rejects = [rejects[k] for k in order]
+        rejected_labels = [rejected_labels[k] for k in order]
     # Every label the file names is a class, also when all its rows were rejected, so a
     # missing file never shifts the ids of the other classes (as with class folders).
     names = list(class_names) if class_names is not None else _sorted_names(named)
@@ -293,11 +299,17 @@ def list_labels_file(
         dataclasses.replace(r, label=ids.get(name))
         for r, name in zip(rejects, rejected_labels, strict=True)
     ]
-    has_groups = any(k[2] is not None for k in kept)
-    group_names = _sorted_names({k[2] or "" for k in kept}) if has_groups else None
+    good = [k for k in range(len(kept)) if not isinstance(values[k], FieldProblem)]
+    has_groups = any(kept[k][2] is not None for k in good)
+    group_names = _sorted_names({kept[k][2] or "" for k in good}) if has_groups else None
     group_ids = {g: i for i, g in enumerate(group_names or [])}
     items = [
-        Item(rel, ids[label], group_ids[group or ""] if has_groups else None)
-        for rel, label, group in kept
+        Item(
+            kept[k][0],
+            ids[kept[k][1]],
+            group_ids[kept[k][2] or ""] if has_groups else None,
+            values[k] if specs else None,
+        )
+        for k in good
     ]
-    return Listing(items, names, rejects, group_names, kind="labels-file")
+    return Listing(items, names, rejects, group_names, kind="labels-file", fields=tuple(specs))

@@ -6,11 +6,14 @@ Everything here is a top-level function of picklable arguments, so any
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -18,6 +21,8 @@ from PIL import Image, ImageOps
 from datumio import codec
 from datumio._process import die_with_parent
 from datumio.errors import DecodeError
+from datumio.fields.spec import FieldSpec, FieldValueError
+from datumio.ingest.field_work import Geometry, encode_fields, fit_crop
 
 _RESAMPLE = Image.Resampling.BICUBIC
 
@@ -37,6 +42,8 @@ class WorkSpec:
     background: tuple[int, int, int]
     max_pixels: int
     min_side: int
+    #: The records' fields, in storage order.
+    fields: tuple[FieldSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Accepted:
     source_size: tuple[int, int]
     histogram: np.ndarray  # uint64 [C, 256] counts of the stored pixels
     source_format: str
+    #: Stored bytes of each field of ``WorkSpec.fields`` (None: the record lacks it).
+    fields: tuple[bytes | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,9 @@ def init_worker() -> None:
     die_with_parent()
 
 
-def process_file(rel: str, spec: WorkSpec) -> Outcome:
-    """Read and fully decode one file, then produce its stored payload."""
+def process_file(rel: str, spec: WorkSpec, values: Mapping[str, Any] | None = None) -> Outcome:
+    """Read and fully decode one file, then produce its stored payload (and the bytes of
+    its field ``values``, mapped to the stored image)."""
     path = os.path.join(spec.root, rel)
     try:
         with open(path, "rb") as fh:
@@ -79,7 +89,13 @@ def process_file(rel: str, spec: WorkSpec) -> Outcome:
     except OSError as exc:
         return Rejected("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
     try:
-        return _convert(data, spec)
+        outcome, geometry = _convert(data, spec)
+        if spec.fields and isinstance(outcome, Accepted) and geometry is not None:
+            fields = encode_fields(spec.fields, values or {}, geometry, spec.root)
+            outcome = dataclasses.replace(outcome, fields=tuple(fields))
+        return outcome
+    except FieldValueError as exc:
+        return Rejected(exc.reason, exc.detail)
     except DecodeError as exc:
         return Rejected(exc.reason, exc.detail)
     except MemoryError:
@@ -101,7 +117,7 @@ def _target_scale(width: int, height: int, spec: WorkSpec) -> float | None:
     return None
 
 
-def _convert(data: bytes, spec: WorkSpec) -> Outcome:
+def _convert(data: bytes, spec: WorkSpec) -> tuple[Outcome, Geometry | None]:
     img = codec.open_image(data, spec.max_pixels)
     source_format = img.format or "unknown"
     stored_w, stored_h = img.size
@@ -112,8 +128,13 @@ def _convert(data: bytes, spec: WorkSpec) -> Outcome:
         draft = (math.ceil(stored_w * scale), math.ceil(stored_h * scale))
     img = codec.normalise(img, gray=spec.gray, background=spec.background, draft_size=draft)
     if min(img.size) < spec.min_side:
-        return Rejected("too small", f"{img.size[0]}x{img.size[1]} < min_side={spec.min_side}")
+        too_small = f"{img.size[0]}x{img.size[1]} < min_side={spec.min_side}"
+        return Rejected("too small", too_small), None
     img = _resize(img, spec, scale, upright)
+    cropped = scale is not None and spec.size is not None
+    whole = (0.0, 0.0, float(upright[0]), float(upright[1]))
+    crop = fit_crop(upright, img.size) if cropped else whole
+    geometry = Geometry(source=upright, stored=img.size, crop=crop)
     if spec.encoding == "keep":
         payload = data
     else:
@@ -127,7 +148,7 @@ def _convert(data: bytes, spec: WorkSpec) -> Outcome:
         source_size=upright,
         histogram=hist,
         source_format=source_format,
-    )
+    ), geometry
 
 
 def _resize(

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from datumio.augment.device import stage
+from datumio.augment.geometry import Affine
 from datumio.augment.normalize import normalize_batch
 from datumio.augment.pipeline import apply
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform
 from datumio.errors import DecodeError, RecordError
+from datumio.loader.fields import FieldPlan, write_sample
 from datumio.loader.job import RecordFailure
 from datumio.loader.messages import BatchDone, BatchPlan, Replacement
 from datumio.loader.slots import Segment, SlotLayout
@@ -45,6 +47,8 @@ class DatasetJob:
     layout: SlotLayout
     seed: int
     strict: bool
+    #: The record fields each batch carries (none: images and labels only).
+    fields: FieldPlan | None = None
 
     def open(self, worker_id: int, slots: list[Segment]) -> DatasetFiller:
         return DatasetFiller(self, worker_id, slots)
@@ -63,6 +67,7 @@ class DatasetFiller:
         self.params = (
             [job.layout.params_view(seg.mmap) for seg in segments] if job.layout.params else None
         )
+        self.field_views = [job.layout.field_views(seg.mmap) for seg in segments]
         #: Remote datasets: the ids of the batches hinted and not yet filled, in order.
         self.ahead: collections.deque[np.ndarray] = collections.deque()
 
@@ -99,9 +104,11 @@ class DatasetFiller:
             position = int(plan.positions[k])
             progress[3] = record
             params = None if self.params is None else self.params[plan.slot][k]
-            used, label = self._fill_one(
+            used, label, m = self._fill_one(
                 record, plan.epoch, position, images[k], params, replacements
             )
+            if cfg.fields is not None and cfg.fields.specs:
+                self._fill_fields(used, m, self.field_views[plan.slot], k)
             labels[k] = label
             ids[k] = used
             groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
@@ -124,8 +131,9 @@ class DatasetFiller:
         out: np.ndarray,
         params: np.ndarray | None,
         log: list[Replacement],
-    ) -> tuple[int, int]:
-        """Decode and transform ``record`` (or a replacement) into ``out``: (id used, label)."""
+    ) -> tuple[int, int, Affine | None]:
+        """Decode and transform ``record`` (or a replacement) into ``out``: (id used, label,
+        the map the image was warped with when fields need it)."""
         ds = self.dataset
         tries = 0
         candidate = record
@@ -134,11 +142,11 @@ class DatasetFiller:
             # far the failed attempt got.
             rng = sample_rng(self.config.seed, epoch, position)
             try:
-                payload, label, shape = ds.record(candidate)
+                payload, label, shape = ds.stored(candidate)
                 if params is not None:  # decode="device": bytes and geometry, no pixels
                     stage(self.config.transform, payload, rng, shape, out, params)
-                    return candidate, label
-                apply(
+                    return candidate, label, None
+                m = apply(
                     self.config.transform,
                     payload,
                     rng,
@@ -146,8 +154,9 @@ class DatasetFiller:
                     encoding=ds.encoding,
                     shape=shape,
                     background=ds.background,
+                    return_affine=True,
                 )
-                return candidate, label
+                return candidate, label, m
             except (RecordError, DecodeError) as exc:
                 shard = _shard_of(ds, candidate)
                 if self.config.strict:
@@ -160,6 +169,18 @@ class DatasetFiller:
                 tries += 1
             except Exception as exc:
                 raise RecordFailure(candidate, _shard_of(ds, candidate)) from exc
+
+    def _fill_fields(self, record: int, m: Affine | None, views: list[np.ndarray], k: int) -> None:
+        """Sample ``k``'s fields, from the record actually used, through its map ``m``."""
+        plan = self.config.fields
+        if plan is None:
+            return
+        ds = self.dataset
+        try:
+            values = [ds.field(record, spec.name) for spec in plan.specs]
+        except (RecordError, DecodeError) as exc:
+            raise RecordFailure(record, _shard_of(ds, record)) from exc
+        write_sample(plan, values, m, views, k)
 
     def _next_of_class(self, record: int, tries: int) -> int | None:
         """The ``tries``-th replacement of ``record``: the next ids of its class, cyclically."""

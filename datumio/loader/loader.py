@@ -48,6 +48,7 @@ from datumio.augment.finish import Finish
 from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError
+from datumio.loader.fields import balance_groups, plan_fields
 from datumio.loader.fill import DatasetJob
 from datumio.loader.job import WorkerConfig
 from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
@@ -140,13 +141,22 @@ class Loader:
             else open_dataset(dataset_or_path)  # a directory, or a URL through its cache
         )
         if sampler is None:
-            sampler = Sampler(self.dataset, options=self.options.sampler_options(sampling))
+            groups = (
+                None
+                if self.options.balance_by is None
+                else balance_groups(self.dataset, self.options.balance_by)
+            )
+            sampler = Sampler(
+                self.dataset, groups=groups, options=self.options.sampler_options(sampling)
+            )
         elif sampler.num_records != len(self.dataset):
             raise OptionError(
                 f"the sampler covers {sampler.num_records} records but the dataset has "
                 f"{len(self.dataset)}; build the Sampler from this dataset"
             )
-        elif sampling:
+        elif sampling or self.options.balance_by is not None:
+            if self.options.balance_by is not None:
+                sampling = {**sampling, "balance_by": self.options.balance_by}
             raise OptionError(
                 f"{', '.join(sorted(sampling))} given with a ready sampler: build the Sampler "
                 "with them instead"
@@ -161,8 +171,20 @@ class Loader:
         if stats is not None and stats.mean is not None and stats.std is not None:
             mean_std = {"mean": stats.mean, "std": stats.std}
         self.transform = spec.resolved(mean_std, channels)
+        #: The record fields in each batch and how they are laid out (``loader.fields``).
+        self.fields = plan_fields(
+            self.dataset.fields,
+            self.options.fields,
+            self.transform.size,
+            box_min_visible=self.options.box_min_visible,
+            keypoint_pairs=self.options.keypoint_pairs,
+            mask_fill=self.options.mask_fill,
+        )
         self.layout = SlotLayout(
-            self.options.batch_size, self.transform.output_shape(channels), self.transform.dtype
+            self.options.batch_size,
+            self.transform.output_shape(channels),
+            self.transform.dtype,
+            fields=self._field_layout(),
         )
         #: What the consumer still does to each batch (:meth:`defer_finish`); None: nothing.
         self.finish: Finish | None = None
@@ -203,7 +225,12 @@ class Loader:
         ring = SlotRing(self.options.num_slots, self.layout)
         # The pool must not reference the Loader: the finalizer holds the runtime strongly.
         job = DatasetJob(
-            self.dataset, self.transform, self.layout, self.options.seed, self.options.strict
+            self.dataset,
+            self.transform,
+            self.layout,
+            self.options.seed,
+            self.options.strict,
+            self.fields,
         )
         template = WorkerConfig(
             worker_id=-1,
@@ -231,11 +258,20 @@ class Loader:
     def _lay_out_for_device(self) -> None:
         """decode="device": slots hold each record's bytes and its :data:`device.PARAMS`."""
         device.check(self.transform, self.dataset.encoding)
+        if self.fields.geometric:
+            raise OptionError(
+                'decode="device" with boxes, keypoints or masks: the device draws the '
+                "geometry, the workers could not follow it; decode in the workers"
+            )
         payload = sum(s.payload_bytes for s in self.dataset.manifest.shards)
         mean = payload / max(len(self.dataset), 1)
         cap = device.sample_bytes(self.transform, mean, self._channels)
         self.layout = SlotLayout(
-            self.options.batch_size, (cap,), "uint8", params=len(device.PARAMS)
+            self.options.batch_size,
+            (cap,),
+            "uint8",
+            params=len(device.PARAMS),
+            fields=self._field_layout(),
         )
         parts = finish_split(self.transform, self._channels)
         self.finish = None if parts is None else parts[1]
@@ -268,8 +304,20 @@ class Loader:
             self.options.batch_size,
             self.transform.output_shape(self._channels),
             self.transform.dtype,
+            fields=self._field_layout(),
         )
         return self.finish
+
+    def _field_layout(self) -> tuple[tuple[tuple[int, ...], str], ...]:
+        return tuple((a.shape, a.dtype) for a in self.fields.arrays)
+
+    @property
+    def batch_names(self) -> tuple[str, ...]:
+        """The name of each entry of a batch: ``images``, ``labels``, the fields' entries
+        (``boxes``, ``boxes_count``, ...; see ``datumio.loader.fields``), the extras, and
+        ``params`` for ``decode="device"``."""
+        names = ("images", "labels", *(a.name for a in self.fields.arrays), *self.options.extras)
+        return (*names, "params") if self.layout.params else names
 
     def close(self) -> None:
         """Stop the workers and unlink the slots (see NOTE(shutdown)); idempotent."""

@@ -76,6 +76,18 @@ class LoaderOptions:
     #: their records' bytes): its current batch and those already queued to it. 0: none.
     #: Records in memory cost nothing; from a cold disk the reads queue up at once.
     readahead: int = 3
+    #: Record fields added to each batch after (images, labels), in this order
+    #: (``datumio.loader.fields``); boxes, keypoints and masks follow the augmentation.
+    fields: tuple[str, ...] = ()
+    #: Boxes keeping less than this fraction of their area in view are dropped.
+    box_min_visible: float = 0.25
+    #: Keypoint index pairs that swap when a sample is mirrored (left/right eye, ...).
+    keypoint_pairs: tuple[tuple[int, int], ...] = ()
+    #: Mask value outside the image after augmentation, and of records without a mask.
+    mask_fill: int = 255
+    #: Balance over this instead of the labels: "group" (the dataset's groups) or an int
+    #: or multilabel field (a multi-label record counts as its rarest label).
+    balance_by: str | None = None
 
     @classmethod
     def with_overrides(
@@ -135,6 +147,20 @@ class LoaderOptions:
             if extra not in EXTRAS:
                 raise OptionError(f"extras={extras!r}: {extra!r} is unknown; use any of {EXTRAS}")
         object.__setattr__(self, "extras", extras)
+        if isinstance(self.fields, str):
+            raise OptionError(f"fields={self.fields!r}: give a tuple of field names")
+        object.__setattr__(self, "fields", tuple(self.fields))
+        if not 0.0 <= float(self.box_min_visible) <= 1.0:
+            raise OptionError(f"box_min_visible={self.box_min_visible!r}; give 0 to 1")
+        try:
+            pairs = tuple((int(a), int(b)) for a, b in self.keypoint_pairs)
+        except (TypeError, ValueError):
+            raise OptionError(
+                f"keypoint_pairs={self.keypoint_pairs!r}; give pairs of keypoint indices"
+            ) from None
+        object.__setattr__(self, "keypoint_pairs", pairs)
+        if isinstance(self.mask_fill, bool) or not 0 <= int(self.mask_fill) <= 255:
+            raise OptionError(f"mask_fill={self.mask_fill!r}; give 0 to 255")
         method = default_start_method() if self.start_method is None else self.start_method
         if method not in START_METHODS or method not in multiprocessing.get_all_start_methods():
             raise OptionError(

@@ -59,6 +59,8 @@ class SlotLayout:
     sample_shape: tuple[int, ...]
     dtype: str
     params: int = 0
+    #: Record fields after the labels (``datumio.loader.fields``): (shape, dtype) per entry.
+    fields: tuple[tuple[tuple[int, ...], str], ...] = ()
 
     @property
     def images_bytes(self) -> int:
@@ -81,8 +83,19 @@ class SlotLayout:
         return self.groups_offset + _aligned(8 * self.batch_size)
 
     @property
+    def fields_offsets(self) -> list[int]:
+        """Where each field entry starts (after the params)."""
+        at = self.params_offset + _aligned(8 * self.batch_size * self.params)
+        out = []
+        for shape, dtype in self.fields:
+            out.append(at)
+            at += _aligned(self.batch_size * int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        out.append(at)
+        return out
+
+    @property
     def progress_offset(self) -> int:
-        return self.params_offset + _aligned(8 * self.batch_size * self.params)
+        return self.fields_offsets[-1]
 
     @property
     def slot_bytes(self) -> int:
@@ -101,6 +114,13 @@ class SlotLayout:
         return np.ndarray(
             (self.batch_size, self.params), np.float64, buffer=buf, offset=self.params_offset
         )
+
+    def field_views(self, buf: Any) -> list[np.ndarray]:
+        """The field entries' (batch_size, *shape) arrays over a whole-slot buffer."""
+        return [
+            np.ndarray((self.batch_size, *shape), dtype, buffer=buf, offset=offset)
+            for (shape, dtype), offset in zip(self.fields, self.fields_offsets, strict=False)
+        ]
 
     def views(self, buf: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(images, labels, ids, groups) arrays over a whole-slot buffer (worker side)."""
@@ -407,7 +427,8 @@ class SlotRing:
     def hand_out(
         self, slot: int, n: int, extras: tuple[str, ...]
     ) -> tuple[Lease, list[np.ndarray]]:
-        """Arrays (images, labels, *extras[, params]) over the first ``n`` samples of ``slot``."""
+        """Arrays (images, labels, *fields, *extras[, params]) over the first ``n`` samples
+        of ``slot``."""
         lay = self.layout
         lease = Lease(self, slot)
         self._leases.add(lease)
@@ -416,6 +437,8 @@ class SlotRing:
             np.asarray(_ArrayRef(lease, base, (n, *lay.sample_shape), lay.dtype)),
             np.asarray(_ArrayRef(lease, base + lay.labels_offset, (n,), "int64")),
         ]
+        for (shape, dtype), offset in zip(lay.fields, lay.fields_offsets, strict=False):
+            arrays.append(np.asarray(_ArrayRef(lease, base + offset, (n, *shape), dtype)))
         for extra in extras:
             offset = lay.ids_offset if extra == "ids" else lay.groups_offset
             arrays.append(np.asarray(_ArrayRef(lease, base + offset, (n,), "int64")))

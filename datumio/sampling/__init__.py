@@ -6,9 +6,17 @@ See docs/sampling.md for the design and the distributed, stratified and resume r
 from __future__ import annotations
 
 from datumio.sampling._class_index import ClassIndex
+from datumio.sampling._multilabel import rarest_label
 from datumio.sampling._options import SamplerOptions
 from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._resample import resample_data
 from datumio.sampling._sampler import Sampler
 
-__all__ = ["ClassIndex", "Sampler", "SamplerOptions", "SamplingPlan", "resample_data"]
+__all__ = [
+    "ClassIndex",
+    "Sampler",
+    "SamplerOptions",
+    "SamplingPlan",
+    "rarest_label",
+    "resample_data",
+]

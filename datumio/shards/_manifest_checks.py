@@ -11,6 +11,7 @@ from typing import Any, TypeGuard
 
 from datumio.codec import ENCODINGS
 from datumio.errors import FormatError, FormatVersionError
+from datumio.fields.spec import specs_problem
 from datumio.shards import format as fmt
 
 
@@ -72,6 +73,9 @@ def _field_problem(m: dict[str, Any]) -> str | None:
         for key in ("first_id", "num_records", "file_bytes", "records_crc32"):
             if not _is_int(entry.get(key)) or entry[key] < 0:
                 return f"shards[{k}].{key} is {entry.get(key)!r}, expected a count"
+        crc = entry.get("fields_crc32")
+        if crc is not None and (not _is_int(crc) or crc < 0):
+            return f"shards[{k}].fields_crc32 is {crc!r}, expected a count"
         if entry["first_id"] != first:
             return f"shards[{k}].first_id is {entry['first_id']}, expected {first}"
         first += entry["num_records"]
@@ -176,6 +180,12 @@ def _typed_problem(m: dict[str, Any]) -> str | None:
     for key in ("source", "input"):
         if ingest.get(key) is not None and not isinstance(ingest[key], str):
             return f"ingest.{key} is not a text"
+    if m.get("fields") is not None:
+        problem = specs_problem(m["fields"])
+        if problem is not None:
+            return problem
+        if m["fields"] and any(e.get("fields_crc32") is None for e in m["shards"]):
+            return "a shard of a dataset with fields has no fields_crc32"
     return None
 
 

@@ -24,6 +24,8 @@ class ShardBuffer:
     crc32: list[int] = field(default_factory=list)
     shapes: list[tuple[int, int, int]] = field(default_factory=list)
     payload_bytes: int = 0
+    #: Per-record CRC32 of the fields (:func:`datumio.fields.fields_crc32`); with fields only.
+    fields_crc32: list[int] = field(default_factory=list)
 
     def add(self, label: int, crc: int, shape: tuple[int, int, int], nbytes: int) -> None:
         self.labels.append(label)
@@ -46,6 +48,9 @@ class ShardBuffer:
             "class_ids": ids,
         }
 
+    def fields_crc_array(self) -> np.ndarray:
+        return np.asarray(self.fields_crc32, dtype=fmt.CRC_DTYPE)
+
 
 @dataclass(frozen=True)
 class ShardSummary:
@@ -56,6 +61,8 @@ class ShardSummary:
     payload_bytes: int
     file_bytes: int
     records_crc32: int
+    #: :func:`records_crc32` of the per-record fields CRC32s; None for a shard without fields.
+    fields_crc32: int | None = None
 
 
 def class_index_of(labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,10 +138,24 @@ def info_json(info: dict[str, Any]) -> bytes:
     return json.dumps(info, sort_keys=True).encode("utf-8")
 
 
-class ShardWriter(Protocol):
-    """Appends records to one shard; ``close`` writes the shard's metadata and index."""
+#: One record's field bytes, in the writer's field order; None where the record lacks one.
+FieldBytes = Sequence[bytes | None]
 
-    def add(self, payload: bytes, label: int, crc: int, shape: tuple[int, int, int]) -> None: ...
+
+class ShardWriter(Protocol):
+    """Appends records to one shard; ``close`` writes the shard's metadata and index.
+
+    A writer made with field names takes each record's field bytes in that order.
+    """
+
+    def add(
+        self,
+        payload: bytes,
+        label: int,
+        crc: int,
+        shape: tuple[int, int, int],
+        fields: FieldBytes = (),
+    ) -> None: ...
 
     @property
     def num_records(self) -> int: ...
@@ -157,6 +178,10 @@ class ShardReader(Protocol):
     def iter_records(self) -> Iterator[tuple[int, bytes]]: ...
 
     def meta(self, name: str) -> np.ndarray: ...
+
+    def get_fields(self, local_id: int, names: Sequence[str]) -> list[bytes | None]:
+        """The bytes of fields ``names`` of a record (None where it lacks one)."""
+        ...
 
     def info(self) -> dict[str, Any]: ...
 

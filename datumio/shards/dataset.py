@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import operator
 import os
+import types
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from datumio.codec import DEFAULT_BACKGROUND, decode_record
 from datumio.errors import DatumioError, DecodeError, FormatError, RecordError, UnknownClassError
+from datumio.fields.encoding import decode as decode_field
+from datumio.fields.encoding import fields_crc32
+from datumio.fields.spec import FieldSpec, FieldValueError
 from datumio.shards import advice
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
+from datumio.shards.field_index import FieldIndex, load_field_index
 from datumio.shards.index import check_offsets, check_range, load_index_array
 from datumio.shards.manifest import Manifest, read_manifest
 
@@ -49,6 +54,8 @@ class _ShardMeta(NamedTuple):
     crc32: np.ndarray
     labels: np.ndarray
     shapes: np.ndarray
+    #: Per-record CRC32 of the fields; None in a dataset without fields.
+    fields_crc32: np.ndarray | None = None
 
 
 def _open_reader(path: str, backend: str) -> ShardReader:
@@ -115,6 +122,16 @@ class Dataset:
         has_groups = self.manifest.groups is not None
         self.groups: np.ndarray | None = self._index(fmt.GROUPS, n) if has_groups else None
         self._check_index()
+        self._field_specs = self.manifest.fields
+        #: The records' typed fields by name, in storage order (empty: image and label only).
+        self.fields: Mapping[str, FieldSpec] = types.MappingProxyType(
+            {spec.name: spec for spec in self._field_specs}
+        )
+        self._field_index = {
+            spec.name: index
+            for spec in self._field_specs
+            if (index := load_field_index(self.path, self.manifest, spec)) is not None
+        }
         self._shard_files = [entry.file for entry in self.manifest.shards]
         self._class_numbers: dict[str, int] | None = None  # name -> class id, on first use
         self._pid = -1
@@ -228,7 +245,10 @@ class Dataset:
         meta = self._shard_meta.get(shard) if self._pid == os.getpid() else None
         if meta is None:
             reader = self._reader(shard)
-            meta = _ShardMeta(reader.meta("crc32"), reader.meta("labels"), reader.meta("shapes"))
+            fields_crc = reader.meta(fmt.FIELDS_CRC) if self._field_specs else None
+            meta = _ShardMeta(
+                reader.meta("crc32"), reader.meta("labels"), reader.meta("shapes"), fields_crc
+            )
             rows = int(self.shard_offsets[shard + 1] - self.shard_offsets[shard])
             entry = self.manifest.shards[shard]
             if (
@@ -236,6 +256,8 @@ class Dataset:
                 or meta.labels.shape != (rows,)
                 or meta.shapes.shape != (rows, 3)
                 or records_crc32(meta.crc32) != entry.records_crc32
+                or (fields_crc is not None and fields_crc.shape != (rows,))
+                or (fields_crc is not None and records_crc32(fields_crc) != entry.fields_crc32)
             ):
                 raise FormatError(
                     f"shard {self.shard_path(shard)} does not hold the {rows} records the "
@@ -252,7 +274,7 @@ class Dataset:
     # -- reading records -----------------------------------------------------------------
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        """(image HxWxC uint8, label) of record ``i``, checked as :meth:`record` checks.
+        """(image HxWxC uint8, label) of record ``i``, checked as :meth:`stored` checks.
 
         Raises:
             IndexError: ``i`` outside the dataset (negative ids count from the end).
@@ -270,13 +292,79 @@ class Dataset:
                 f"ds[{i!r}]: give one record id, an int (not a {type(i).__name__}); "
                 "ds.class_index(c) gives the ids of a class"
             ) from None
-        payload, label, shape = self.record(i)
+        payload, label, shape = self.stored(i)
         return self._decode(i, payload, shape), label
 
     def image(self, i: int) -> np.ndarray:
         """Decoded pixels of record ``i`` (HxWxC uint8)."""
-        payload, _, shape = self.record(i)
+        payload, _, shape = self.stored(i)
         return self._decode(i, payload, shape)
+
+    def record(self, i: int) -> dict[str, Any]:
+        """Everything record ``i`` holds: ``{"image": HxWxC uint8, "label": int, "group": int
+        (with groups), FIELD: value ...}``; a field the record lacks is None. Each part is
+        checked as :meth:`stored` and :meth:`field` check it.
+        """
+        payload, label, shape = self.stored(i)
+        out: dict[str, Any] = {"image": self._decode(i, payload, shape), "label": label}
+        if self.groups is not None:
+            out["group"] = int(self.groups[i])
+        if self._field_specs:
+            encoded = self._field_bytes(i)
+            for spec, data in zip(self._field_specs, encoded, strict=True):
+                out[spec.name] = None if data is None else self._decode_field(i, spec, data)
+        return out
+
+    def field(self, i: int, name: str) -> Any:
+        """The value of field ``name`` of record ``i`` (int, float, str, bytes, a numpy array
+        or :class:`datumio.fields.Boxes`), None when the record lacks it. The record's
+        fields are checked against their CRC32 first (unless ``verify_crc`` is off).
+
+        Raises:
+            KeyError: the dataset has no field ``name`` (the message lists them).
+            RecordError: the fields fail their CRC32 or do not decode.
+        """
+        spec = self.fields.get(name)
+        if spec is None:
+            raise KeyError(
+                f"no field {name!r} in {self.path}; its fields: "
+                + (", ".join(self.fields) or "none (image and label only)")
+            )
+        data = self._field_bytes(i)[self._field_specs.index(spec)]
+        return None if data is None else self._decode_field(i, spec, data)
+
+    def field_index(self, name: str) -> FieldIndex:
+        """The global index of an int field (``int64 [N]``, ``format.INT_ABSENT`` for a
+        record without it) or a multilabel one (``(offsets, ids)``: record i's ids are
+        ``ids[offsets[i]:offsets[i+1]]``), memory-mapped; for sampling.
+
+        Raises:
+            KeyError: ``name`` is not an int or multilabel field.
+        """
+        index = self._field_index.get(name)
+        if index is None:
+            raise KeyError(f"{name!r} is not an int or multilabel field of {self.path}")
+        return index
+
+    def _field_bytes(self, i: int) -> list[bytes | None]:
+        i = self._check_id(i)
+        shard, local = self._shard_of(i)
+        names = [spec.name for spec in self._field_specs]
+        encoded = self._reader(shard).get_fields(local, names)
+        if self.verify_crc:
+            listed = self._meta(shard).fields_crc32
+            if listed is None or fields_crc32(encoded) != int(listed[local]):
+                raise RecordError(
+                    f"{self._where(i)}: its fields fail their CRC32 check: the shard is corrupt "
+                    "on disk (run datumio verify)"
+                )
+        return encoded
+
+    def _decode_field(self, i: int, spec: FieldSpec, data: bytes) -> Any:
+        try:
+            return decode_field(spec, data)
+        except FieldValueError as exc:
+            raise RecordError(f"{self._where(i)}: {exc}") from exc
 
     def _decode(self, i: int, payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         try:
@@ -284,7 +372,7 @@ class Dataset:
         except DecodeError as exc:
             raise RecordError(f"{self._where(i)} does not decode: {exc}") from exc
 
-    def record(self, i: int) -> tuple[bytes, int, tuple[int, int, int]]:
+    def stored(self, i: int) -> tuple[bytes, int, tuple[int, int, int]]:
         """(payload, label, stored shape) of record ``i``, each confirmed by its shard.
 
         The payload must match its CRC32 (unless ``verify_crc`` is off), and the label and

@@ -14,6 +14,9 @@ A dataset is a directory::
         source_offsets.npy          <i8 [N+1]     record i's source path is
         sources.npy                 u1  [B]         sources[so[i]:so[i+1]].tobytes().decode("utf-8")
         groups.npy                  <i4 [N]       optional external group of each record
+        field_NAME.npy              <i8 [N]       an int field's value (INT_ABSENT: none)
+        field_NAME_offsets.npy      <i8 [N+1]     a multilabel field: record i's ids are
+        field_NAME_values.npy       <i4 [M]         values[off[i]:off[i+1]]
       shards/
         shard-00000.mdb             one LMDB environment per shard (subdir=False), or
         shard-00000.h5              one HDF5 file per shard
@@ -25,13 +28,18 @@ per-class index of local ids. Record ids are global and dense: shard s holds ids
 LMDB shard: database ``records`` maps an 8-byte big-endian local id to the payload bytes;
 database ``meta`` maps ``info`` to UTF-8 JSON and ``labels``, ``crc32``, ``shapes``,
 ``class_offsets``, ``class_ids`` to ``.npy`` file bytes (``np.load(io.BytesIO(v))``).
+With fields (format version 2): database ``fields`` maps ``name + b"\\0" + 8-byte
+big-endian local id`` to the field's bytes (no key: the record lacks it) and ``meta``
+holds ``fields_crc32`` (<u4 [n]).
 
 HDF5 shard: datasets ``payload`` (u1, all records end to end), ``payload_offsets``
 (<i8 [n+1]), ``labels``, ``crc32``, ``shapes``, ``class_offsets``, ``class_ids``; the
-``info`` JSON as a root attribute.
+``info`` JSON as a root attribute. With fields: group ``fields/NAME`` holding ``payload``,
+``payload_offsets`` and ``present`` (u1 [n]) per field, and ``fields_crc32`` at the root.
 
 Payload: the original file bytes (encoding ``keep``), JPEG/PNG/WebP bytes, or raw row-major
 uint8 pixels of the stored shape (``raw``). ``crc32`` is ``zlib.crc32(payload)``.
+Field bytes: ``datumio.fields.encoding``; ``fields_crc32`` is its ``fields_crc32``.
 Nothing is pickled anywhere.
 """
 
@@ -40,8 +48,8 @@ from __future__ import annotations
 import struct
 
 FORMAT_NAME = "datumio"
-#: Bump on any change a reader of the previous version would misread.
-FORMAT_VERSION = 1
+#: Bump on any change a reader of the previous version would misread. 2: record fields.
+FORMAT_VERSION = 2
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
@@ -56,6 +64,8 @@ SHAPES = "shapes.npy"
 SOURCE_OFFSETS = "source_offsets.npy"
 SOURCES = "sources.npy"
 GROUPS = "groups.npy"
+#: An int field's index value for a record that lacks the field.
+INT_ABSENT = -(2**63)
 
 LABEL_DTYPE = "<i4"
 ID_DTYPE = "<i8"
@@ -69,6 +79,10 @@ SHARD_SUFFIX = {"lmdb": ".mdb", "hdf5": ".h5"}
 LMDB_RECORDS_DB = b"records"
 LMDB_META_DB = b"meta"
 LMDB_META_KEYS = ("labels", "crc32", "shapes", "class_offsets", "class_ids")
+LMDB_FIELDS_DB = b"fields"
+#: Per-record CRC32 of the fields (LMDB meta key, HDF5 root dataset), with fields only.
+FIELDS_CRC = "fields_crc32"
+HDF5_FIELDS_GROUP = "fields"
 #: Optional meta key: (n, 2) int64 file offset and length of each record's value, for
 #: read-ahead hints (``datumio.shards.advice``); absent in shards of datumio before 0.2.
 LMDB_PLACES_KEY = "places"
@@ -78,6 +92,21 @@ _KEY = struct.Struct(">Q")
 def record_key(local_id: int) -> bytes:
     """The LMDB key of a shard's local record id (big-endian, so keys sort by id)."""
     return _KEY.pack(local_id)
+
+
+def field_key(name: str, local_id: int) -> bytes:
+    """The LMDB key of field ``name`` of a local record id (in the ``fields`` database)."""
+    return name.encode("ascii") + b"\0" + _KEY.pack(local_id)
+
+
+def field_index_names(name: str, kind: str) -> tuple[str, ...]:
+    """Index file names of a field: ``field_NAME.npy`` (int), ``field_NAME_offsets.npy`` and
+    ``field_NAME_values.npy`` (multilabel), none for other types."""
+    if kind == "int":
+        return (f"field_{name}.npy",)
+    if kind == "multilabel":
+        return (f"field_{name}_offsets.npy", f"field_{name}_values.npy")
+    return ()
 
 
 def parse_record_key(key: bytes) -> int:

@@ -16,8 +16,15 @@ import h5py
 import numpy as np
 
 from datumio.errors import FormatError, RecordError
+from datumio.fields.encoding import fields_crc32
 from datumio.shards import format as fmt
-from datumio.shards.base import ShardBuffer, ShardSummary, damaged_shard, records_crc32
+from datumio.shards.base import (
+    FieldBytes,
+    ShardBuffer,
+    ShardSummary,
+    damaged_shard,
+    records_crc32,
+)
 
 _CHUNK_BYTES = 256 << 10
 _FLUSH_BYTES = 32 << 20
@@ -29,12 +36,24 @@ LIBVER = ("v110", "latest")
 
 
 class Hdf5ShardWriter:
-    """Writes one HDF5 shard, appending payload bytes in large slabs."""
+    """Writes one HDF5 shard, appending payload bytes in large slabs.
 
-    def __init__(self, path: str, info: dict[str, Any], num_classes: int) -> None:
+    With ``field_names``, each record's field bytes are kept in memory (fields are small
+    beside images) and written at :meth:`close` as ``fields/NAME``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        info: dict[str, Any],
+        num_classes: int,
+        field_names: Sequence[str] = (),
+    ) -> None:
         self._path = path
         self._info = info
         self._num_classes = num_classes
+        self._field_names = tuple(field_names)
+        self._field_bytes: list[list[bytes | None]] = [[] for _ in self._field_names]
         self._file = h5py.File(path, "w", libver=LIBVER)
         # Created on the first flush: a shard that fits one flush is written contiguous and
         # exact-sized; a larger one grows in chunks.
@@ -53,7 +72,20 @@ class Hdf5ShardWriter:
     def payload_bytes(self) -> int:
         return self._buffer.payload_bytes
 
-    def add(self, payload: bytes, label: int, crc: int, shape: tuple[int, int, int]) -> None:
+    def add(
+        self,
+        payload: bytes,
+        label: int,
+        crc: int,
+        shape: tuple[int, int, int],
+        fields: FieldBytes = (),
+    ) -> None:
+        if self._field_names:
+            if len(fields) != len(self._field_names):
+                raise ValueError(f"{len(fields)} field values for {len(self._field_names)} fields")
+            for column, data in zip(self._field_bytes, fields, strict=True):
+                column.append(data)
+            self._buffer.fields_crc32.append(fields_crc32(fields))
         self._pending.append(payload)
         self._pending_bytes += len(payload)
         self._offsets.append(self._offsets[-1] + len(payload))
@@ -89,6 +121,7 @@ class Hdf5ShardWriter:
         )
         for name, arr in arrays.items():
             self._file.create_dataset(name, data=arr)
+        fields_crc = self._write_fields() if self._field_names else None
         info = {**self._info, "num_records": len(self._buffer)}
         self._file.attrs["info"] = json.dumps(info, sort_keys=True)
         self._file.close()
@@ -98,7 +131,24 @@ class Hdf5ShardWriter:
             payload_bytes=self._buffer.payload_bytes,
             file_bytes=os.path.getsize(self._path),
             records_crc32=records_crc32(arrays["crc32"]),
+            fields_crc32=None if fields_crc is None else records_crc32(fields_crc),
         )
+
+    def _write_fields(self) -> np.ndarray:
+        """``fields/NAME/{payload, payload_offsets, present}`` and ``fields_crc32``."""
+        group = self._file.create_group(fmt.HDF5_FIELDS_GROUP)
+        for name, column in zip(self._field_names, self._field_bytes, strict=True):
+            sub = group.create_group(name)
+            blob = b"".join(b for b in column if b is not None)
+            offsets = np.zeros(len(column) + 1, dtype=fmt.ID_DTYPE)
+            np.cumsum([0 if b is None else len(b) for b in column], out=offsets[1:])
+            sub.create_dataset("payload", data=np.frombuffer(blob, dtype=np.uint8), dtype="u1")
+            sub.create_dataset("payload_offsets", data=offsets)
+            present = np.asarray([b is not None for b in column], dtype=np.uint8)
+            sub.create_dataset("present", data=present)
+        crcs = self._buffer.fields_crc_array()
+        self._file.create_dataset(fmt.FIELDS_CRC, data=crcs)
+        return crcs
 
     def abort(self) -> None:
         self._file.close()
@@ -116,6 +166,7 @@ class Hdf5ShardReader:
         if not os.path.isfile(path):
             raise FormatError(f"shard {path} is missing; the dataset is incomplete (run verify)")
         self._path = path
+        self._field_columns: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
         with damaged_shard(path, "its HDF5 structure (not a datumio HDF5 shard?)"):
             self._file = h5py.File(path, "r")
         try:
@@ -183,6 +234,41 @@ class Hdf5ShardReader:
             for i in range(start, stop):
                 yield i, slab[int(offsets[i]) - base : int(offsets[i + 1]) - base]
             start = stop
+
+    def get_fields(self, local_id: int, names: Sequence[str]) -> list[bytes | None]:
+        """The bytes of fields ``names`` of a record; None where the record lacks one."""
+        out: list[bytes | None] = []
+        with damaged_shard(self._path, f"the fields of record {local_id}", RecordError):
+            for name in names:
+                payload, offsets, present = self._field_column(name)
+                if not 0 <= local_id < len(present):
+                    raise RecordError(f"record {local_id} is missing from shard {self._path}")
+                if not present[local_id]:
+                    out.append(None)
+                    continue
+                start, stop = int(offsets[local_id]), int(offsets[local_id + 1])
+                if not 0 <= start <= stop <= payload.shape[0]:
+                    raise RecordError(
+                        f"field {name} of record {local_id} has offsets {start}..{stop} outside "
+                        f"its {payload.shape[0]} bytes: the shard is damaged"
+                    )
+                out.append(bytes(payload[start:stop].tobytes()))
+        return out
+
+    def _field_column(self, name: str) -> tuple[Any, np.ndarray, np.ndarray]:
+        """(payload dataset, offsets, present) of one field, the small lists cached."""
+        cached = self._field_columns.get(name)
+        if cached is None:
+            path = f"{fmt.HDF5_FIELDS_GROUP}/{name}"
+            if path not in self._file:
+                raise RecordError(f"shard {self._path} has no {path!r} group")
+            group = self._file[path]
+            offsets = np.asarray(group["payload_offsets"][()], dtype=np.int64)
+            present = np.asarray(group["present"][()])
+            if offsets.shape != (len(present) + 1,):
+                raise RecordError(f"shard {self._path}: {path} offsets and present disagree")
+            cached = self._field_columns[name] = (group["payload"], offsets, present)
+        return cached
 
     def meta(self, name: str) -> np.ndarray:
         with damaged_shard(self._path, f"its {name!r} list"):

@@ -6,7 +6,7 @@ with a :class:`~datumio.errors.FormatError` naming the file, never handed to tra
 label outside the class range would become a device-side assert far from its cause.
 What costs more (every id grouped by class, every record's label against its shard) is
 ``datumio verify``'s job, and each record read checks its own label and shape against its
-shard (:meth:`datumio.Dataset.record`).
+shard (:meth:`datumio.Dataset.stored`).
 
 Files are loaded with ``allow_pickle=False`` and must have exactly the dtype and shape
 ``docs/format.md`` gives: an array of Python objects is never unpickled, and an error never

@@ -18,9 +18,11 @@ import lmdb
 import numpy as np
 
 from datumio.errors import FormatError, RecordError
+from datumio.fields.encoding import fields_crc32
 from datumio.shards import format as fmt
 from datumio.shards.advice import map_base
 from datumio.shards.base import (
+    FieldBytes,
     ShardBuffer,
     ShardSummary,
     damaged_shard,
@@ -36,18 +38,28 @@ _FLUSH_RECORDS = 2048
 
 
 class LmdbShardWriter:
-    """Writes one LMDB shard; the map grows by doubling whenever it fills."""
+    """Writes one LMDB shard; the map grows by doubling whenever it fills.
 
-    def __init__(self, path: str, info: dict[str, Any], num_classes: int) -> None:
+    With ``field_names``, each record's field bytes go to the ``fields`` database.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        info: dict[str, Any],
+        num_classes: int,
+        field_names: Sequence[str] = (),
+    ) -> None:
         self._path = path
         self._info = info
         self._num_classes = num_classes
+        self._field_names = tuple(field_names)
         self._map_size = _INITIAL_MAP_BYTES
         self._env = lmdb.open(
             path,
             subdir=False,
             map_size=self._map_size,
-            max_dbs=2,
+            max_dbs=3,
             sync=False,
             metasync=False,
             meminit=False,
@@ -55,8 +67,10 @@ class LmdbShardWriter:
         )
         self._records = self._env.open_db(fmt.LMDB_RECORDS_DB)
         self._meta = self._env.open_db(fmt.LMDB_META_DB)
+        self._fields = self._env.open_db(fmt.LMDB_FIELDS_DB) if self._field_names else None
         self._buffer = ShardBuffer()
         self._pending: list[tuple[bytes, bytes]] = []
+        self._pending_fields: list[tuple[bytes, bytes]] = []
         self._pending_bytes = 0
 
     @property
@@ -67,9 +81,25 @@ class LmdbShardWriter:
     def payload_bytes(self) -> int:
         return self._buffer.payload_bytes
 
-    def add(self, payload: bytes, label: int, crc: int, shape: tuple[int, int, int]) -> None:
-        self._pending.append((fmt.record_key(len(self._buffer)), payload))
+    def add(
+        self,
+        payload: bytes,
+        label: int,
+        crc: int,
+        shape: tuple[int, int, int],
+        fields: FieldBytes = (),
+    ) -> None:
+        local = len(self._buffer)
+        self._pending.append((fmt.record_key(local), payload))
         self._pending_bytes += len(payload)
+        if self._field_names:
+            if len(fields) != len(self._field_names):
+                raise ValueError(f"{len(fields)} field values for {len(self._field_names)} fields")
+            for name, data in zip(self._field_names, fields, strict=True):
+                if data is not None:
+                    self._pending_fields.append((fmt.field_key(name, local), data))
+                    self._pending_bytes += len(data)
+            self._buffer.fields_crc32.append(fields_crc32(fields))
         self._buffer.add(label, crc, shape, len(payload))
         if self._pending_bytes >= _FLUSH_BYTES or len(self._pending) >= _FLUSH_RECORDS:
             self._flush()
@@ -88,7 +118,10 @@ class LmdbShardWriter:
     def _flush(self) -> None:
         if self._pending:
             self._write(self._pending, self._records)
+        if self._pending_fields and self._fields is not None:
+            self._write(sorted(self._pending_fields), self._fields)
         self._pending = []
+        self._pending_fields = []
         self._pending_bytes = 0
 
     def close(self) -> ShardSummary:
@@ -97,6 +130,9 @@ class LmdbShardWriter:
         info = {**self._info, "num_records": len(self._buffer)}
         meta = [(b"info", info_json(info))]
         meta += [(name.encode(), npy_bytes(arrays[name])) for name in fmt.LMDB_META_KEYS]
+        fields_crc = self._buffer.fields_crc_array() if self._field_names else None
+        if fields_crc is not None:
+            meta.append((fmt.FIELDS_CRC.encode(), npy_bytes(fields_crc)))
         places = self._places(len(self._buffer))
         if places is not None:
             meta.append((fmt.LMDB_PLACES_KEY.encode(), npy_bytes(places)))
@@ -112,6 +148,7 @@ class LmdbShardWriter:
             payload_bytes=self._buffer.payload_bytes,
             file_bytes=os.path.getsize(self._path),
             records_crc32=records_crc32(arrays["crc32"]),
+            fields_crc32=None if fields_crc is None else records_crc32(fields_crc),
         )
 
     def _places(self, n: int) -> np.ndarray | None:
@@ -156,7 +193,7 @@ def _acquire_env(path: str) -> Any:
                 readonly=True,
                 lock=False,
                 readahead=False,
-                max_dbs=2,
+                max_dbs=3,
                 max_readers=512,
             )
         _SHARED_ENVS[key] = (env, count + 1)
@@ -208,6 +245,7 @@ class LmdbShardReader:
             raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
         self._path = path
         self._place_table: np.ndarray | None = None  # read-ahead: (n, 2) offset, length
+        self._fields: Any = None  # the fields database, opened on first use
         try:
             with damaged_shard(path, "its LMDB header"):
                 # LMDB maps the file: reading a page past a truncated end would be a SIGBUS,
@@ -281,6 +319,18 @@ class LmdbShardReader:
                 value = txn.get(fmt.record_key(local))
                 if value is not None:
                     yield local, bytes(value)
+
+    def get_fields(self, local_id: int, names: Sequence[str]) -> list[bytes | None]:
+        """The bytes of fields ``names`` of a record; None where the record lacks one."""
+        with damaged_shard(self._path, f"the fields of record {local_id}", RecordError):
+            if self._fields is None:
+                try:
+                    self._fields = self._env.open_db(fmt.LMDB_FIELDS_DB, create=False)
+                except lmdb.NotFoundError:
+                    raise RecordError(f"shard {self._path} has no fields database") from None
+            with self._env.begin(db=self._fields) as txn:
+                values = [txn.get(fmt.field_key(name, local_id)) for name in names]
+            return [None if v is None else bytes(v) for v in values]
 
     def meta(self, name: str) -> np.ndarray:
         with damaged_shard(self._path, f"its {name!r} list"):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datumio.errors import FormatError
+from datumio.fields.spec import FieldSpec
 from datumio.shards import format as fmt
 from datumio.shards._manifest_checks import check_fields, check_version
 
@@ -103,7 +104,15 @@ def _tuple(values: Iterable[Any] | None) -> tuple[Any, ...] | None:
     return None if values is None else tuple(values)
 
 
-_SHARD_KEYS = ("file", "first_id", "num_records", "payload_bytes", "file_bytes", "records_crc32")
+_SHARD_KEYS = (
+    "file",
+    "first_id",
+    "num_records",
+    "payload_bytes",
+    "file_bytes",
+    "records_crc32",
+    "fields_crc32",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,9 +129,12 @@ class ListedShard:
     file_bytes: int
     #: CRC32 of the shard's per-record CRC32 array (little-endian ``<u4`` bytes).
     records_crc32: int
+    #: CRC32 of the shard's per-record fields CRC32 array; None (not written) without fields.
+    fields_crc32: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        fields = {} if self.fields_crc32 is None else {"fields_crc32": self.fields_crc32}
         return {
             "file": self.file,
             "first_id": self.first_id,
@@ -130,6 +142,7 @@ class ListedShard:
             "payload_bytes": self.payload_bytes,
             "file_bytes": self.file_bytes,
             "records_crc32": self.records_crc32,
+            **fields,
             **_plain(self.extra),
         }
 
@@ -142,6 +155,7 @@ def _listed_shard(obj: Mapping[str, Any]) -> ListedShard:
         payload_bytes=_given(obj, "payload_bytes", 0),
         file_bytes=obj["file_bytes"],
         records_crc32=obj["records_crc32"],
+        fields_crc32=obj.get("fields_crc32"),
         extra=_extra(obj, _SHARD_KEYS),
     )
 
@@ -359,6 +373,7 @@ _MANIFEST_KEYS = (
     "stats",
     "rejects",
     "ingest",
+    "fields",
 )
 
 
@@ -397,6 +412,9 @@ class Manifest:
     stats: Stats | None = None
     rejects: RejectSummary | None = None
     ingest: IngestRun | None = None
+    #: The records' typed fields, in storage order (format version 2; none before). Not
+    #: written when empty, so a dataset without fields has the manifest it always had.
+    fields: tuple[FieldSpec, ...] = ()
     #: Top-level keys this version does not know, kept for :meth:`to_json`.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -448,6 +466,7 @@ class Manifest:
             stats=None if stats is None else _stats(stats),
             rejects=None if rejects is None else _reject_summary(rejects),
             ingest=None if ingest is None else _ingest_run(ingest),
+            fields=tuple(FieldSpec.from_json(f) for f in _given(obj, "fields", ())),
             extra=_extra(obj, _MANIFEST_KEYS),
         )
 
@@ -474,5 +493,6 @@ class Manifest:
             "stats": None if self.stats is None else self.stats.to_json(),
             "rejects": None if self.rejects is None else self.rejects.to_json(),
             "ingest": None if self.ingest is None else self.ingest.to_json(),
+            **({"fields": [f.to_json() for f in self.fields]} if self.fields else {}),
             **_plain(self.extra),
         }

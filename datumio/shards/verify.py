@@ -18,9 +18,13 @@ import numpy as np
 
 from datumio.codec import decode_record
 from datumio.errors import DatumioError, FormatError
+from datumio.fields.encoding import decode as decode_field
+from datumio.fields.encoding import fields_crc32
+from datumio.fields.spec import FieldValueError
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardReader, records_crc32
 from datumio.shards.dataset import _open_reader
+from datumio.shards.field_index import FieldIndex, load_field_index
 from datumio.shards.index import load_index_array
 from datumio.shards.manifest import ListedShard, Manifest, read_manifest
 
@@ -103,7 +107,7 @@ class _Check:
             return None
 
 
-def _check_index(check: _Check, manifest: Manifest) -> dict[str, np.ndarray] | None:
+def _check_index(check: _Check, manifest: Manifest) -> dict[str, Any] | None:
     n = manifest.num_records
     num_classes = manifest.num_classes
     arrays = {
@@ -116,7 +120,7 @@ def _check_index(check: _Check, manifest: Manifest) -> dict[str, np.ndarray] | N
     }
     if any(a is None for a in arrays.values()):
         return None
-    index = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+    index: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
     labels, offsets, ids = index["labels"], index["class_offsets"], index["class_ids"]
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         check.problem(f"index/labels.npy holds labels outside 0..{num_classes - 1}")
@@ -136,6 +140,16 @@ def _check_index(check: _Check, manifest: Manifest) -> dict[str, np.ndarray] | N
         num_groups = len(manifest.groups.names)
         if groups is not None and groups.size and (groups.min() < 0 or groups.max() >= num_groups):
             check.problem(f"index/groups.npy holds groups outside 0..{num_groups - 1}")
+    fields: dict[str, FieldIndex] = {}
+    for spec in manifest.fields:
+        try:
+            found = load_field_index(check.root, manifest, spec)
+        except FormatError as exc:
+            check.problem(str(exc))
+            continue
+        if found is not None:
+            fields[spec.name] = found
+    index["fields"] = fields
     firsts = [s.first_id for s in manifest.shards] + [n]
     if index["shard_offsets"].tolist() != firsts:
         check.problem("index/shard_offsets.npy disagrees with the manifest's shard list")
@@ -200,9 +214,19 @@ def _check_records(
         check.problem("shard shapes disagree with index/shapes.npy", shard=name)
     if records_crc32(crcs) != entry.records_crc32:
         check.problem("shard's CRC32 list disagrees with the manifest's records_crc32", shard=name)
+    fields_ok = True
+    if check.manifest is not None and check.manifest.fields:
+        fields_crc = reader.meta(fmt.FIELDS_CRC)
+        fields_ok = len(fields_crc) == n and records_crc32(fields_crc) == entry.fields_crc32
+        if not fields_ok:
+            check.problem(
+                "shard's fields CRC32 list disagrees with the manifest's fields_crc32", shard=name
+            )
     if not check.records:
         check.done += n
         return
+    if check.manifest is not None and check.manifest.fields and fields_ok:
+        _check_fields(check, reader, name, first, fields_crc, index)
     seen = np.zeros(n, dtype=bool)
     for local, payload in reader.iter_records():
         if not 0 <= local < n:
@@ -225,6 +249,51 @@ def _check_records(
             check.progress(check.done, check.total)
     for local in np.flatnonzero(~seen)[:100]:
         check.problem("record is missing", shard=name, record=first + int(local), key=str(local))
+
+
+def _check_fields(
+    check: _Check,
+    reader: ShardReader,
+    name: str,
+    first: int,
+    crcs: np.ndarray,
+    index: dict[str, Any],
+) -> None:
+    """Every record's fields against their CRC32; with ``decode``, decoded (masks too) and
+    the int and multilabel values against the global index."""
+    specs = check.manifest.fields if check.manifest is not None else ()
+    names = [spec.name for spec in specs]
+    for local in range(len(crcs)):
+        record = first + local
+        try:
+            encoded = reader.get_fields(local, names)
+        except DatumioError as exc:
+            check.problem(f"fields cannot be read: {exc}", shard=name, record=record)
+            continue
+        if fields_crc32(encoded) != int(crcs[local]):
+            check.problem("fields CRC32 mismatch (bit rot)", shard=name, record=record)
+            continue
+        if not check.decode:
+            continue
+        for spec, data in zip(specs, encoded, strict=True):
+            try:
+                value = None if data is None else decode_field(spec, data)
+            except FieldValueError as exc:
+                check.problem(f"field does not decode: {exc}", shard=name, record=record)
+                continue
+            if not _index_agrees(index["fields"].get(spec.name), spec.type, record, value):
+                what = f"index of field {spec.name} disagrees with the shard"
+                check.problem(what, shard=name, record=record)
+
+
+def _index_agrees(found: FieldIndex | None, kind: str, record: int, value: Any) -> bool:
+    if found is None:
+        return True
+    if not isinstance(found, tuple):  # an int field
+        return int(found[record]) == (fmt.INT_ABSENT if value is None else value)
+    offsets, ids = found
+    listed = np.asarray(ids[int(offsets[record]) : int(offsets[record + 1])])
+    return np.array_equal(listed, np.zeros(0) if value is None else value)
 
 
 def verify(

@@ -24,27 +24,37 @@ from datumio.shards.manifest import ListedShard
 
 
 def open_shard_writer(
-    path: str, backend: str, info: dict[str, Any], num_classes: int
+    path: str,
+    backend: str,
+    info: dict[str, Any],
+    num_classes: int,
+    field_names: Sequence[str] = (),
 ) -> ShardWriter:
-    """A writer for one shard of ``backend``."""
+    """A writer for one shard of ``backend`` (records with the fields ``field_names``)."""
     if backend == "lmdb":
         from datumio.shards.lmdb_backend import LmdbShardWriter  # lmdb loads on first use
 
-        return LmdbShardWriter(path, info, num_classes)
+        return LmdbShardWriter(path, info, num_classes, field_names)
     from datumio.shards.hdf5_backend import Hdf5ShardWriter  # h5py: 20 ms of start-up
 
-    return Hdf5ShardWriter(path, info, num_classes)
+    return Hdf5ShardWriter(path, info, num_classes, field_names)
 
 
-def shard_info(number: int, encoding: str, num_classes: int) -> dict[str, Any]:
-    """The ``info`` a shard carries: what it is, never where its ids start."""
-    return {
+def shard_info(
+    number: int, encoding: str, num_classes: int, field_names: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The ``info`` a shard carries: what it is, never where its ids start (``fields``: the
+    names of its fields, in storage order, only when there are some)."""
+    info: dict[str, Any] = {
         "format": fmt.FORMAT_NAME,
         "format_version": fmt.FORMAT_VERSION,
         "shard": number,
         "encoding": encoding,
         "num_classes": num_classes,
     }
+    if field_names:
+        info["fields"] = list(field_names)
+    return info
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class ShardEntry:
     payload_bytes: int
     file_bytes: int
     records_crc32: int
+    fields_crc32: int | None = None
 
 
 def index_arrays(
@@ -107,6 +118,7 @@ def listed_shards(shards: Sequence[ShardEntry]) -> tuple[ListedShard, ...]:
                 payload_bytes=shard.payload_bytes,
                 file_bytes=shard.file_bytes,
                 records_crc32=shard.records_crc32,
+                fields_crc32=shard.fields_crc32,
             )
         )
         first += shard.num_records

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from datumio.codec import ENCODINGS
 from datumio.errors import BadInputError, DatumioError, OptionError
+from datumio.fields.spec import parse_declarations
 from datumio.ingest import IngestOptions, ingest
 from datumio.ingest.options import parse_shard_size, parse_size
 from datumio.tools.hooks import from_env
@@ -27,6 +28,8 @@ examples:
       HDF5 shards, shorter side resized to 256 at ingest, re-encoded as JPEG
   datumio-ingest photos/ out.lmdb --labels labels.csv --size 224x224 --encode raw
       labels file (path,label[,group] relative to photos/), centre-cropped raw pixels
+  datumio-ingest photos/ out.lmdb --labels boxes.jsonl --field tags:multilabel
+      other columns of the labels file become typed fields (JSONL types are inferred)
   datumio-ingest images/ out.lmdb --shard-size 256MiB --shuffle --seed 1 --json
   datumio-ingest images/ out.lmdb --executor dask            (a Dask LocalCluster)
   datumio-ingest images/ out.lmdb --executor dask=tcp://10.0.0.5:8786
@@ -62,6 +65,14 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
         "--labels",
         metavar="FILE",
         help="CSV/TSV/JSONL of path,label[,group]; paths relative to SRC",
+    )
+    src.add_argument(
+        "--field",
+        action="append",
+        metavar="NAME:TYPE",
+        help="type of the labels file's column NAME: int, float, multilabel, text, bytes, "
+        "boxes, keypoints, mask, array:DTYPE[:LENGTH] (repeat per column; CSV/TSV columns "
+        "beyond path,label,group need one)",
     )
     src.add_argument(
         "--classes",
@@ -171,7 +182,16 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         executor=args.executor,
         resume=args.resume,
         append=args.append,
+        fields=_cli_fields(args.field),
     )
+
+
+def _cli_fields(declarations: list[str] | None) -> dict[str, str] | None:
+    """``--field NAME:TYPE`` (repeated) as ``IngestOptions.fields``; checked there."""
+    if not declarations:
+        return None
+    parse_declarations(declarations)  # a NAME:TYPE that does not split is named here
+    return {text.partition(":")[0].strip(): text.partition(":")[2] for text in declarations}
 
 
 def _cli_size(text: str) -> tuple[int, int]:

@@ -130,7 +130,7 @@ def test_kept_records_give_the_pixels_of_their_upright_decoded_image(
         backend=backend,
     )
     for i in range(len(ds)):
-        payload, _, shape = ds.record(i)
+        payload, _, shape = ds.stored(i)
         upright = decode(bytes(payload))
         assert upright.shape == tuple(shape)
         got = decode_for(spec, payload, sample_rng(4, 0, i), encoding="keep", shape=shape)

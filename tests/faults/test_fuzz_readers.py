@@ -113,7 +113,7 @@ class Reads:
 
 
 def read_every_record(ref: Pristine, path: str, mutation: Mutation) -> Reads:
-    """Open the copy and read every record twice (``ds[i]``, ``ds.record(i)``): each read
+    """Open the copy and read every record twice (``ds[i]``, ``ds.stored(i)``): each read
     gives the pristine label, pixels, payload and shape, or raises a DatumioError."""
     ds, error = attempt("datumio.open", mutation, partial(datumio.open, path))
     if ds is None:
@@ -138,11 +138,11 @@ def read_every_record(ref: Pristine, path: str, mutation: Mutation) -> Reads:
                 )
             else:
                 reads.refused[i] = str(error)
-            record, error = attempt(f"ds.record({i})", mutation, partial(ds.record, i))
+            record, error = attempt(f"ds.stored({i})", mutation, partial(ds.stored, i))
             if record is not None:
                 payload, label, shape = record
                 assert (payload, label, shape) == (ref.payloads[i], ref.labels[i], ref.shapes[i]), (
-                    f"[{mutation}] ds.record({i}) returned label {label}, shape {shape} and "
+                    f"[{mutation}] ds.stored({i}) returned label {label}, shape {shape} and "
                     f"{len(payload)} payload bytes; the pristine record has label "
                     f"{ref.labels[i]}, shape {ref.shapes[i]} and {len(ref.payloads[i])} bytes "
                     f"(payload equal: {payload == ref.payloads[i]})"

@@ -195,7 +195,7 @@ def test_newer_format_version_is_refused(tree, tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["format_version"] = 99
     (out / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(datumio.FormatVersionError, match=r"version 99.*up to 1"):
+    with pytest.raises(datumio.FormatVersionError, match=r"version 99.*up to 2"):
         datumio.open(out)
 
 

@@ -228,12 +228,12 @@ def test_a_newer_version_or_a_non_object_is_refused(
     datasets: dict[str, Path], tmp_path: Path
 ) -> None:
     copy = _copy(datasets, tmp_path)
-    _edit(copy, lambda m: m.__setitem__("format_version", 2))
+    _edit(copy, lambda m: m.__setitem__("format_version", 3))
     path = copy / "manifest.json"
     with pytest.raises(FormatVersionError) as info:
         datumio.open(copy)
     assert str(info.value) == (
-        f"{path} uses datumio format version 2, but this datumio reads versions up to 1: "
+        f"{path} uses datumio format version 3, but this datumio reads versions up to 2: "
         "upgrade datumio (pip install -U datumio)"
     )
     path.write_text("[1, 2]")
