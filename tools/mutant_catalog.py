@@ -313,8 +313,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="loader-strict-ignored",
         path="datumio/loader/loader.py",
-        old="""self.options.seed, self.options.strict""",
-        new="""self.options.seed, False""",
+        old="""            self.options.strict,\n""",
+        new="""            False,\n""",
         tests=(_LOADER_FAIL + "test_strict_raises_with_record_and_shard",),
         guarantee="loader.md: strict=True raises WorkerError instead of replacing a record",
     ),
@@ -626,5 +626,58 @@ MUTANTS: tuple[Mutant, ...] = (
         new="""    size = labels.size""",
         tests=("tests/sampling/test_sampler_resample.py",),
         guarantee="sampling.md: resample_data returns round(sample_fraction * len(arr)) entries",
+    ),
+    Mutant(
+        name="remote-workers-keep-shards-open",
+        path="datumio/loader/fill.py",
+        old=(
+            "            self.dataset.retain(np.concatenate([*self.ahead, np.empty(0, np.int64)]))"
+        ),
+        new="""            pass""",
+        tests=(
+            "tests/remote/test_remote_loader.py::"
+            "test_a_cache_smaller_than_the_dataset_with_the_lockstep_order",
+        ),
+        guarantee="remote.md: workers close the shards their next batches do not read",
+    ),
+    Mutant(
+        name="remote-cache-evicts-shards-in-use",
+        path="datumio/remote/cache.py",
+        old="""        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)""",
+        new="""        pass""",
+        tests=("tests/remote/test_remote_cache.py::test_a_shard_in_use_is_never_evicted",),
+        guarantee="remote.md: shards in use are never evicted",
+    ),
+    Mutant(
+        name="remote-resume-trusts-size",
+        path="datumio/remote/publish.py",
+        old="""    if plain:
+        return _md5(source, size)[0].hex() == etag""",
+        new="""    if plain:
+        return True""",
+        tests=(
+            "tests/remote/test_remote_upload.py::"
+            "test_a_same_size_file_with_other_bytes_is_sent_again",
+        ),
+        guarantee="remote.md: --resume skips a file only when the server's MD5 matches",
+    ),
+    Mutant(
+        name="sampler-lockstep-ignored",
+        path="datumio/sampling/_sampler.py",
+        old="""            order = lockstep_order if self.options.lockstep else local_order""",
+        new="""            order = local_order""",
+        tests=("tests/sampling/test_lockstep.py",),
+        guarantee="sampling.md: lockstep keeps every class in the same window",
+    ),
+    Mutant(
+        name="fields-boxes-ignore-augmentation",
+        path="datumio/loader/fill.py",
+        old="""        write_sample(plan, values, m, views, k)""",
+        new="""        write_sample(plan, values, Affine.identity(), views, k)""",
+        tests=(
+            "tests/fields/test_loader_fields.py::"
+            "test_boxes_masks_and_keypoints_follow_the_augmentation",
+        ),
+        guarantee="fields.md: boxes, keypoints and masks follow the sample's augmentation",
     ),
 )

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from datumio.errors import DatumioError
+from datumio.inspect.fields import DEFAULT_FIELD_SAMPLE, field_json, field_statistics
 from datumio.inspect.sampling import SamplingReport
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
@@ -63,6 +64,7 @@ SUMMARY_KEYS = (
     "sampling",
     "writer",
     "ingest",
+    "fields",
 )
 
 #: How many duplicate groups, ids per group and rejects.jsonl lines the summary quotes.
@@ -80,6 +82,9 @@ def summarize(
     sampling: SamplingReport | None = None,
     integrity: VerifyReport | None = None,
     progress: Progress | None = None,
+    field_sample: int = DEFAULT_FIELD_SAMPLE,
+    seed: int = 0,
+    field_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Summarise a dataset as a JSON-safe dict with the keys :data:`SUMMARY_KEYS`.
 
@@ -90,6 +95,10 @@ def summarize(
             (``sampling`` is None without one).
         integrity: a :func:`datumio.shards.verify.verify` report to embed (None: not checked).
         progress: called as ``progress(done, total)`` while duplicate candidates are read.
+        field_sample: records read at most for the statistics of the fields without a
+            global index (:func:`datumio.inspect.fields.field_statistics`).
+        seed: chooses those records when the dataset has more.
+        field_progress: called as ``progress(done, total)`` while they are read.
     """
     m = ds.manifest
     counts = [int(c) for c in ds.counts]
@@ -131,6 +140,7 @@ def summarize(
         "sampling": None if sampling is None else sampling.to_dict(),
         "writer": copy.deepcopy(dict(m.writer or {})),
         "ingest": {} if m.ingest is None else m.ingest.to_json(),
+        "fields": field_statistics(ds, sample=field_sample, seed=seed, progress=field_progress),
     }
 
 
@@ -330,9 +340,11 @@ def _example(ds: Dataset, members: list[int]) -> dict[str, Any]:
 
 
 def describe_record(ds: Dataset, i: int) -> dict[str, Any]:
-    """One record's metadata: where it lives, what it is, and whether its CRC32 matches.
+    """One record's metadata: where it lives, what it is, and whether its CRC32 matches; its
+    fields as JSON (:func:`datumio.inspect.fields.field_json`) in a dataset with fields.
 
-    Reads the record's payload once (without raising on a CRC mismatch: ``crc32_ok`` says).
+    Reads the record's payload once (without raising on a CRC mismatch: ``crc32_ok`` says);
+    fields that fail their CRC32 or do not decode give ``fields`` None and ``fields_error``.
 
     Raises:
         IndexError: ``i`` is not a record id of ``ds``.
@@ -365,6 +377,14 @@ def describe_record(ds: Dataset, i: int) -> dict[str, Any]:
         groups = ds.manifest.groups
         names = () if groups is None else groups.names
         info["group"] = names[group] if 0 <= group < len(names) else group
+    if ds.fields:
+        try:
+            info["fields"] = {
+                name: field_json(spec, ds.field(i, name)) for name, spec in ds.fields.items()
+            }
+        except DatumioError as exc:  # a CRC mismatch or a value that does not decode
+            info["fields"] = None
+            info["fields_error"] = str(exc)
     return info
 
 

@@ -12,11 +12,13 @@ from PIL import Image
 
 from datumio.augment import opencv_probe
 from datumio.errors import DatumioError, OptionError
+from datumio.inspect.fields import DEFAULT_FIELD_SAMPLE
 from datumio.inspect.sampling import SamplingReport, parse_sampling, sampling_report
 from datumio.inspect.summary import describe_record, summarize
 from datumio.remote import local_copy
 from datumio.shards.dataset import Dataset
 from datumio.shards.verify import Problem, VerifyReport, verify
+from datumio.tools.field_text import field_lines, fields_header, record_field_lines
 from datumio.tools.outputs import check_distinct, check_image_file, check_output_file
 from datumio.tools.pictures import class_histogram, contact_sheet, html_report
 from datumio.tools.render import bar_chart, human_bytes, progress_bar
@@ -37,6 +39,9 @@ examples:
       weights.json: {"cat": 2, "dog": 1} (class names or ids)
   datumio-inspect out.lmdb --grid grid.png --per-class 12 --html report.html
   datumio-inspect out.lmdb --record 17 --save-record 17 r17.png
+      record 17's metadata and fields, and its pixels
+  datumio-inspect out.lmdb --field-sample 5000
+      field statistics (boxes per image, box sizes, mask pixel shares...) from 5000 records
 
 Every run checks the dataset's integrity quickly (manifest, index and each shard's
 metadata; datumio verify also reads every record) and exits 1 on any problem, after
@@ -69,6 +74,14 @@ def build_parser(prog: str = "datumio-inspect") -> argparse.ArgumentParser:
         "--no-duplicates", action="store_true", help="skip the duplicate-record check"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr")
+    parser.add_argument(
+        "--field-sample",
+        type=int,
+        default=DEFAULT_FIELD_SAMPLE,
+        metavar="N",
+        help="records read at most for the statistics of fields without a global index "
+        f"(all but int and multilabel; default {DEFAULT_FIELD_SAMPLE}, chosen by --seed)",
+    )
     samp = parser.add_argument_group("sampling report")
     samp.add_argument(
         "--sampling",
@@ -78,7 +91,9 @@ def build_parser(prog: str = "datumio-inspect") -> argparse.ArgumentParser:
     samp.add_argument("--epochs", type=int, metavar="E", help="epochs to report on (default 1)")
     samp.add_argument("--world-size", type=int, metavar="W", help="ranks (default 1)")
     samp.add_argument("--epoch-size", type=int, metavar="N", help="draws per epoch, all ranks")
-    samp.add_argument("--seed", type=int, default=0, help="sampler and --grid seed (default 0)")
+    samp.add_argument(
+        "--seed", type=int, default=0, help="sampler, --grid and --field-sample seed (default 0)"
+    )
     samp.add_argument(
         "--locality",
         type=int,
@@ -109,6 +124,11 @@ def build_parser(prog: str = "datumio-inspect") -> argparse.ArgumentParser:
     )
     pics.add_argument("--histogram", metavar="OUT.png", help="class counts, natural vs sampled")
     pics.add_argument("--html", metavar="OUT.html", help="one page: summary, histogram, grid")
+    pics.add_argument(
+        "--no-annotations",
+        action="store_true",
+        help="do not draw boxes, masks and keypoints on the grid (drawn by default)",
+    )
     rec = parser.add_argument_group("one record")
     rec.add_argument("--record", type=int, metavar="N", help="print record N's metadata")
     rec.add_argument(
@@ -196,6 +216,9 @@ def render_summary(s: dict[str, Any]) -> str:
     lines += chart
     for empty in s["empty_classes"]:
         lines.append(f"  note: class {empty['name']!r} has no records ({empty['why']})")
+    if s["fields"]:
+        lines.append(fields_header(s["fields"], s["records"]))
+        lines += [line for f in s["fields"] for line in field_lines(f)]
     lines += _render_integrity(s["integrity"])
     lines += _render_rejects(s["rejects"])
     lines += _render_duplicates(s["duplicates"], s["integrity"])
@@ -328,6 +351,7 @@ def render_record(info: dict[str, Any]) -> str:
     ]
     if "group" in info:
         lines.append(f"  group     {info['group']}")
+    lines += record_field_lines(info)
     return "\n".join(lines)
 
 
@@ -358,6 +382,9 @@ def _records(args: argparse.Namespace, ds: Dataset) -> int:
     if out.get("crc32_ok") is False:
         print(f"record {out['id']} fails its CRC32 check: run datumio verify", file=sys.stderr)
         return EXIT_FAILED
+    if "fields_error" in out:
+        print(f"record {out['id']}: {out['fields_error']}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -377,7 +404,9 @@ def _pictures(args: argparse.Namespace, ds: Dataset, summary: dict[str, Any]) ->
             hist.save(args.histogram)
             written.append(args.histogram)
     if args.grid or args.html:
-        grid = contact_sheet(ds, args.per_class, args.seed)
+        grid = contact_sheet(
+            ds, args.per_class, args.seed, annotations=False if args.no_annotations else None
+        )
         images[f"{args.per_class} records per class"] = grid
         if args.grid:
             grid.save(args.grid)
@@ -422,6 +451,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.per_class < 1:
         return f"--per-class must be >= 1, got {args.per_class}"
+    if args.field_sample < 1:
+        return f"--field-sample must be >= 1 record, got {args.field_sample}"
     extras = (args.grid, args.histogram, args.html, args.sampling)
     one_record = args.record is not None or args.save_record is not None
     if one_record and any(v is not None for v in extras):
@@ -456,6 +487,7 @@ def run(args: argparse.Namespace) -> int:
             return _integrity_status(prog, ds, integrity) if code == EXIT_OK else code
         report = build_report(args, ds)
         bar = progress_bar("duplicates", unit="rec", quiet=args.quiet)
+        field_bar = progress_bar("fields", unit="rec", quiet=args.quiet)
         try:
             summary = summarize(
                 ds,
@@ -464,9 +496,13 @@ def run(args: argparse.Namespace) -> int:
                 sampling=report,
                 integrity=integrity,
                 progress=bar.update,
+                field_sample=args.field_sample,
+                seed=args.seed,
+                field_progress=field_bar.update,
             )
         finally:
             bar.close()
+            field_bar.close()
         if args.json:
             print(json.dumps(summary, ensure_ascii=False))
         else:

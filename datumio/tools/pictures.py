@@ -19,6 +19,9 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from datumio.errors import DatumioError
 from datumio.shards.dataset import Dataset
+from datumio.tools.annotate import draw as draw_annotations
+from datumio.tools.annotate import has_annotations, record_annotations
+from datumio.tools.field_text import field_lines, fields_header
 from datumio.tools.render import human_bytes
 
 THUMB = 72
@@ -77,10 +80,11 @@ def contact_sheet_size(num_rows: int, per_class: int, thumb: int = THUMB) -> tup
     return width, TITLE_HEIGHT + num_rows * (thumb + GAP) + GAP
 
 
-def _thumbnail(ds: Dataset, i: int, thumb: int) -> Image.Image:
+def _thumbnail(ds: Dataset, i: int, thumb: int, annotations: bool = False) -> Image.Image:
     tile = Image.new("RGB", (thumb, thumb), _TILE_BG)
     try:
         pixels = ds.image(i)
+        ann = record_annotations(ds, i) if annotations else None
     except DatumioError:
         draw = ImageDraw.Draw(tile)
         draw.line((8, 8, thumb - 8, thumb - 8), fill=_ERROR, width=3)
@@ -91,6 +95,8 @@ def _thumbnail(ds: Dataset, i: int, thumb: int) -> Image.Image:
     grow = max(img.size) < thumb
     method = Image.Resampling.NEAREST if grow else Image.Resampling.LANCZOS
     img = ImageOps.contain(img, (thumb, thumb), method=method)
+    if ann is not None:
+        img = draw_annotations(img, ann, _font(10))
     tile.paste(img, ((thumb - img.width) // 2, (thumb - img.height) // 2))
     return tile
 
@@ -102,6 +108,7 @@ def contact_sheet(
     *,
     thumb: int = THUMB,
     max_classes: int = MAX_SHEET_CLASSES,
+    annotations: bool | None = None,
 ) -> Image.Image:
     """A labelled grid: one row per class, ``per_class`` random records of it.
 
@@ -110,7 +117,11 @@ def contact_sheet(
     and shown in id order, scaled to fit a ``thumb`` square. A record that does not decode
     is shown as a red cross. Images are scaled to fit the square (small ones enlarged with
     nearest-neighbour). With more than ``max_classes`` classes the largest are shown.
+    ``annotations`` draws each record's boxes, masks and keypoints over it
+    (:mod:`datumio.tools.annotate`); None: when the dataset has such fields.
     """
+    if annotations is None:
+        annotations = has_annotations(ds)
     if per_class < 1:
         raise ValueError(f"per_class must be >= 1, got {per_class}")
     counts = ds.counts
@@ -145,7 +156,8 @@ def contact_sheet(
         picked = np.sort(rng.choice(ids.size, size=min(per_class, ids.size), replace=False))
         for k, pos in enumerate(picked.tolist()):
             sheet.paste(
-                _thumbnail(ds, int(ids[pos]), thumb), (LABEL_WIDTH + k * (thumb + GAP), top)
+                _thumbnail(ds, int(ids[pos]), thumb, annotations),
+                (LABEL_WIDTH + k * (thumb + GAP), top),
             )
     return sheet
 
@@ -368,6 +380,10 @@ def html_report(summary: Mapping[str, Any], images: Mapping[str, Image.Image]) -
         ]
         parts.append(_table(["first files", "reason", "detail"], sample, set()))
     parts += ["<h2>Duplicates</h2>", *_duplicates_html(s["duplicates"])]
+    if s.get("fields"):
+        lines = [fields_header(s["fields"], s["records"])]
+        lines += [line for f in s["fields"] for line in field_lines(f)]
+        parts += ["<h2>Fields</h2>", f"<pre>{esc(chr(10).join(lines))}</pre>"]
     if s["sampling"] is not None:
         parts += _sampling_html(s["sampling"])
     for title, img in images.items():

@@ -19,11 +19,14 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from datumio.augment.geometry import Affine
 from datumio.augment.pipeline import apply
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform, transform_from_dict
 from datumio.errors import DatumioError, OptionError
 from datumio.shards.dataset import Dataset
+from datumio.tools.annotate import Annotations, follow, has_annotations, record_annotations
+from datumio.tools.annotate import draw as draw_annotations
 from datumio.tools.outputs import check_output_file
 from datumio.tools.pictures import _fit, _font
 
@@ -49,7 +52,9 @@ SPEC is a JSON object of datumio.augment.Transform fields (docs/augment.md) or a
 .json file holding one. "size" is [height, width], one number N (NxN) or "HxW" text
 ("224x160": height 224, width 160; unlike datumio ingest --size, which is WxH). Each row is a
 class: a blue-framed stored image, then its augmented views (orange frames), in uint8 before
-normalisation. The -o folder must exist; it is checked before the dataset is read.
+normalisation. A dataset's boxes, masks and keypoints are drawn over them (boxes coloured by
+class, masks translucent, keypoints as dots), moved as each view was; --no-annotations
+leaves them out. The -o folder must exist; it is checked before the dataset is read.
 
 exit status: 0 done, 1 failed (not a dataset, unreadable), 2 bad usage (a bad SPEC, an -o
 that cannot be written).
@@ -77,6 +82,12 @@ def build_parser(prog: str = "datumio preview") -> argparse.ArgumentParser:
     parser.add_argument("--thumb", type=int, default=THUMB, metavar="PX", help="tile size")
     parser.add_argument(
         "--max-classes", type=int, default=30, metavar="K", help="rows at most (largest classes)"
+    )
+    parser.add_argument(
+        "--no-annotations",
+        action="store_true",
+        help="do not draw boxes, masks and keypoints (drawn by default when the dataset has "
+        "such fields, moved with each augmented view)",
     )
     return parser
 
@@ -110,21 +121,28 @@ def preview_size(rows: int, per_class: int, views: int, thumb: int = THUMB) -> t
     return width, TITLE_HEIGHT + rows * cell + GAP
 
 
-def _tile(pixels: np.ndarray, thumb: int, edge: tuple[int, int, int]) -> Image.Image:
+def _tile(
+    pixels: np.ndarray, thumb: int, edge: tuple[int, int, int], ann: Annotations | None = None
+) -> Image.Image:
     tile = Image.new("RGB", (thumb, thumb), _TILE)
     img = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).convert("RGB")
     grow = max(img.size) < thumb
     method = Image.Resampling.NEAREST if grow else Image.Resampling.LANCZOS
     img = ImageOps.contain(img, (thumb - 4, thumb - 4), method=method)
+    if ann is not None:
+        img = draw_annotations(img, ann, _font(10))
     tile.paste(img, ((thumb - img.width) // 2, (thumb - img.height) // 2))
     ImageDraw.Draw(tile).rectangle((0, 0, thumb - 1, thumb - 1), outline=edge, width=2)
     return tile
 
 
-def _augmented(ds: Dataset, spec: Transform, record: int, position: int, seed: int) -> np.ndarray:
+def _augmented(
+    ds: Dataset, spec: Transform, record: int, position: int, seed: int
+) -> tuple[np.ndarray, Affine]:
+    """The sample's pixels and the map they were warped with (output to stored pixels)."""
     channels = ds.shape(record)[2]
     out = np.empty(spec.output_shape(channels), np.uint8)
-    apply(
+    m = apply(
         spec,
         ds.read(record),
         sample_rng(seed, 0, position),
@@ -132,8 +150,9 @@ def _augmented(ds: Dataset, spec: Transform, record: int, position: int, seed: i
         encoding=ds.encoding,
         shape=ds.shape(record),
         background=ds.background,
+        return_affine=True,
     )
-    return out
+    return out, m
 
 
 def preview_grid(
@@ -145,10 +164,15 @@ def preview_grid(
     seed: int = 0,
     thumb: int = THUMB,
     max_classes: int = 30,
+    annotations: bool | None = None,
 ) -> Image.Image:
-    """The preview picture (see the module docstring)."""
+    """The preview picture (see the module docstring). ``annotations`` draws the records'
+    boxes, masks and keypoints, following each view's augmentation; None: when the dataset
+    has such fields."""
     if per_class < 1 or views < 1 or thumb < 8 or max_classes < 1:
         raise OptionError("--per-class, --views and --max-classes must be >= 1, --thumb >= 8")
+    if annotations is None:
+        annotations = has_annotations(ds)
     shown = replace(spec, layout="HWC", dtype="uint8", sample_zmuv=False, batch_zmuv=False)
     counts = ds.counts
     classes = list(range(ds.num_classes))
@@ -179,11 +203,14 @@ def preview_grid(
         for k, pos in enumerate(np.sort(pick).tolist()):
             record = int(ids[pos])
             left = LABEL_WIDTH + k * ((1 + views) * cell + GAP)
-            sheet.paste(_tile(ds.image(record), thumb, _ORIGINAL_EDGE), (left, top))
+            ann = record_annotations(ds, record) if annotations else None
+            sheet.paste(_tile(ds.image(record), thumb, _ORIGINAL_EDGE, ann), (left, top))
             for v in range(views):
                 position = (row * per_class + k) * views + v
-                pixels = _augmented(ds, shown, record, position, seed)
-                sheet.paste(_tile(pixels, thumb, _AUG_EDGE), (left + (1 + v) * cell, top))
+                pixels, m = _augmented(ds, shown, record, position, seed)
+                moved = None if ann is None else follow(ann, m, spec.size)
+                tile = _tile(pixels, thumb, _AUG_EDGE, moved)
+                sheet.paste(tile, (left + (1 + v) * cell, top))
     return sheet
 
 
@@ -200,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 thumb=args.thumb,
                 max_classes=args.max_classes,
+                annotations=False if args.no_annotations else None,
             )
         grid.save(args.output, format="PNG", optimize=True)
     except OptionError as exc:

@@ -105,6 +105,7 @@ def test_json_schema_is_stable(dataset: Path, capsys: pytest.CaptureFixture[str]
             "sampling",
             "writer",
             "ingest",
+            "fields",
         }
     )
     assert obj["sampling"] is None and obj["duplicates"] is not None
@@ -143,7 +144,7 @@ def test_crc_collisions_are_confirmed_by_bytes(dataset: Path, monkeypatch) -> No
 def test_text_summary_reads_well(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = inspect(capsys, dataset)
     assert code == 0 and err == ""
-    assert "datumio format v1, lmdb backend, encoding keep" in out
+    assert "datumio format v2, lmdb backend, encoding keep" in out
     assert "13 in 3 shards" in out and "imbalance ratio 3.5" in out
     chart = [line for line in out.splitlines() if re.match(r"^  (apple|banana|cherry) ", line)]
     assert [line.split()[0] for line in chart] == ["apple", "banana", "cherry"]
