@@ -130,7 +130,7 @@ def _arrays_of(spec: FieldSpec, out_hw: tuple[int, int], mask_fill: int) -> list
 
 def balance_groups(dataset: Any, name: str) -> np.ndarray:
     """The groups a sampler balances over for ``Loader(balance_by=name)``: the dataset's
-    external ``group``, an int field's values (a record without one is a group of its own),
+    external ``group``, an int field's values (records without one form one group),
     or a multilabel field's rarest label per record (:func:`datumio.sampling.rarest_label`;
     records without a label form one group).
 

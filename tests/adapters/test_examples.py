@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,15 @@ def test_train_torch(tmp_path):
     out = _run("train_torch.py", tmp_path)
     assert "balanced  mean recall" in out and "natural   mean recall" in out
     assert "star" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_train_fields_torch(tmp_path):
+    out = _run("train_fields_torch.py", tmp_path)
+    before, after = map(float, re.search(r"mean IoU +untrained (\S+) +trained (\S+)", out).groups())
+    assert after > before, out
+    assert re.search(r"^  ring +\d+ +\d+ +\d\.\d\d +\d\.\d\d$", out, re.MULTILINE), out
+    assert "mean AP" in out and "balance_by='tags'" in out
 
 
 @pytest.mark.skipif(
