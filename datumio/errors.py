@@ -29,6 +29,10 @@ class RecordError(DatumioError):
     """One record could not be read or decoded (names the record id and the shard)."""
 
 
+class NoImageError(DatumioError, TypeError):
+    """An image was asked of a dataset whose records have none (label and fields only)."""
+
+
 class DecodeError(DatumioError):
     """Bytes could not be decoded into an image; ``reason`` is a short, stable phrase."""
 

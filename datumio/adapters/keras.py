@@ -186,7 +186,8 @@ def _keras_dataset_class() -> type:
             max_queue_size: passed to ``PyDataset``.
 
         Raises:
-            OptionError: ``workers`` > 1 or ``use_multiprocessing=True`` is given.
+            OptionError: ``workers`` > 1 or ``use_multiprocessing=True`` is given, or the
+                loader's dataset has no images.
         """
 
         def __init__(
@@ -205,6 +206,12 @@ def _keras_dataset_class() -> type:
             if not isinstance(loader, Loader):
                 raise OptionError(
                     f"KerasDataset wraps a datumio.Loader, got {type(loader).__name__}"
+                )
+            if not loader.layout.images:
+                raise OptionError(
+                    f"KerasDataset serves (images, labels), but {loader.dataset.path} has no "
+                    "images; iterate the Loader (batches (labels, *fields)) and build the "
+                    "model's inputs from its fields"
                 )
             super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
             self.loader = loader

@@ -37,10 +37,10 @@ def output_shapes(loader: Loader) -> list[tuple[tuple[int | None, ...], str]]:
     ``drop_last=True`` makes every batch full."""
     size = loader.options.batch_size if loader.options.drop_last else None
     layout = loader.layout
-    out: list[tuple[tuple[int | None, ...], str]] = [
-        ((size, *layout.sample_shape), str(np.dtype(layout.dtype))),
-        ((size,), "int64"),
-    ]
+    out: list[tuple[tuple[int | None, ...], str]] = []
+    if layout.images:  # a dataset without images: batches start with the labels
+        out.append(((size, *layout.sample_shape), str(np.dtype(layout.dtype))))
+    out.append(((size,), "int64"))
     out.extend(((size, *shape), str(np.dtype(dtype))) for shape, dtype in layout.fields)
     out.extend(((size,), "int64") for _ in loader.options.extras)
     return out

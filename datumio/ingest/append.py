@@ -113,6 +113,11 @@ class Append(Target):
     def __init__(self, out: str) -> None:
         self._out = out
         self._manifest = read_manifest(out)
+        if not self._manifest.has_images:
+            raise IngestError(
+                f"{out} has no images (a table of labels and fields): --append to it is not "
+                "supported yet; re-ingest everything"
+            )
         if self._manifest.fields:
             raise IngestError(
                 f"{out} has record fields ({', '.join(f.name for f in self._manifest.fields)}): "
@@ -125,6 +130,11 @@ class Append(Target):
     def relabel(self, listing: Listing) -> Listing:
         """Existing classes and groups keep their ids; new names get the next ones."""
         manifest = self._manifest
+        if not listing.images:
+            raise IngestError(
+                f"--append cannot add records without images (a labels file without paths) "
+                f"to {self._out}, whose records have images"
+            )
         if listing.fields:
             raise IngestError(
                 "--append cannot add records with fields (the labels file's columns "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datumio.errors import IngestError
-from datumio.fields.spec import TYPES, FieldSpec, FieldValueError, parse_declaration
+from datumio.fields.spec import GEOMETRIC, TYPES, FieldSpec, FieldValueError, parse_declaration
 from datumio.fields.values import coerce, infer_type, merge_types
 from datumio.shards.format import field_index_names
 
@@ -180,6 +180,8 @@ def resolve_fields(
     labels_file: str,
     check_path: PathCheck,
     sort_names: Callable[[set[str]], list[str]],
+    *,
+    table: bool = False,
 ) -> tuple[list[FieldSpec], list[Values | FieldProblem]]:
     """The fields of the kept rows ``rows`` and each row's values (or why it is rejected).
 
@@ -190,8 +192,20 @@ def resolve_fields(
         labels_file: names the file in errors.
         check_path: the image paths' check, applied to mask paths.
         sort_names: orders a multilabel vocabulary (as class names are ordered).
+        table: the rows have no image (no path column): geometric fields are refused.
+
+    Raises:
+        IngestError: see :func:`resolve_specs`; a boxes, keypoints or mask field in a table.
     """
     specs = resolve_specs(declared, rows, text, labels_file)
+    geometric = [s for s in specs if s.type in GEOMETRIC] if table else []
+    if geometric:
+        spec = geometric[0]
+        raise IngestError(
+            f"{labels_file}: field {spec.name!r} is a {spec.type} field, but the file has no "
+            "path column, so its records have no image for it to lie on; add a path column "
+            f"(records with images) or store it as an array (--field {spec.name}:array:float32)"
+        )
     values: list[Values | FieldProblem] = []
     for _, row in rows:
         out: Values = {}

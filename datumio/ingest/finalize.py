@@ -191,6 +191,8 @@ class DatasetInfo:
     generation: int = 0
     #: The records' fields, in storage order.
     fields: tuple[FieldSpec, ...] = ()
+    #: False: a table's records (no image: encoding "none", 0 channels, no pixel stats).
+    images: bool = True
 
 
 def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> Manifest:
@@ -200,7 +202,8 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
     has_groups = info.group_names is not None
     index = records.index(num_classes, has_groups, info.fields)
     index_paths = save_index(root, index_dir, index)
-    channels = 1 if info.options.gray else 3
+    channels = (1 if info.options.gray else 3) if info.images else 0
+    encoding = info.options.encoding if info.images else fmt.NO_IMAGE
     hist = records.total_histogram(channels)
     sizes = records.all_source_sizes()
     np.save(os.path.join(root, index_dir, HISTOGRAM), hist.astype("<u8"), allow_pickle=False)
@@ -227,12 +230,12 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
         group_counts = np.bincount(index[fmt.GROUPS], minlength=len(info.group_names))
         groups = Groups(names=tuple(info.group_names), counts=tuple(group_counts.tolist()))
     opts = recorded_options(info.options)
-    opts["encoding"] = info.options.encoding
+    opts["encoding"] = encoding
     by_reason = collections.Counter(r.reason for r in info.rejects)
     shards = listed_shards(records.shards)
     manifest = Manifest(
         backend=info.backend,
-        encoding=info.options.encoding,
+        encoding=encoding,
         num_records=sum(shard.num_records for shard in shards),
         class_names=tuple(info.class_names),
         class_counts=tuple(counts.tolist()),
@@ -244,7 +247,7 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
         class_rejected=tuple(per_class[c] for c in range(num_classes)),
         empty_classes=empty,
         groups=groups,
-        stats=records.stats(hist, sizes, files),
+        stats=records.stats(hist, sizes, files) if info.images else Stats(files=files),
         rejects=RejectSummary(
             count=len(info.rejects), by_reason=dict(by_reason.most_common()), file=fmt.REJECTS
         ),

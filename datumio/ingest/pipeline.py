@@ -36,6 +36,7 @@ from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_d
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.plan import PLAN_FILE, Plan, make_plan
 from datumio.ingest.report import IngestReport
+from datumio.ingest.rows import has_path_column
 from datumio.ingest.shard_task import ShardDone, ShardTask, write_shard
 from datumio.ingest.sidecar import SIDECARS_DIR, load_sidecar
 from datumio.ingest.sources import Item, Listing, Reject, list_folders, list_labels_file
@@ -71,10 +72,12 @@ def ordered_items(items: list[Item], options: IngestOptions) -> list[Item]:
     return [items[i] for i in order]
 
 
-def work_spec(src: str, options: IngestOptions, fields: tuple[FieldSpec, ...] = ()) -> WorkSpec:
+def work_spec(
+    src: str, options: IngestOptions, fields: tuple[FieldSpec, ...] = (), images: bool = True
+) -> WorkSpec:
     return WorkSpec(
         root=src,
-        encoding=options.encoding,
+        encoding=options.encoding if images else fmt.NO_IMAGE,
         quality=options.quality,
         max_side=options.max_side,
         short_side=options.short_side,
@@ -84,7 +87,29 @@ def work_spec(src: str, options: IngestOptions, fields: tuple[FieldSpec, ...] = 
         max_pixels=options.max_pixels,
         min_side=options.min_side,
         fields=fields,
+        images=images,
     )
+
+
+#: Options that only mean something for images (refused for a table: nothing to apply
+#: them to), with the value that leaves them unset.
+_IMAGE_OPTIONS = {
+    "encode": "auto",
+    "max_side": None,
+    "short_side": None,
+    "size": None,
+    "gray": False,
+}
+
+
+def check_table_options(options: IngestOptions) -> None:
+    """A labels file without paths has no image: refuse options that change images."""
+    given = [name for name, unset in _IMAGE_OPTIONS.items() if getattr(options, name) != unset]
+    if given:
+        raise IngestError(
+            f"{options.labels_file} has no path column, so its records have no image; "
+            f"drop the image option(s) {', '.join(given)} (or add a path column)"
+        )
 
 
 def protected_paths(src: str, options: IngestOptions) -> list[str]:
@@ -96,7 +121,11 @@ def check_paths(src: str, out: str, options: IngestOptions) -> None:
     if not os.path.isdir(src):
         raise IngestError(f"input {src} is not a directory")
     src_real, out_real = os.path.realpath(src), os.path.realpath(out)
-    if out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep):
+    # A table (a labels file without paths) reads nothing below SRC: OUT may lie there.
+    labels = options.labels_file
+    table = labels is not None and os.path.isfile(labels) and not has_path_column(labels)
+    inside = out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep)
+    if inside and not table:
         raise IngestError(f"output {out} is inside the input {src}; write it somewhere else")
     if options.append or not os.path.lexists(out):
         return
@@ -326,13 +355,17 @@ def run_ingest(
     started = time.perf_counter()
     options = target.stored_options(options)
     listing = target.relabel(list_input(src, options))
+    if not listing.images:
+        check_table_options(options)
     rejects = RejectPolicy(options)
     for reject in listing.rejects:
         rejects.add(reject)
     items = ordered_items(listing.items, options)
     backend = options.backend_for(out)
     num_classes = len(listing.class_names)
-    plan = make_plan(src, items, listing.class_names, options, backend, target.first_shard)
+    plan = make_plan(
+        src, items, listing.class_names, options, backend, target.first_shard, listing.images
+    )
     tmp: str | None = None
     try:
         tmp = target.build_dir(plan)
@@ -340,7 +373,7 @@ def run_ingest(
         os.makedirs(os.path.join(tmp, SIDECARS_DIR), exist_ok=True)
         if events is not None:
             events("start")
-        spec = work_spec(src, options, listing.fields)
+        spec = work_spec(src, options, listing.fields, listing.images)
         tasks = plan_tasks(tmp, plan, items, backend, num_classes, spec, options, upload)
         with executor_for(options, executor) as running:
             numbers, reused = run_shards(
@@ -361,6 +394,7 @@ def run_ingest(
             rejects=target.earlier_rejects() + rejects.items,
             generation=target.generation,
             fields=listing.fields,
+            images=listing.images,
         )
         manifest = write_dataset(tmp, target.index_dir, records, info)
         if events is not None:

@@ -111,9 +111,11 @@ def make_plan(
     options: IngestOptions,
     backend: str,
     first_shard: int = 0,
+    images: bool = True,
 ) -> Plan:
-    """The shard plan of ``items`` and its fingerprint."""
-    sizes = _file_sizes(src, items) if options.shard_records == 0 else None
+    """The shard plan of ``items`` and its fingerprint (``images`` False: the items are
+    table rows, no files: a byte-sized plan counts rows only)."""
+    sizes = _file_sizes(src, items) if options.shard_records == 0 and images else None
     slices = slices_for(len(items), options.shard_records, options.shard_bytes, sizes)
     digest = hashlib.sha256()
     recorded = recorded_options(options)  # size as (width, height), as plans always had it

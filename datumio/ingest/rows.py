@@ -26,8 +26,9 @@ def is_text_table(labels_file: str) -> bool:
 def read_rows(labels_file: str) -> Iterator[tuple[int, Row]]:
     """(line number, row) pairs of a .csv/.tsv/.jsonl/.parquet labels file, streamed.
 
-    A CSV/TSV file may start with a header row naming its columns (it must name ``path``
-    and ``label``); without one the columns are ``path,label[,group]``.
+    A CSV/TSV file may start with a header row naming its columns (a first row with a cell
+    ``label`` is one; a header without ``path`` describes records without an image);
+    without one the columns are ``path,label[,group]``.
 
     Raises:
         IngestError: a JSONL line that is not a JSON object, or Parquet without pyarrow.
@@ -57,13 +58,21 @@ def read_rows(labels_file: str) -> Iterator[tuple[int, Row]]:
                 continue
             if header is None:
                 names = [c.strip() for c in cells]
-                if {"path", "label"} <= {c.lower() for c in names}:
+                if "label" in {c.lower() for c in names}:
                     # path/label/group in any case; field names as written
                     standard = ("path", "label", "group")
                     header = [c.lower() if c.lower() in standard else c for c in names]
                     continue
                 header = ["path", "label", "group"][: len(cells)]
             yield number, dict(zip(header, (c.strip() for c in cells), strict=False))
+
+
+def has_path_column(labels_file: str) -> bool:
+    """Whether the file's first row has a ``path``: without one, the records are a label and
+    fields only (a table, no image). A file without rows counts as having paths."""
+    for _, row in read_rows(labels_file):
+        return "path" in row
+    return True
 
 
 def _parquet_rows(labels_file: str) -> Iterator[tuple[int, Row]]:

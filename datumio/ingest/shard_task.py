@@ -23,7 +23,7 @@ from datumio.fields.encoding import items_of
 from datumio.fields.spec import FieldSpec
 from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar
 from datumio.ingest.sources import Reject
-from datumio.ingest.work import Accepted, WorkSpec, process_file
+from datumio.ingest.work import Accepted, WorkSpec, process_file, process_row
 from datumio.shards import format as fmt
 from datumio.shards.base import ShardWriter
 from datumio.shards.writer import open_shard_writer, shard_info
@@ -66,7 +66,7 @@ def write_shard(task: ShardTask) -> ShardDone:
     name = fmt.shard_name(task.number, task.backend)
     final = os.path.join(task.root, fmt.SHARDS_DIR, name)
     partial = os.path.join(task.root, fmt.SHARDS_DIR, f".{name}.part-{secrets.token_hex(4)}")
-    channels = 1 if task.spec.gray else 3
+    channels = (1 if task.spec.gray else 3) if task.spec.images else 0
     histogram = np.zeros((channels, 256), dtype=np.uint64)
     labels: list[int] = []
     crcs: list[int] = []
@@ -84,7 +84,10 @@ def write_shard(task: ShardTask) -> ShardDone:
     try:
         for k, rel in enumerate(task.rels):
             values = task.values[k] if task.values is not None else None
-            outcome = process_file(rel, task.spec, values)
+            if task.spec.images:
+                outcome = process_file(rel, task.spec, values)
+            else:
+                outcome = process_row(task.spec, values)
             label = task.labels[k]
             if not isinstance(outcome, Accepted):
                 rejects.append(Reject(rel, outcome.reason, outcome.detail, label=label))

@@ -19,7 +19,7 @@ from typing import Any
 from datumio.errors import IngestError
 from datumio.fields.spec import FieldSpec
 from datumio.ingest.field_input import STANDARD, FieldProblem, resolve_fields
-from datumio.ingest.rows import is_text_table, read_rows
+from datumio.ingest.rows import has_path_column, is_text_table, read_rows
 
 _PARALLEL_WALK_MIN_CLASSES = 8
 _WALK_THREADS = 8
@@ -72,6 +72,11 @@ class Listing:
     kind: str = "folders"
     #: The records' fields (from a labels file's other columns), in storage order.
     fields: tuple[FieldSpec, ...] = ()
+
+    @property
+    def images(self) -> bool:
+        """False for a labels file without paths: each item is a row, no file to read."""
+        return self.kind != "table"
 
 
 def _hidden(name: str) -> bool:
@@ -238,9 +243,16 @@ def list_labels_file(
     which case other labels are rejected as unknown. Other columns are fields
     (:mod:`datumio.ingest.field_input`; ``fields``: the declared ones): a row whose value
     does not fit its field is rejected.
+
+    A file without a ``path`` column (its first row has none) is a table: each row is a
+    record of a label and fields, without an image, whose source is ``line N``.
+
+    Raises:
+        IngestError: no such file; in a table, a row with a path or a geometric field.
     """
     if not os.path.isfile(labels_file):
         raise IngestError(f"labels file {labels_file} does not exist")
+    table = not has_path_column(labels_file)
     rows = read_rows(labels_file)
     rejects: list[Reject] = []
     root_real = os.path.realpath(root)
@@ -250,12 +262,15 @@ def list_labels_file(
     named: set[str] = set()
     rejected_labels: list[str] = []
     for number, row in rows:
-        rel = _cell(row.get("path")).replace("\\", "/")
         label = _cell(row.get("label"))
         if label:
             named.add(label)
-        reason = _check_rel(root, root_real, rel)
-        if reason is None:
+        if table:
+            rel, reason = _table_row(labels_file, number, row)
+        else:
+            rel = _cell(row.get("path")).replace("\\", "/")
+            reason = _check_rel(root, root_real, rel)
+        if reason is None and not table:
             # "./a.png", "a//b.png": one file, one spelling (also for duplicate detection).
             rel = posixpath.normpath(rel)
         if reason is None and not label:
@@ -282,6 +297,7 @@ def list_labels_file(
             labels_file,
             lambda path: _check_rel(root, root_real, path),
             _sorted_names,
+            table=table,
         )
         for k, value in enumerate(values):
             if isinstance(value, FieldProblem):
@@ -312,4 +328,15 @@ def list_labels_file(
         )
         for k in good
     ]
-    return Listing(items, names, rejects, group_names, kind="labels-file", fields=tuple(specs))
+    kind = "table" if table else "labels-file"
+    return Listing(items, names, rejects, group_names, kind=kind, fields=tuple(specs))
+
+
+def _table_row(labels_file: str, number: int, row: Mapping[str, Any]) -> tuple[str, None]:
+    """A table row's source (``line N``); a row with a path in a table stops the run."""
+    if "path" in row:
+        raise IngestError(
+            f"{labels_file}:{number}: this row has a path, the file's first row has none: give "
+            "every row a path (records with images) or none (records of a label and fields)"
+        )
+    return f"line {number}", None

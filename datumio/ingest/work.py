@@ -44,6 +44,8 @@ class WorkSpec:
     min_side: int
     #: The records' fields, in storage order.
     fields: tuple[FieldSpec, ...] = ()
+    #: False: the items are rows of a table (a label and fields, no file to read).
+    images: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,27 @@ def process_file(rel: str, spec: WorkSpec, values: Mapping[str, Any] | None = No
         return Rejected("out of memory", "the decoded image does not fit in memory")
     except Exception as exc:  # a decoder bug on one file must not stop the run
         return Rejected("decoder error", f"{type(exc).__name__}: {exc}")
+
+
+def process_row(spec: WorkSpec, values: Mapping[str, Any] | None) -> Outcome:
+    """A table row (no image): an empty payload of shape (0, 0, 0) and its fields' bytes."""
+    try:
+        fields = encode_fields(spec.fields, values or {}, _NO_GEOMETRY, spec.root)
+    except FieldValueError as exc:
+        return Rejected(exc.reason, exc.detail)
+    return Accepted(
+        payload=b"",
+        crc=zlib.crc32(b""),
+        shape=(0, 0, 0),
+        source_size=(0, 0),
+        histogram=np.zeros((0, 256), dtype=np.uint64),
+        source_format="none",
+        fields=tuple(fields),
+    )
+
+
+#: Never used to map anything: a table has no geometric field (refused when listing).
+_NO_GEOMETRY = Geometry(source=(0, 0), stored=(0, 0), crop=(0.0, 0.0, 0.0, 0.0))
 
 
 def _target_scale(width: int, height: int, spec: WorkSpec) -> float | None:

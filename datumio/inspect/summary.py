@@ -135,7 +135,9 @@ def summarize(
             "std": None if stats.std is None else list(stats.std),
         },
         "rejects": _rejects(ds),
-        "duplicates": find_duplicates(ds, progress=progress) if duplicates else None,
+        "duplicates": (
+            find_duplicates(ds, progress=progress) if duplicates and ds.has_images else None
+        ),
         "integrity": None if integrity is None else integrity.to_dict(),
         "sampling": None if sampling is None else sampling.to_dict(),
         "writer": copy.deepcopy(dict(m.writer or {})),

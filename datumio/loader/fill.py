@@ -113,7 +113,8 @@ class DatasetFiller:
             ids[k] = used
             groups[k] = int(ds.groups[used]) if ds.groups is not None else -1
             progress[2] = k + 1
-        normalize_batch(images[: len(plan.ids)], cfg.transform)  # no-op unless batch_zmuv
+        if ds.has_images:
+            normalize_batch(images[: len(plan.ids)], cfg.transform)  # no-op unless batch_zmuv
         return BatchDone(
             plan.generation,
             plan.batch,
@@ -143,6 +144,8 @@ class DatasetFiller:
             rng = sample_rng(self.config.seed, epoch, position)
             try:
                 payload, label, shape = ds.stored(candidate)
+                if not ds.has_images:  # a label and fields: nothing to decode
+                    return candidate, label, None
                 if params is not None:  # decode="device": bytes and geometry, no pixels
                     stage(self.config.transform, payload, rng, shape, out, params)
                     return candidate, label, None

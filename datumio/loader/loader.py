@@ -56,7 +56,12 @@ from datumio.loader.options import LoaderOptions
 from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
 from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
 from datumio.loader.stats import LoaderStats
-from datumio.loader.support import ID_WINDOW_BATCHES, IdWindow, default_transform
+from datumio.loader.support import (
+    ID_WINDOW_BATCHES,
+    IdWindow,
+    default_transform,
+    no_image_transform,
+)
 from datumio.loader.watch import StallWatch
 from datumio.remote import open_dataset
 from datumio.sampling import Sampler
@@ -164,13 +169,19 @@ class Loader:
         if "groups" in self.options.extras and self.dataset.groups is None:
             raise OptionError("extras=('groups',) but the dataset was ingested without groups")
         self.sampler = sampler
-        channels = self.dataset.manifest.channels or self.dataset.shape(0)[2]
-        spec = transform if transform is not None else default_transform(self.dataset)
-        stats = self.dataset.manifest.stats
-        mean_std = None
-        if stats is not None and stats.mean is not None and stats.std is not None:
-            mean_std = {"mean": stats.mean, "std": stats.std}
-        self.transform = spec.resolved(mean_std, channels)
+        images = self.dataset.has_images
+        if images:
+            channels = self.dataset.manifest.channels or self.dataset.shape(0)[2]
+            spec = transform if transform is not None else default_transform(self.dataset)
+            stats = self.dataset.manifest.stats
+            mean_std = None
+            if stats is not None and stats.mean is not None and stats.std is not None:
+                mean_std = {"mean": stats.mean, "std": stats.std}
+            self.transform = spec.resolved(mean_std, channels)
+        else:
+            channels = 0
+            #: No image: nothing to transform (a placeholder; workers never apply it).
+            self.transform = no_image_transform(self.dataset, transform, self.options.decode)
         #: The record fields in each batch and how they are laid out (``loader.fields``).
         self.fields = plan_fields(
             self.dataset.fields,
@@ -182,9 +193,10 @@ class Loader:
         )
         self.layout = SlotLayout(
             self.options.batch_size,
-            self.transform.output_shape(channels),
+            self.transform.output_shape(channels) if images else (0,),
             self.transform.dtype,
             fields=self._field_layout(),
+            images=images,
         )
         #: What the consumer still does to each batch (:meth:`defer_finish`); None: nothing.
         self.finish: Finish | None = None
@@ -289,7 +301,7 @@ class Loader:
         Raises:
             LoaderError: the loader has started (its slots are laid out already).
         """
-        if self.finish is not None or self.options.decode == "device":
+        if self.finish is not None or self.options.decode == "device" or not self.layout.images:
             return self.finish
         if self._runtime is not None or self._closed:
             raise LoaderError(
@@ -313,10 +325,12 @@ class Loader:
 
     @property
     def batch_names(self) -> tuple[str, ...]:
-        """The name of each entry of a batch: ``images``, ``labels``, the fields' entries
-        (``boxes``, ``boxes_count``, ...; see ``datumio.loader.fields``), the extras, and
-        ``params`` for ``decode="device"``."""
-        names = ("images", "labels", *(a.name for a in self.fields.arrays), *self.options.extras)
+        """The name of each entry of a batch: ``images`` (not for a dataset without
+        images), ``labels``, the fields' entries (``boxes``, ``boxes_count``, ...; see
+        ``datumio.loader.fields``), the extras, and ``params`` for ``decode="device"``."""
+        fields = (a.name for a in self.fields.arrays)
+        names = ("images", "labels") if self.layout.images else ("labels",)
+        names = (*names, *fields, *self.options.extras)
         return (*names, "params") if self.layout.params else names
 
     def close(self) -> None:

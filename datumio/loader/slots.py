@@ -61,6 +61,9 @@ class SlotLayout:
     params: int = 0
     #: Record fields after the labels (``datumio.loader.fields``): (shape, dtype) per entry.
     fields: tuple[tuple[tuple[int, ...], str], ...] = ()
+    #: False for a dataset without images: batches start with the labels (the images
+    #: entry, of ``sample_shape`` (0,), is not handed out).
+    images: bool = True
 
     @property
     def images_bytes(self) -> int:
@@ -428,15 +431,15 @@ class SlotRing:
         self, slot: int, n: int, extras: tuple[str, ...]
     ) -> tuple[Lease, list[np.ndarray]]:
         """Arrays (images, labels, *fields, *extras[, params]) over the first ``n`` samples
-        of ``slot``."""
+        of ``slot`` (no images for a layout without them)."""
         lay = self.layout
         lease = Lease(self, slot)
         self._leases.add(lease)
         base = self.segments[slot].address
-        arrays = [
-            np.asarray(_ArrayRef(lease, base, (n, *lay.sample_shape), lay.dtype)),
-            np.asarray(_ArrayRef(lease, base + lay.labels_offset, (n,), "int64")),
-        ]
+        arrays = [np.asarray(_ArrayRef(lease, base, (n, *lay.sample_shape), lay.dtype))]
+        if not lay.images:
+            arrays = []
+        arrays.append(np.asarray(_ArrayRef(lease, base + lay.labels_offset, (n,), "int64")))
         for (shape, dtype), offset in zip(lay.fields, lay.fields_offsets, strict=False):
             arrays.append(np.asarray(_ArrayRef(lease, base + offset, (n, *shape), dtype)))
         for extra in extras:

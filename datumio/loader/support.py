@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from datumio.augment.spec import Transform
-from datumio.errors import FormatError
+from datumio.errors import FormatError, OptionError
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -71,3 +71,18 @@ def _check_sizes(dataset: Dataset, low: np.ndarray, high: np.ndarray) -> None:
             f"{found[1]} (min, max), the manifest {recorded[0]} and {recorded[1]}: the index is "
             "damaged (run datumio verify)"
         )
+
+
+def no_image_transform(dataset: Dataset, transform: Transform | None, decode: str) -> Transform:
+    """The placeholder transform of a dataset without images (workers apply none).
+
+    Raises:
+        OptionError: a ``transform`` or ``decode="device"`` given: there is no image.
+    """
+    if transform is not None or decode == "device":
+        given = "transform=" if transform is not None else 'decode="device"'
+        raise OptionError(
+            f"{given} but {dataset.path} has no images (its records are a label and fields): "
+            f"leave {given.rstrip('=')} out; batches are (labels, *fields, *extras)"
+        )
+    return Transform(size=(1, 1), layout="HWC", dtype="uint8")

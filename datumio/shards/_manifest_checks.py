@@ -47,8 +47,9 @@ def _field_problem(m: dict[str, Any]) -> str | None:
     """The first field of ``m`` a reader cannot use, as ``name is X, expected Y``; else None."""
     if m.get("backend") not in fmt.BACKENDS:
         return f"backend is {m.get('backend')!r}, expected one of {', '.join(fmt.BACKENDS)}"
-    if m.get("encoding") not in ENCODINGS:
-        return f"encoding is {m.get('encoding')!r}, expected one of {', '.join(ENCODINGS)}"
+    if m.get("encoding") not in (*ENCODINGS, fmt.NO_IMAGE):
+        known = ", ".join((*ENCODINGS, fmt.NO_IMAGE))
+        return f"encoding is {m.get('encoding')!r}, expected one of {known}"
     n, names, counts = m.get("num_records"), m.get("class_names"), m.get("class_counts")
     if not _is_int(n) or n < 0:
         return f"num_records is {n!r}, expected a count"
@@ -92,8 +93,9 @@ def _field_problem(m: dict[str, Any]) -> str | None:
     if groups is not None and (not isinstance(groups.get("names"), list) or not groups["names"]):
         return "groups has no list of names"
     channels = m.get("channels")
-    if channels is not None and (not _is_int(channels) or not 1 <= channels <= 4):
-        return f"channels is {channels!r}, expected 1 to 4"
+    lowest = 0 if m.get("encoding") == fmt.NO_IMAGE else 1  # no image: no channel
+    if channels is not None and (not _is_int(channels) or not lowest <= channels <= 4):
+        return f"channels is {channels!r}, expected {lowest} to 4"
     for key in ("mean", "std"):
         values = (m.get("stats") or {}).get(key)
         if values is not None and (

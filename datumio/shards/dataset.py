@@ -12,7 +12,14 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from datumio.codec import DEFAULT_BACKGROUND, decode_record
-from datumio.errors import DatumioError, DecodeError, FormatError, RecordError, UnknownClassError
+from datumio.errors import (
+    DatumioError,
+    DecodeError,
+    FormatError,
+    NoImageError,
+    RecordError,
+    UnknownClassError,
+)
 from datumio.fields.encoding import decode as decode_field
 from datumio.fields.encoding import fields_crc32
 from datumio.fields.spec import FieldSpec, FieldValueError
@@ -110,6 +117,9 @@ class Dataset:
         self.background: tuple[int, int, int] = (background[0], background[1], background[2])
         self.backend: str = self.manifest.backend
         self.encoding: str = self.manifest.encoding
+        #: False when the records have no image (label and fields only, ``encoding``
+        #: ``"none"``): :meth:`image` and ``ds[i]`` refuse, :meth:`record` has no "image".
+        self.has_images: bool = self.manifest.has_images
         self.class_names: list[str] = list(self.manifest.class_names)
         n = self.manifest.num_records
         self.labels = self._index(fmt.LABELS, n)
@@ -292,21 +302,38 @@ class Dataset:
                 f"ds[{i!r}]: give one record id, an int (not a {type(i).__name__}); "
                 "ds.class_index(c) gives the ids of a class"
             ) from None
+        self._refuse_image(f"ds[{i}]")
         payload, label, shape = self.stored(i)
         return self._decode(i, payload, shape), label
 
     def image(self, i: int) -> np.ndarray:
-        """Decoded pixels of record ``i`` (HxWxC uint8)."""
+        """Decoded pixels of record ``i`` (HxWxC uint8).
+
+        Raises:
+            NoImageError: (a ``TypeError``) the dataset's records have no image.
+        """
+        self._refuse_image(f"ds.image({i})")
         payload, _, shape = self.stored(i)
         return self._decode(i, payload, shape)
+
+    def _refuse_image(self, call: str) -> None:
+        if not self.has_images:
+            raise NoImageError(
+                f"{call}: {self.path} has no images (its records are a label and fields, "
+                "from a labels file without a path column); read a record with "
+                "ds.record(i) or one field with ds.field(i, name)"
+            )
 
     def record(self, i: int) -> dict[str, Any]:
         """Everything record ``i`` holds: ``{"image": HxWxC uint8, "label": int, "group": int
         (with groups), FIELD: value ...}``; a field the record lacks is None. Each part is
-        checked as :meth:`stored` and :meth:`field` check it.
+        checked as :meth:`stored` and :meth:`field` check it. A dataset without images
+        (:attr:`has_images` False) gives no ``"image"``.
         """
         payload, label, shape = self.stored(i)
-        out: dict[str, Any] = {"image": self._decode(i, payload, shape), "label": label}
+        out: dict[str, Any] = {"label": label}
+        if self.has_images:
+            out = {"image": self._decode(i, payload, shape), **out}
         if self.groups is not None:
             out["group"] = int(self.groups[i])
         if self._field_specs:

@@ -38,7 +38,8 @@ HDF5 shard: datasets ``payload`` (u1, all records end to end), ``payload_offsets
 ``payload_offsets`` and ``present`` (u1 [n]) per field, and ``fields_crc32`` at the root.
 
 Payload: the original file bytes (encoding ``keep``), JPEG/PNG/WebP bytes, or raw row-major
-uint8 pixels of the stored shape (``raw``). ``crc32`` is ``zlib.crc32(payload)``.
+uint8 pixels of the stored shape (``raw``); empty in a dataset without images (``none``).
+``crc32`` is ``zlib.crc32(payload)``.
 Field bytes: ``datumio.fields.encoding``; ``fields_crc32`` is its ``fields_crc32``.
 Nothing is pickled anywhere.
 """
@@ -71,6 +72,11 @@ LABEL_DTYPE = "<i4"
 ID_DTYPE = "<i8"
 SHAPE_DTYPE = "<u4"
 CRC_DTYPE = "<u4"
+
+#: The manifest ``encoding`` of a dataset whose records have no image (a labels file
+#: without a path column: label and fields only). Its payloads are empty, its shapes
+#: (0, 0, 0) and its ``channels`` 0.
+NO_IMAGE = "none"
 
 BACKENDS = ("lmdb", "hdf5")
 SHARD_SUFFIX = {"lmdb": ".mdb", "hdf5": ".h5"}

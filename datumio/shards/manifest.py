@@ -317,7 +317,7 @@ class IngestRun:
 
     #: Absolute input directory of the run.
     source: str | None = None
-    #: ``folders`` or ``labels-file``.
+    #: ``folders``, ``labels-file`` or ``table`` (a labels file without paths: no image).
     input: str | None = None
     #: Every ``IngestOptions`` field of the run by name, plus the resolved ``encoding``,
     #: as JSON values (a tuple becomes a list).
@@ -421,6 +421,11 @@ class Manifest:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def has_images(self) -> bool:
+        """False for a dataset of records without an image (``encoding`` ``"none"``)."""
+        return self.encoding != fmt.NO_IMAGE
 
     def index_path(self, name: str) -> str:
         """Path of index file ``name`` (``labels.npy``) inside the dataset: the manifest names

@@ -237,6 +237,10 @@ def _check_records(
         key = fmt.record_key(local).hex() if check.backend == "lmdb" else str(local)
         if zlib.crc32(payload) != int(crcs[local]):
             check.problem("CRC32 mismatch (bit rot)", shard=name, record=record, key=key)
+        elif check.encoding == fmt.NO_IMAGE:
+            if payload:  # records without an image store nothing
+                what = f"holds a {len(payload)}-byte payload in a dataset without images"
+                check.problem(what, shard=name, record=record, key=key)
         elif check.decode:
             shape = tuple(int(v) for v in shapes[local])
             try:

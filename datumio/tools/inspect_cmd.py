@@ -195,12 +195,17 @@ def render_summary(s: dict[str, Any]) -> str:
         f"  records   {s['records']:,} in {_n(shards['count'], 'shard')} ({per_shard} per shard)",
         f"  on disk   {human_bytes(size['total'])} (shards {human_bytes(size['shards'])}, index "
         f"{human_bytes(size['index'])}); payload {human_bytes(shards['payload_bytes'])}",
-        f"  stored    {_sizes(image['stored'])}",
-        f"  source    {_sizes(image['source'])}" + (f"; {formats}" if formats else ""),
-        f"  pixels    {_n(image['channels'], 'channel')}, mean "
-        f"{_rounded(s['channel_stats']['mean'])}  std "
-        f"{_rounded(s['channel_stats']['std'])} ({s['channel_stats']['scale']})",
     ]
+    if s["encoding"] == "none":
+        lines.append("  images    none: records of a label and fields (see fields below)")
+    else:
+        lines += [
+            f"  stored    {_sizes(image['stored'])}",
+            f"  source    {_sizes(image['source'])}" + (f"; {formats}" if formats else ""),
+            f"  pixels    {_n(image['channels'], 'channel')}, mean "
+            f"{_rounded(s['channel_stats']['mean'])}  std "
+            f"{_rounded(s['channel_stats']['std'])} ({s['channel_stats']['scale']})",
+        ]
     if ingest.get("source"):
         lines.append(f"  ingested  from {ingest['source']} ({ingest.get('input', '?')})")
     ratio = s["imbalance_ratio"]
@@ -221,7 +226,7 @@ def render_summary(s: dict[str, Any]) -> str:
         lines += [line for f in s["fields"] for line in field_lines(f)]
     lines += _render_integrity(s["integrity"])
     lines += _render_rejects(s["rejects"])
-    lines += _render_duplicates(s["duplicates"], s["integrity"])
+    lines += _render_duplicates(s["duplicates"], s["integrity"], s["encoding"] == "none")
     if s["sampling"] is not None:
         lines += render_sampling(s["sampling"])
     return "\n".join(lines)
@@ -254,9 +259,13 @@ def _render_integrity(d: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _render_duplicates(d: dict[str, Any] | None, integrity: dict[str, Any] | None) -> list[str]:
+def _render_duplicates(
+    d: dict[str, Any] | None, integrity: dict[str, Any] | None, no_images: bool = False
+) -> list[str]:
     if d is None and integrity is not None and not integrity["ok"]:
         return ["duplicates: not checked (the dataset has integrity problems)"]
+    if d is None and no_images:
+        return ["duplicates: not checked (no images)"]
     if d is None:
         return ["duplicates: not checked (--no-duplicates)"]
     how = (
@@ -403,6 +412,8 @@ def _pictures(args: argparse.Namespace, ds: Dataset, summary: dict[str, Any]) ->
         if args.histogram:
             hist.save(args.histogram)
             written.append(args.histogram)
+    if (args.grid or args.html) and not ds.has_images:
+        raise OptionError(f"{ds.path} has no images: --grid and --html need pictures")
     if args.grid or args.html:
         grid = contact_sheet(
             ds, args.per_class, args.seed, annotations=False if args.no_annotations else None

@@ -73,9 +73,10 @@ def render_ingest(report: IngestReport) -> str:
         f"{report.out}: {m.num_records} records, {m.num_classes} classes, "
         f"{len(m.shards)} {m.backend} shard(s), {human_bytes(size)}, "
         f"encoding {m.encoding}",
-        f"  {report.files_seen} files in {report.seconds:.1f} s "
-        f"({report.images_per_second:.0f} files/s); imbalance ratio {ratio:.1f}",
-        f"  channel mean {mean}  std {std} (0-255)",
+        f"  {report.files_seen} {'rows' if not m.has_images else 'files'} in "
+        f"{report.seconds:.1f} s ({report.images_per_second:.0f} "
+        f"{'rows' if not m.has_images else 'files'}/s); imbalance ratio {ratio:.1f}",
+        *([f"  channel mean {mean}  std {std} (0-255)"] if m.has_images else []),
         "classes:",
         *bar_chart(list(m.class_names), counts),
     ]
