@@ -48,7 +48,7 @@ from datumio.augment.finish import Finish
 from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError
-from datumio.loader.fields import balance_groups, plan_fields
+from datumio.loader.fields import plan_fields
 from datumio.loader.fill import DatasetJob
 from datumio.loader.job import WorkerConfig
 from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
@@ -59,8 +59,8 @@ from datumio.loader.stats import LoaderStats
 from datumio.loader.support import (
     ID_WINDOW_BATCHES,
     IdWindow,
-    default_transform,
-    no_image_transform,
+    loader_sampler,
+    resolved_transform,
 )
 from datumio.loader.watch import StallWatch
 from datumio.remote import open_dataset
@@ -145,43 +145,13 @@ class Loader:
             if isinstance(dataset_or_path, Dataset)
             else open_dataset(dataset_or_path)  # a directory, or a URL through its cache
         )
-        if sampler is None:
-            groups = (
-                None
-                if self.options.balance_by is None
-                else balance_groups(self.dataset, self.options.balance_by)
-            )
-            sampler = Sampler(
-                self.dataset, groups=groups, options=self.options.sampler_options(sampling)
-            )
-        elif sampler.num_records != len(self.dataset):
-            raise OptionError(
-                f"the sampler covers {sampler.num_records} records but the dataset has "
-                f"{len(self.dataset)}; build the Sampler from this dataset"
-            )
-        elif sampling or self.options.balance_by is not None:
-            if self.options.balance_by is not None:
-                sampling = {**sampling, "balance_by": self.options.balance_by}
-            raise OptionError(
-                f"{', '.join(sorted(sampling))} given with a ready sampler: build the Sampler "
-                "with them instead"
-            )
+        sampler = loader_sampler(self.dataset, sampler, self.options, sampling)
         if "groups" in self.options.extras and self.dataset.groups is None:
             raise OptionError("extras=('groups',) but the dataset was ingested without groups")
         self.sampler = sampler
         images = self.dataset.has_images
-        if images:
-            channels = self.dataset.manifest.channels or self.dataset.shape(0)[2]
-            spec = transform if transform is not None else default_transform(self.dataset)
-            stats = self.dataset.manifest.stats
-            mean_std = None
-            if stats is not None and stats.mean is not None and stats.std is not None:
-                mean_std = {"mean": stats.mean, "std": stats.std}
-            self.transform = spec.resolved(mean_std, channels)
-        else:
-            channels = 0
-            #: No image: nothing to transform (a placeholder; workers never apply it).
-            self.transform = no_image_transform(self.dataset, transform, self.options.decode)
+        #: No image: a placeholder transform the workers never apply.
+        self.transform, channels = resolved_transform(self.dataset, transform, self.options)
         #: The record fields in each batch and how they are laid out (``loader.fields``).
         self.fields = plan_fields(
             self.dataset.fields,

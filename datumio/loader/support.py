@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from datumio.augment.spec import Transform
 from datumio.errors import FormatError, OptionError
+from datumio.loader.fields import balance_groups
+from datumio.loader.options import LoaderOptions
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -86,3 +91,45 @@ def no_image_transform(dataset: Dataset, transform: Transform | None, decode: st
             f"leave {given.rstrip('=')} out; batches are (labels, *fields, *extras)"
         )
     return Transform(size=(1, 1), layout="HWC", dtype="uint8")
+
+
+def loader_sampler(
+    dataset: Dataset, sampler: Sampler | None, options: LoaderOptions, sampling: Mapping[str, Any]
+) -> Sampler:
+    """The Loader's sampler: ``sampler`` checked against ``dataset``, or one built from the
+    sampler keywords given (``sampling``) and ``balance_by``.
+
+    Raises:
+        OptionError: a sampler of another dataset, or sampler keywords beside a ready one.
+    """
+    if sampler is None:
+        by = options.balance_by
+        groups = None if by is None else balance_groups(dataset, by)
+        return Sampler(dataset, groups=groups, options=options.sampler_options(sampling))
+    if sampler.num_records != len(dataset):
+        raise OptionError(
+            f"the sampler covers {sampler.num_records} records but the dataset has "
+            f"{len(dataset)}; build the Sampler from this dataset"
+        )
+    given = sorted({*sampling, *(["balance_by"] if options.balance_by is not None else [])})
+    if given:
+        raise OptionError(
+            f"{', '.join(given)} given with a ready sampler: build the Sampler with them instead"
+        )
+    return sampler
+
+
+def resolved_transform(
+    dataset: Dataset, transform: Transform | None, options: LoaderOptions
+) -> tuple[Transform, int]:
+    """(the transform the workers apply, resolved against the dataset's statistics; its
+    channels). A dataset without images gets a placeholder and 0 channels."""
+    if not dataset.has_images:
+        return no_image_transform(dataset, transform, options.decode), 0
+    channels = dataset.manifest.channels or dataset.shape(0)[2]
+    spec = transform if transform is not None else default_transform(dataset)
+    stats = dataset.manifest.stats
+    mean_std = None
+    if stats is not None and stats.mean is not None and stats.std is not None:
+        mean_std = {"mean": stats.mean, "std": stats.std}
+    return spec.resolved(mean_std, channels), channels
