@@ -177,8 +177,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="ingest-out-inside-src",
         path="datumio/ingest/pipeline.py",
-        old="""out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep):""",
-        new="""out_real == src_real:""",
+        old="""inside = out_real == src_real or out_real.startswith(src_real.rstrip(os.sep)""",
+        new='inside = out_real == src_real or out_real.startswith(src_real + "\\0"',
         tests=(_ROUND + "test_output_inside_input_is_refused",),
         guarantee="ingest.md: OUT may not be inside SRC",
     ),

@@ -25,13 +25,11 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
 TRAIN = textwrap.dedent(
     """
-    import os, signal, sys, time
+    import os, sys, time
     from datumio.augment import Transform
     from datumio.loader import Loader
 
     if __name__ == "__main__":
-        # A test run started in the background inherits SIGINT ignored: Ctrl-C must count.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         loader = Loader(sys.argv[1], 2, transform=Transform(size=(16, 16)), workers=2,
                         epoch_size=1_000_000)
         it = iter(loader)
