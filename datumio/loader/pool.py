@@ -97,13 +97,31 @@ def main_hidden(method: str) -> Iterator[None]:
         _HIDING.on = False
 
 
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while a worker starts.
+
+    A worker ignores SIGINT (the training process decides what Ctrl-C means), but only once
+    :func:`~datumio.loader.worker.worker_main` runs; a Ctrl-C that reached the process group
+    while a worker was still importing would kill its start. A child inherits the blocked
+    mask, through fork, exec (spawn) and the fork server this start may launch, and unblocks
+    SIGINT only after ignoring it. A Ctrl-C meant for this process waits until the start is
+    done (another thread may take it meanwhile): it is delayed, never lost.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def start_worker(proc: BaseProcess, method: str) -> None:
     """``proc.start()`` with :func:`main_hidden`; what cannot be sent to a spawn/forkserver
     child (an open file or a lock inside a ``user_fn``'s closure, say) raises
     :class:`OptionError`.
     """
     try:
-        with main_hidden(method):
+        with main_hidden(method), sigint_blocked():
             proc.start()
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         if "pickle" not in str(exc):

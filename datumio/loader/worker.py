@@ -44,8 +44,10 @@ def _failure(cfg: WorkerConfig, plan: BatchPlan | None, exc: BaseException) -> B
 
 def worker_main(config: WorkerConfig, conn: Connection) -> None:
     """Entry point of a worker process (a top-level function, so every start method works)."""
-    # The parent handles Ctrl-C; a terminal sends SIGINT to the whole process group.
+    # The parent handles Ctrl-C; a terminal sends SIGINT to the whole process group. The
+    # worker was started with SIGINT blocked (pool.sigint_blocked): ignore it, then unblock.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if config.death_signal:
         die_with_parent()
     first_parent = os.getppid()
