@@ -680,4 +680,15 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         guarantee="fields.md: boxes, keypoints and masks follow the sample's augmentation",
     ),
+    Mutant(
+        name="loader-workers-start-with-sigint",
+        path="datumio/loader/pool.py",
+        old="""        with main_hidden(method), sigint_blocked():""",
+        new="""        with main_hidden(method):""",
+        tests=(
+            "tests/loader/test_guarantee_sigint.py::"
+            "test_ctrl_c_while_workers_are_starting_leaves_them_running",
+        ),
+        guarantee="loader.md: workers ignore SIGINT from their first instruction",
+    ),
 )

@@ -104,3 +104,32 @@ def fail_once_at_call(
             pass
         raise ValueError("boom once")
     return image
+
+
+def _passthrough(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return image
+
+
+def _after_gate(started: str, gate: str) -> object:
+    """Runs while a worker unpickles its job: says so (a file), then waits for ``gate``."""
+    with open(f"{started}.{os.getpid()}", "w"):
+        pass
+    deadline = time.monotonic() + 60
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _passthrough
+
+
+class GatedStart:
+    """A ``user_fn`` (the identity) whose unpickling in a worker, before the worker's own
+    code runs, announces itself and blocks until a file exists: a test can send a signal
+    exactly while a worker is starting."""
+
+    def __init__(self, started: str, gate: str) -> None:
+        self.started, self.gate = started, gate
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return image
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return _after_gate, (self.started, self.gate)

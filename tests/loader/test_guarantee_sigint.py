@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,61 @@ def test_ctrl_c_caught_by_the_training_loop_leaves_the_workers_running(
         done = lines.get(timeout=60) if proc.poll() is None or not lines.empty() else ""
         assert done == "DONE 0 True", errors.read_text()
         assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+STARTING = textwrap.dedent(
+    """
+    import signal, sys
+    from datumio.augment import Transform
+    from datumio.loader import Loader
+    from loader_hooks import GatedStart
+
+    interrupted = []
+    signal.signal(signal.SIGINT, lambda *args: interrupted.append(1))
+    user_fn = GatedStart(sys.argv[2], sys.argv[3])
+    loader = Loader(sys.argv[1], 2, transform=Transform(size=(16, 16), user_fn=user_fn),
+                    workers=2, epoch_size=64, start_method=sys.argv[4])
+    loader.start()
+    print("STARTED", flush=True)
+    batches = sum(1 for _ in loader)
+    print("DONE", batches, bool(interrupted), loader.stats.worker_restarts, flush=True)
+    loader.close()
+    """
+)
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_ctrl_c_while_workers_are_starting_leaves_them_running(
+    dataset_path: str, tmp_path: Path, method: str
+) -> None:
+    """The signal lands while both workers unpickle their job, before any worker code."""
+    script = tmp_path / "train.py"
+    script.write_text(STARTING)
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), dataset_path, str(started), str(gate), method],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("started.*"))) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        assert len(list(tmp_path.glob("started.*"))) == 2, "the workers never began to start"
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole group, workers mid-start
+        gate.touch()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "DONE 32 True 0" in out, out + err
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
