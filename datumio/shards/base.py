@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from datumio.errors import DatumioError, FormatError
+from datumio.fields.encoding import fields_crc32
 from datumio.shards import format as fmt
 
 
@@ -32,6 +33,12 @@ class ShardBuffer:
         self.crc32.append(crc)
         self.shapes.append(shape)
         self.payload_bytes += nbytes
+
+    def add_fields(self, expected: int, fields: Sequence[bytes | None]) -> None:
+        """Check one record's field bytes (``expected`` of them) and keep their CRC32."""
+        if len(fields) != expected:
+            raise ValueError(f"{len(fields)} field values for {expected} fields")
+        self.fields_crc32.append(fields_crc32(fields))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -16,7 +16,6 @@ import h5py
 import numpy as np
 
 from datumio.errors import FormatError, RecordError
-from datumio.fields.encoding import fields_crc32
 from datumio.shards import format as fmt
 from datumio.shards.base import (
     FieldBytes,
@@ -81,11 +80,9 @@ class Hdf5ShardWriter:
         fields: FieldBytes = (),
     ) -> None:
         if self._field_names:
-            if len(fields) != len(self._field_names):
-                raise ValueError(f"{len(fields)} field values for {len(self._field_names)} fields")
+            self._buffer.add_fields(len(self._field_names), fields)
             for column, data in zip(self._field_bytes, fields, strict=True):
                 column.append(data)
-            self._buffer.fields_crc32.append(fields_crc32(fields))
         self._pending.append(payload)
         self._pending_bytes += len(payload)
         self._offsets.append(self._offsets[-1] + len(payload))

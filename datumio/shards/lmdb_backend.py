@@ -18,7 +18,6 @@ import lmdb
 import numpy as np
 
 from datumio.errors import FormatError, RecordError
-from datumio.fields.encoding import fields_crc32
 from datumio.shards import format as fmt
 from datumio.shards.advice import map_base
 from datumio.shards.base import (
@@ -93,13 +92,11 @@ class LmdbShardWriter:
         self._pending.append((fmt.record_key(local), payload))
         self._pending_bytes += len(payload)
         if self._field_names:
-            if len(fields) != len(self._field_names):
-                raise ValueError(f"{len(fields)} field values for {len(self._field_names)} fields")
+            self._buffer.add_fields(len(self._field_names), fields)
             for name, data in zip(self._field_names, fields, strict=True):
                 if data is not None:
                     self._pending_fields.append((fmt.field_key(name, local), data))
                     self._pending_bytes += len(data)
-            self._buffer.fields_crc32.append(fields_crc32(fields))
         self._buffer.add(label, crc, shape, len(payload))
         if self._pending_bytes >= _FLUSH_BYTES or len(self._pending) >= _FLUSH_RECORDS:
             self._flush()
