@@ -17,7 +17,10 @@ if _sys.platform == "win32":  # checked first: the loader needs POSIX shared mem
 from datumio._version import __version__
 from datumio.augment import Transform
 from datumio.errors import (
+    DatasetReplacedError,
     DatumioError,
+    DiskFullError,
+    FileLimitError,
     FormatError,
     FormatVersionError,
     IngestError,
@@ -37,7 +40,10 @@ from datumio.shards import Dataset
 
 __all__ = [
     "Dataset",
+    "DatasetReplacedError",
     "DatumioError",
+    "DiskFullError",
+    "FileLimitError",
     "FormatError",
     "FormatVersionError",
     "IngestError",

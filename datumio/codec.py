@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from datumio.errors import DecodeError, OptionError
+from datumio.errors import DecodeError, FileLimitError, OptionError, out_of_files
 
 #: Pillow's own default limit; ``--max-pixels`` changes it per run.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -60,6 +60,8 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
         except UnidentifiedImageError as exc:
             raise DecodeError("not an image", "no decoder recognises the content") from exc
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            if out_of_files(exc):  # Pillow loads a format's plugin on first use: no fd left
+                raise FileLimitError(f"cannot decode: {exc}") from exc
             # A file cut inside its header is truncated, like one cut inside its pixels.
             reason = "truncated" if _reason_of(exc) == "truncated" else "corrupt header"
             raise DecodeError(reason, str(exc)) from exc
@@ -154,6 +156,8 @@ def normalise(
     except DecodeError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct_error) as exc:
+        if out_of_files(exc):
+            raise FileLimitError(f"cannot decode: {exc}") from exc
         raise DecodeError(_reason_of(exc), str(exc)) from exc
 
 

@@ -32,6 +32,10 @@ _ROUND = "tests/ingest/test_ingest_roundtrip.py::"
 _BAD = "tests/ingest/test_bad_input.py::"
 _MODES = "tests/sampling/test_sampler_modes.py::"
 _QUOTAS = "tests/sampling/test_sampler_quotas.py::"
+_ESCAPES = "tests/faults/test_escapes.py::"
+_READERS = "tests/faults/test_shared_readers.py::"
+_WRITERS = "tests/faults/test_shared_writers.py::"
+_REFUSALS = "tests/faults/test_refusals.py::"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- ingest (docs/ingest.md, docs/format.md "Atomicity") --------------------------------
@@ -184,13 +188,12 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="ingest-failed-run-leaves-temporary",
-        path="datumio/ingest/pipeline.py",
-        old="""    except BaseException:
-        if tmp is not None:
-            atomic.discard(tmp)
-        raise""",
-        new="""    except BaseException:
-        raise""",
+        path="datumio/ingest/atomic.py",
+        old="""        discard(tmp)
+        return error
+    if not isinstance(error, Exception):""",
+        new="""        return error
+    if not isinstance(error, Exception):""",
         tests=(_BAD + "test_on_error_raise_names_the_file_and_leaves_no_output",),
         guarantee="ingest.md: a run that stops writes nothing at OUT (nor beside it)",
     ),
@@ -340,9 +343,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="loader-worker-error-swallowed",
         path="datumio/loader/worker.py",
-        old="""        except Exception as exc:
-            reply = _failure(config, msg, exc)""",
-        new="""        except Exception:
+        old="""        except (Exception, SystemExit, KeyboardInterrupt) as exc:""",
+        new="""        except (Exception, SystemExit, KeyboardInterrupt):
             return""",
         tests=(_LOADER_FAIL + "test_worker_exception_reaches_the_caller",),
         guarantee="loader.md: an exception in a worker reaches the caller as WorkerError with "
@@ -377,13 +379,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="loader-start-failure-retried",
         path="datumio/loader/pool.py",
-        old="""        if not self._ready[k] and code is not None and code > 0:""",
-        new="""        if not self._ready[k] and code is not None and code > 255:""",
+        old="""        if self._start_failed[k]:""",
+        new="""        if False:""",
         tests=(
             "tests/loader/test_entry_points.py::test_a_worker_that_cannot_start_stops_the_loader_at_once",
         ),
-        guarantee="loader.md: a worker that exits with an error before it is ready stops the "
-        "loader at once (no replacements)",
+        guarantee="loader.md: a worker that fails before it is ready stops the loader at once "
+        "(no replacements)",
     ),
     Mutant(
         name="loader-parent-watch-removed",
@@ -690,5 +692,133 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_ctrl_c_while_workers_are_starting_leaves_them_running",
         ),
         guarantee="loader.md: workers ignore SIGINT from their first instruction",
+    ),
+    # -- what cannot work is refused at once (docs/loader.md, "Refused at once") -----------
+    Mutant(
+        name="loader-workers-unbounded",
+        path="datumio/loader/options.py",
+        old="""        check_worker_count(self.workers)\n""",
+        new="",
+        tests=(_REFUSALS + "test_workers_far_beyond_the_cores_are_refused",),
+        guarantee="loader.md: workers above 8 per usable core are refused with OptionError",
+    ),
+    Mutant(
+        name="loader-epoch-without-batch-accepted",
+        path="datumio/loader/loader.py",
+        old="""        sampler.check_batches(self.options.batch_size, self.options.drop_last)\n""",
+        new="",
+        tests=(_REFUSALS + "test_an_epoch_without_a_batch_is_refused",),
+        guarantee="loader.md: a batch size that leaves an epoch without a batch is refused",
+    ),
+    Mutant(
+        name="loader-user-fn-values-wrap",
+        path="datumio/augment/pipeline.py",
+        old="""    if result.dtype != np.uint8:
+        _check_uint8_range(name, result)
+""",
+        new="",
+        tests=(_REFUSALS + "test_a_user_fn_result_a_cast_would_wrap_fails_its_batch",),
+        guarantee="loader.md: a user_fn result a cast to uint8 would wrap fails its batch",
+    ),
+    Mutant(
+        name="sampler-weights-of-a-missing-class-skipped",
+        path="datumio/sampling/_weights.py",
+        old="""        if c is None or c < 0 or (num_classes is not None and c >= num_classes):""",
+        new="""        if c is None or c < 0:""",
+        tests=(
+            _REFUSALS + "test_weights_of_a_class_the_dataset_lacks_are_refused_and_names_are_taken",
+        ),
+        guarantee="sampling.md: a weights key that is none of the dataset's classes is refused",
+    ),
+    # -- names from data on a terminal (docs/ingest.md, "How names are printed") -----------
+    Mutant(
+        name="tools-names-printed-raw",
+        path="datumio/tools/render.py",
+        old="""    return "\\n".join(printable(line) for line in lines)""",
+        new="""    return "\\n".join(lines)""",
+        tests=(_ESCAPES + "test_inspect_text_record_and_sampling_show_names_escaped",),
+        guarantee="ingest.md: names and paths from data are printed escaped",
+    ),
+    Mutant(
+        name="tools-json-leaves-c1-raw",
+        path="datumio/tools/render.py",
+        old="""    if text.isprintable():
+        return text
+    import unicodedata  # only for text that needs a look at each character
+
+    return "".join(
+        _json_escape(ch)""",
+        new="""    if True:
+        return text
+    import unicodedata  # only for text that needs a look at each character
+
+    return "".join(
+        _json_escape(ch)""",
+        tests=(_ESCAPES + "test_inspect_json_and_html_keep_the_exact_names",),
+        guarantee="ingest.md: --json writes those characters as JSON escapes",
+    ),
+    Mutant(
+        name="errors-text-not-escaped",
+        path="datumio/errors.py",
+        old="""        return printable(super().__str__())""",
+        new="""        return super().__str__()""",
+        tests=(_ESCAPES + "test_a_rejected_path_in_a_stopped_ingest_is_escaped",),
+        guarantee="ingest.md: error messages show names and paths escaped",
+    ),
+    # -- datasets shared by processes (docs/loader.md "Many shards", "A dataset replaced";
+    # docs/ingest.md "One writer at a time", "A full disk") ---------------------------------
+    Mutant(
+        name="shards-open-unbounded",
+        path="datumio/shards/handles.py",
+        old="""        while len(self._open) >= self.capacity:""",
+        new="""        while False:""",
+        tests=(
+            "tests/faults/test_file_limits.py::"
+            "test_every_record_of_more_shards_than_the_limit_is_read[lmdb]",
+        ),
+        guarantee="loader.md: at most max_open_shards shards are open in a process",
+    ),
+    Mutant(
+        name="shards-replaced-dataset-unpickled",
+        path="datumio/shards/identity.py",
+        old="""        return current.dataset_id == opened.dataset_id""",
+        new="""        return True""",
+        tests=(_READERS + "test_workers_started_after_an_overwrite_refuse_the_new_dataset",),
+        guarantee="loader.md: a worker started after an overwrite refuses the new dataset",
+    ),
+    Mutant(
+        name="shards-foreign-shard-opened",
+        path="datumio/shards/identity.py",
+        old="""    if found is not None and found != expected:""",
+        new="""    if False:""",
+        tests=(_READERS + "test_a_shard_of_the_new_dataset_is_refused_by_a_reader_of_the_old_one",),
+        guarantee="loader.md: a reader never opens a shard of the dataset that replaced its own",
+    ),
+    Mutant(
+        name="ingest-append-new-identity",
+        path="datumio/ingest/append.py",
+        old="""        return self._manifest.dataset_id or plan.dataset_id""",
+        new="""        return plan.dataset_id""",
+        tests=(_READERS + "test_an_append_under_a_loader_is_not_a_replacement",),
+        guarantee="format.md: --append keeps the dataset's identity (an append is no replacement)",
+    ),
+    Mutant(
+        name="ingest-writer-lock-skipped",
+        path="datumio/ingest/run.py",
+        old="""    with writer_lock(out, options.wait, events=events, stop=stop):""",
+        new="""    if True:""",
+        tests=(_WRITERS + "test_a_second_append_stops_at_once_naming_the_first",),
+        guarantee="ingest.md: one writer at a time per dataset",
+    ),
+    Mutant(
+        name="ingest-full-disk-discards-build",
+        path="datumio/ingest/atomic.py",
+        old="""    if not (resumable and (resume or isinstance(error, DiskFullError))):""",
+        new="""    if True:""",
+        tests=(
+            "tests/faults/test_full_disk.py::"
+            "test_a_full_disk_stops_the_run_and_resume_reuses_every_finished_shard",
+        ),
+        guarantee="ingest.md: a full disk keeps the finished shards for --resume",
     ),
 )

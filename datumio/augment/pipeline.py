@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 from typing import Literal, cast, overload
 
 import numpy as np
@@ -295,11 +296,26 @@ def _run_user_fn(fn: UserFn, image: np.ndarray, rng: np.random.Generator) -> np.
 
     A failure here is the user's code, not the record: replacing the record with another
     of its class (what the loader does with a :class:`DecodeError`) would hide the bug.
+    ``sys.exit`` in the function, and a ``KeyboardInterrupt`` it raises where SIGINT is
+    ignored (a loader worker: it cannot be Ctrl-C), are such failures too, not a worker
+    that dies.
     """
     qualname = getattr(fn, "__qualname__", None)
     name = f"{fn.__module__}.{qualname}" if qualname else repr(fn)  # repr: a partial
     try:
         result = fn(image, rng)
+    except SystemExit as exc:
+        raise TransformError(
+            f"Transform(user_fn={name}) called sys.exit({exc.code!r}); a transform must "
+            "return the image (raise an exception to fail the batch), never end the process"
+        ) from exc
+    except KeyboardInterrupt as exc:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            raise  # this process takes Ctrl-C: it may be one
+        raise TransformError(
+            f"Transform(user_fn={name}) raised KeyboardInterrupt; fix the function (its "
+            "traceback is this error's cause) or drop user_fn"
+        ) from exc
     except Exception as exc:
         raise TransformError(
             f"Transform(user_fn={name}) raised {type(exc).__qualname__}: {exc}; fix the "
@@ -311,4 +327,41 @@ def _run_user_fn(fn: UserFn, image: np.ndarray, rng: np.random.Generator) -> np.
             f"Transform(user_fn={name}) returned {got}; it must return an array of the "
             f"shape it was given, {image.shape} (HxWxC uint8)"
         )
+    if result.dtype != np.uint8:
+        _check_uint8_range(name, result)
     return result.astype(np.uint8, copy=False)
+
+
+def _check_uint8_range(name: str, result: np.ndarray) -> None:
+    """A ``user_fn`` result of another dtype must hold whole-image values in 0-255: a cast
+    would wrap 300 to 44 and -1 to 255, and turn NaN into an arbitrary grey, silently.
+
+    Raises:
+        TransformError: the values found, and what to do.
+    """
+    kind = result.dtype.kind
+    if kind == "b":
+        return
+    fix = (
+        "clip and cast it yourself (np.clip(x, 0, 255).astype(np.uint8)) or return uint8; "
+        "normalisation comes after user_fn"
+    )
+    if kind not in "uif":
+        raise TransformError(
+            f"Transform(user_fn={name}) returned dtype {result.dtype}; return a numeric "
+            f"array of 0-255 values: {fix}"
+        )
+    if result.size == 0:
+        return
+    if kind == "f" and not bool(np.isfinite(result).all()):
+        bad = int(np.count_nonzero(~np.isfinite(result)))
+        raise TransformError(
+            f"Transform(user_fn={name}) returned {result.dtype} values with {bad} NaN or "
+            f"infinite value(s); return finite values in 0-255: {fix}"
+        )
+    low, high = result.min(), result.max()
+    if low < 0 or high > 255:
+        raise TransformError(
+            f"Transform(user_fn={name}) returned {result.dtype} values in [{low}, {high}], "
+            f"outside the 0-255 of the uint8 image it must return: {fix}"
+        )

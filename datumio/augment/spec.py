@@ -100,6 +100,18 @@ class SizeField:
         object.__setattr__(obj, self._slot, parse_size(value))
 
 
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float (NaN and inf included, for the caller's range check).
+
+    Raises:
+        OptionError: ``value`` is no number.
+    """
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"Transform({name}={value!r}); give a number") from None
+
+
 def _pair(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
@@ -242,7 +254,7 @@ class Transform:
         if min(self.brightness_range + self.contrast_range + self.saturation_range) < 0:
             raise OptionError("Transform(brightness/contrast/saturation_range) must be >= 0")
         stretch = self.allow_stretch
-        if not isinstance(stretch, bool) and not float(stretch) > 0:
+        if not isinstance(stretch, bool) and not 0 < _number("allow_stretch", stretch) < math.inf:
             raise OptionError(f"Transform(allow_stretch={stretch}); give a bool or a factor > 0")
         if not 0.0 <= float(self.grayscale) <= 1.0:
             raise OptionError(f"Transform(grayscale={self.grayscale}); give a probability")
@@ -259,7 +271,7 @@ class Transform:
         _check_backend(self.backend, "Transform(backend=...)")
         fill = self.fill_value
         fills = (fill,) if isinstance(fill, int | float) else tuple(fill)
-        if not fills or any(not 0 <= int(v) <= 255 for v in fills):
+        if not fills or any(not 0 <= _number("fill_value", v) <= 255 for v in fills):
             raise OptionError(f"Transform(fill_value={fill!r}); give 0-255 or a tuple of them")
         put(self, "fill_value", int(fills[0]) if isinstance(fill, int | float) else fills)
         self._check_normalisation()
@@ -267,7 +279,7 @@ class Transform:
             raise OptionError("Transform(user_fn=...) must be a callable (top-level function)")
 
     def _check_base(self, size: tuple[int, ...]) -> None:
-        if self.resize is not None and int(self.resize) < 1:
+        if self.resize is not None and not 1 <= _number("resize", self.resize) < math.inf:
             raise OptionError(f"Transform(resize={self.resize}); give a positive shorter side")
         if self.resize is not None and int(self.resize) < min(size):
             raise OptionError(
@@ -290,10 +302,21 @@ class Transform:
 
     def _check_normalisation(self) -> None:
         for name in ("mean", "std"):
-            value = getattr(self, name)
-            if value is not None:
-                value = tuple(float(v) for v in np.atleast_1d(np.asarray(value, dtype=float)))
-                object.__setattr__(self, name, value)
+            given = getattr(self, name)
+            if given is None:
+                continue
+            try:
+                value = tuple(float(v) for v in np.atleast_1d(np.asarray(given, dtype=float)))
+            except (TypeError, ValueError):
+                value = ()
+            if not value or not all(math.isfinite(v) for v in value):
+                raise OptionError(
+                    f"Transform({name}={given!r}); give one finite number per channel on the "
+                    "0-255 scale (e.g. mean=(123.7, 116.3, 103.5), std=(58.4, 57.1, 57.4)), "
+                    "or leave it None for the dataset's ingest statistics: a NaN or inf "
+                    "would make every image of every batch NaN"
+                )
+            object.__setattr__(self, name, value)
         if self.std is not None and min(self.std) <= 0:
             raise OptionError(f"Transform(std={self.std}); every std must be > 0")
         object.__setattr__(self, "sample_axis", _axis("sample_axis", self.sample_axis, 3))

@@ -49,7 +49,7 @@ from datumio.datagen.recipe import Axis, Recipe, img_loader, moments
 from datumio.errors import OptionError
 from datumio.loader.job import WorkerConfig
 from datumio.loader.messages import BatchFailed, BatchPlan
-from datumio.loader.options import default_start_method
+from datumio.loader.options import check_worker_count, default_start_method
 from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
 from datumio.loader.slots import SharedArray, remove_stale_segments
 from datumio.sampling import resample_data
@@ -169,6 +169,7 @@ class _GeneratorBase:
         if workers is not None:
             if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
                 raise OptionError(f"workers={workers!r}; give 0 (this thread) or more")
+            check_worker_count(workers)
             return workers
         busy = bool(self.aug_params or self.rng_aug_params or self.data_loader is not None)
         if not busy or n < _POOL_MIN_SAMPLES:

@@ -58,7 +58,8 @@ class ArrayFiller:
         at = [-1]
         try:
             self.job.recipe.fill(self.source, plan.ids, plan.positions, self.job.seed, out, at=at)
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # sys.exit in a data_loader fails the batch, naming the sample (worker.py).
             raise RecordFailure(at[0]) from exc
         return BatchDone(plan.generation, plan.batch, plan.slot, self.worker_id, n)
 

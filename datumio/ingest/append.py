@@ -27,6 +27,7 @@ import numpy as np
 
 from datumio.errors import IngestError
 from datumio.ingest import atomic
+from datumio.ingest.disk import writing
 from datumio.ingest.finalize import Records
 from datumio.ingest.options import IngestOptions, size_from_recorded
 from datumio.ingest.pipeline import Events, Target, tidy_build_dir
@@ -104,14 +105,16 @@ class Append(Target):
     """New shards after those of the dataset at ``out`` (see the module docstring).
 
     Reads the dataset's manifest when made: the run's classes, options, shard numbers and
-    generation follow from it.
+    generation follow from it. With ``resume``, the build of an earlier run of the same
+    append (same plan, same dataset version) is adopted and its finished shards kept.
 
     Raises:
         FormatError: ``out`` is not a dataset this datumio reads.
     """
 
-    def __init__(self, out: str) -> None:
+    def __init__(self, out: str, resume: bool = False) -> None:
         self._out = out
+        self._resume = resume
         self._manifest = read_manifest(out)
         if not self._manifest.has_images:
             raise IngestError(
@@ -182,8 +185,12 @@ class Append(Target):
         return f"{fmt.INDEX_DIR}/g{self.generation:05d}"
 
     def build_dir(self, plan: Plan) -> str:
-        atomic.clean_stale(self._out)
-        return atomic.make_tmp(self._out)
+        return atomic.build_dir(self._out, plan, self._resume)
+
+    def identity(self, tmp: str, plan: Plan) -> str:
+        """An append keeps the dataset's identity (readers tell it from a replacement by
+        that); a dataset written before identities existed gets one now."""
+        return self._manifest.dataset_id or plan.dataset_id
 
     def records(self) -> Records:
         return _old_records(self._out, self._manifest)
@@ -224,6 +231,7 @@ def _commit(
     os.replace(os.path.join(tmp, fmt.REJECTS), os.path.join(out, rejects_name))
     rejects = dataclasses.replace(manifest.rejects or RejectSummary(), file=rejects_name)
     manifest = dataclasses.replace(manifest, rejects=rejects)
-    write_manifest(tmp, manifest)
+    with writing(os.path.join(tmp, fmt.MANIFEST)):
+        write_manifest(tmp, manifest)
     os.replace(os.path.join(tmp, fmt.MANIFEST), os.path.join(out, fmt.MANIFEST))
     return manifest

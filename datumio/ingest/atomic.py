@@ -4,7 +4,8 @@ The temporary directory sits beside OUT as ``.NAME.tmp-PID-TOKEN`` (hidden, same
 filesystem, so the final rename is atomic). A later run removes temporaries whose
 process is gone, so a kill -9 at any moment leaves nothing that blocks the next run;
 with ``--resume`` it first adopts (renames to its own name) the one whose ``plan.json``
-matches its own plan, and finishes it.
+matches its own plan, and finishes it. Runs hold OUT's writer lock
+(:mod:`datumio.ingest.lock`) meanwhile, so no other run is building OUT.
 
 Replacing an existing OUT (``--overwrite``) swaps the two directories in one step with
 Linux's ``renameat2(RENAME_EXCHANGE)``, so OUT is never missing, not even for a moment; where
@@ -31,7 +32,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from datumio._process import pid_alive
-from datumio.errors import IngestError
+from datumio.errors import DiskFullError, IngestError
+from datumio.ingest.disk import full_disk, full_reason
+from datumio.ingest.plan import PLAN_FILE, Plan, read_fingerprint, write_plan
+from datumio.ingest.sidecar import SIDECARS_DIR
 from datumio.shards import format as fmt
 from datumio.shards.manifest import names_datumio_format
 
@@ -41,7 +45,8 @@ def _tmp_prefix(out: str) -> str:
     return os.path.join(parent, f".{name}.tmp-")
 
 
-def _dead_temporaries(out: str) -> list[str]:
+def _dead_temporaries(out: str, mine: bool = False) -> list[str]:
+    """Temporaries of ``out`` whose process is gone (``mine``: or is this process)."""
     prefix = _tmp_prefix(out)
     parent, base = os.path.split(prefix)
     if not os.path.isdir(parent):
@@ -51,7 +56,9 @@ def _dead_temporaries(out: str) -> list[str]:
         if not name.startswith(base):
             continue
         pid_text = name[len(base) :].split("-", 1)[0]
-        if pid_text.isdigit() and not pid_alive(int(pid_text)):
+        if pid_text.isdigit() and (
+            not pid_alive(int(pid_text)) or (mine and int(pid_text) == os.getpid())
+        ):
             found.append(os.path.join(parent, name))
     return found
 
@@ -69,9 +76,11 @@ def adopt(out: str, matches: Callable[[str], bool]) -> str | None:
 
     It is renamed to a name carrying this process's pid (so no other run removes it as
     stale, and tasks still running for the dead run can no longer write into it).
+    One that this process left (a run that failed and kept its build) counts as dead:
+    the caller holds OUT's writer lock, so no run of this process is building it.
     Returns the new path, or None when there is none.
     """
-    for path in _dead_temporaries(out):
+    for path in _dead_temporaries(out, mine=True):
         if "-old-" in os.path.basename(path) or not matches(path):
             continue
         mine = f"{_tmp_prefix(out)}{os.getpid()}-{secrets.token_hex(4)}"
@@ -88,6 +97,26 @@ def make_tmp(out: str) -> str:
     path = f"{_tmp_prefix(out)}{os.getpid()}-{secrets.token_hex(4)}"
     os.makedirs(path)
     return path
+
+
+def build_dir(out: str, plan: Plan, resume: bool) -> str:
+    """The temporary directory to build ``out`` by ``plan`` in.
+
+    With ``resume``, the temporary of a dead run whose ``plan.json`` has the same
+    fingerprint (:func:`adopt`), its finished shards kept; else a fresh one holding the
+    plan. Other stale temporaries of ``out`` are removed.
+    """
+    tmp = adopt(out, lambda path: read_fingerprint(path) == plan.fingerprint) if resume else None
+    clean_stale(out)
+    if tmp is not None:
+        return tmp
+    tmp = make_tmp(out)
+    try:
+        write_plan(tmp, plan)
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
 
 
 def _fsync_dir(path: str) -> None:
@@ -245,6 +274,40 @@ def _remove(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         os.remove(path)
+
+
+def after_failure(exc: BaseException, tmp: str | None, resume: bool) -> BaseException:
+    """What a run that failed with ``exc`` raises, once it kept or removed its build ``tmp``.
+
+    A full disk is a :class:`DiskFullError` wherever it struck. The build is kept for a
+    later ``--resume`` when it can be resumed (its plan is there) and the disk was full or
+    the run had ``resume`` (any failure, Ctrl-C included); the error then says where it is
+    and how to reuse or remove it. Otherwise nothing of the run is left.
+    """
+    error = exc
+    reason = None if isinstance(exc, DiskFullError) else full_reason(exc)
+    if reason is not None:
+        where = getattr(exc, "filename", None)
+        error = full_disk(os.fsdecode(where) if where else tmp or "OUT's folder", reason)
+    if tmp is None:
+        return error
+    resumable = os.path.isfile(os.path.join(tmp, PLAN_FILE))
+    if not (resumable and (resume or isinstance(error, DiskFullError))):
+        discard(tmp)
+        return error
+    if not isinstance(error, Exception):
+        return error  # Ctrl-C: the tools say so
+    folder = os.path.join(tmp, SIDECARS_DIR)
+    done = sum(n.endswith(".npz") for n in os.listdir(folder)) if os.path.isdir(folder) else 0
+    kept = (
+        f"the unfinished build is kept in {tmp} with {done} finished shard(s): run the same "
+        "command again with --resume (IngestOptions(resume=True)) to reuse them, or delete "
+        f"{tmp} to give its space back"
+    )
+    if isinstance(error, DiskFullError):
+        return DiskFullError(f"{error.args[0]}; {kept}", error.path)
+    error.add_note(kept)
+    return error
 
 
 def discard(tmp: str) -> None:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from datumio.fields.spec import FieldSpec
+from datumio.ingest.disk import writing
 from datumio.ingest.options import IngestOptions, recorded_options
 from datumio.ingest.report import summarise_sizes
 from datumio.ingest.sidecar import load_sidecar
-from datumio.ingest.sources import Reject
+from datumio.ingest.sources import Reject, utf8_text
 from datumio.shards import format as fmt
 from datumio.shards.field_index import field_index_arrays
 from datumio.shards.manifest import (
@@ -193,6 +194,8 @@ class DatasetInfo:
     fields: tuple[FieldSpec, ...] = ()
     #: False: a table's records (no image: encoding "none", 0 channels, no pixel stats).
     images: bool = True
+    #: The dataset's identity (``Manifest.dataset_id``).
+    dataset_id: str | None = None
 
 
 def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> Manifest:
@@ -201,17 +204,21 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
     num_classes = len(info.class_names)
     has_groups = info.group_names is not None
     index = records.index(num_classes, has_groups, info.fields)
-    index_paths = save_index(root, index_dir, index)
+    with writing(os.path.join(root, index_dir)):
+        index_paths = save_index(root, index_dir, index)
     channels = (1 if info.options.gray else 3) if info.images else 0
     encoding = info.options.encoding if info.images else fmt.NO_IMAGE
     hist = records.total_histogram(channels)
     sizes = records.all_source_sizes()
-    np.save(os.path.join(root, index_dir, HISTOGRAM), hist.astype("<u8"), allow_pickle=False)
-    np.save(os.path.join(root, index_dir, SOURCE_SIZES), sizes.astype("<u4"), allow_pickle=False)
+    for name, array in ((HISTOGRAM, hist.astype("<u8")), (SOURCE_SIZES, sizes.astype("<u4"))):
+        path = os.path.join(root, index_dir, name)
+        with writing(path):
+            np.save(path, array, allow_pickle=False)
     files = StatsFiles(
         histogram=f"{index_dir}/{HISTOGRAM}", source_sizes=f"{index_dir}/{SOURCE_SIZES}"
     )
-    with open(os.path.join(root, fmt.REJECTS), "w", encoding="utf-8") as fh:
+    path = os.path.join(root, fmt.REJECTS)
+    with writing(path), open(path, "w", encoding="utf-8") as fh:
         for reject in info.rejects:
             fh.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
     counts = np.diff(index[fmt.CLASS_OFFSETS])
@@ -231,6 +238,8 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
         groups = Groups(names=tuple(info.group_names), counts=tuple(group_counts.tolist()))
     opts = recorded_options(info.options)
     opts["encoding"] = encoding
+    if info.options.labels_file is not None:
+        opts["labels_file"] = utf8_text(info.options.labels_file)
     by_reason = collections.Counter(r.reason for r in info.rejects)
     shards = listed_shards(records.shards)
     manifest = Manifest(
@@ -251,8 +260,10 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
         rejects=RejectSummary(
             count=len(info.rejects), by_reason=dict(by_reason.most_common()), file=fmt.REJECTS
         ),
-        ingest=IngestRun(source=info.src, input=info.kind, options=opts),
+        ingest=IngestRun(source=utf8_text(info.src), input=info.kind, options=opts),
         fields=records.counted(info.fields),
+        dataset_id=info.dataset_id,
     )
-    write_manifest(root, manifest)
+    with writing(os.path.join(root, fmt.MANIFEST)):
+        write_manifest(root, manifest)
     return manifest

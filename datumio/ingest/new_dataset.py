@@ -11,7 +11,7 @@ from __future__ import annotations
 from datumio.ingest import atomic
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.pipeline import Events, Target, protected_paths, tidy_build_dir
-from datumio.ingest.plan import Plan, read_fingerprint, write_plan
+from datumio.ingest.plan import Plan
 from datumio.shards.manifest import Manifest
 
 
@@ -24,19 +24,7 @@ class NewDataset(Target):
         self._options = options
 
     def build_dir(self, plan: Plan) -> str:
-        tmp = None
-        if self._options.resume:
-            tmp = atomic.adopt(self._out, lambda path: read_fingerprint(path) == plan.fingerprint)
-        atomic.clean_stale(self._out)
-        if tmp is not None:
-            return tmp
-        tmp = atomic.make_tmp(self._out)
-        try:
-            write_plan(tmp, plan)
-        except BaseException:
-            atomic.discard(tmp)
-            raise
-        return tmp
+        return atomic.build_dir(self._out, plan, self._options.resume)
 
     def commit(self, tmp: str, manifest: Manifest, events: Events | None) -> Manifest:
         if events is not None:

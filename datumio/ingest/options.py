@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,9 @@ class IngestOptions:
     resume: bool = False
     #: Add the input's files to the existing dataset at OUT as new shards.
     append: bool = False
+    #: Seconds to wait while another run writes OUT (one writer at a time per dataset):
+    #: 0 fails at once, naming the other run; None waits as long as it takes.
+    wait: float | None = 0.0
     #: Field name -> type of the labels file's other columns (``{"tags": "multilabel",
     #: "emb": "array:float32:4"}``; CLI ``--field NAME:TYPE``). JSONL/Parquet columns not
     #: named here get an inferred type; CSV/TSV columns must be named.
@@ -149,8 +153,15 @@ class IngestOptions:
             raise OptionError(
                 f"executor={self.executor!r}; use local, dask or dask=tcp://HOST:PORT"
             )
-        if self.append and (self.overwrite or self.resume):
-            raise OptionError("append cannot be combined with overwrite or resume")
+        if self.append and self.overwrite:
+            raise OptionError("append cannot be combined with overwrite")
+        if self.wait is not None and not self.wait >= 0:  # also NaN
+            raise OptionError(
+                f"wait={self.wait}; give the seconds to wait for another run writing OUT "
+                "(0: do not wait; None: as long as it takes)"
+            )
+        if self.wait == math.inf:
+            object.__setattr__(self, "wait", None)  # one spelling (JSON has no infinity)
         if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
             raise OptionError(f"background={self.background}; give three values in 0..255")
         if self.fields is not None:

@@ -34,18 +34,26 @@ from datumio.ingest import atomic
 from datumio.ingest.executors import Running, open_executor
 from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
 from datumio.ingest.options import IngestOptions
-from datumio.ingest.plan import PLAN_FILE, Plan, make_plan
+from datumio.ingest.plan import PLAN_FILE, Plan, make_plan, read_dataset_id
 from datumio.ingest.report import IngestReport
 from datumio.ingest.rows import has_path_column
 from datumio.ingest.shard_task import ShardDone, ShardTask, write_shard
 from datumio.ingest.sidecar import SIDECARS_DIR, load_sidecar
-from datumio.ingest.sources import Item, Listing, Reject, list_folders, list_labels_file
+from datumio.ingest.sources import (
+    Item,
+    Listing,
+    Reject,
+    list_folders,
+    list_labels_file,
+    utf8_text,
+)
 from datumio.ingest.work import WorkSpec
 from datumio.shards import format as fmt
 from datumio.shards.manifest import Manifest
 
 Progress = Callable[[int, int], None]
-#: Called with the name of each step as the run reaches it: ``start`` (input listed, the
+#: Called with the name of each step as the run reaches it: ``wait`` (another run writes
+#: OUT and this one waits for it, :mod:`datumio.ingest.lock`), ``start`` (input listed, the
 #: build directory made), ``finalize`` (index and manifest written), ``publish`` and
 #: ``published`` (just before and after the dataset is renamed into place; ``commit`` for
 #: ``--append``). Tools and fault tests hook in here.
@@ -143,7 +151,7 @@ class RejectPolicy:
 
     def add(self, reject: Reject) -> None:
         self.items.append(reject)
-        where = f"{reject.path}" + (f" (line {reject.line})" if reject.line else "")
+        where = utf8_text(reject.path) + (f" (line {reject.line})" if reject.line else "")
         if self._options.on_error == "raise":
             raise BadInputError(
                 f"{where}: {reject.reason}"
@@ -238,6 +246,7 @@ def plan_tasks(
     spec: WorkSpec,
     options: IngestOptions,
     upload: str | None = None,
+    dataset_id: str | None = None,
 ) -> Iterator[ShardTask]:
     for s, (start, stop) in enumerate(plan.slices):
         part = items[start:stop]
@@ -254,6 +263,7 @@ def plan_tasks(
             stop_at_reject=options.on_error == "raise",
             upload=upload,
             values=tuple(i.fields for i in part) if spec.fields else None,
+            dataset_id=dataset_id,
         )
 
 
@@ -285,7 +295,7 @@ def no_usable_image(src: str, rejects: RejectPolicy) -> IngestError:
     first = rejects.items[0] if rejects.items else None
     return IngestError(
         f"no usable image in {src}: {len(rejects.items)} files rejected"
-        + (f", the first: {first.path}: {first.reason}" if first else "")
+        + (f", the first: {utf8_text(first.path)}: {first.reason}" if first else "")
     )
 
 
@@ -322,6 +332,11 @@ class Target(ABC):
     @abstractmethod
     def build_dir(self, plan: Plan) -> str:
         """The temporary directory to build in, beside OUT (made, or adopted)."""
+
+    def identity(self, tmp: str, plan: Plan) -> str:
+        """The dataset's identity once the run commits: a new dataset's is the plan's (the
+        one in ``tmp``'s plan when a resumed run adopted it)."""
+        return read_dataset_id(tmp) or plan.dataset_id
 
     def records(self) -> Records:
         """The records that come before the run's own, in id order."""
@@ -374,7 +389,10 @@ def run_ingest(
         if events is not None:
             events("start")
         spec = work_spec(src, options, listing.fields, listing.images)
-        tasks = plan_tasks(tmp, plan, items, backend, num_classes, spec, options, upload)
+        dataset_id = target.identity(tmp, plan)
+        tasks = plan_tasks(
+            tmp, plan, items, backend, num_classes, spec, options, upload, dataset_id
+        )
         with executor_for(options, executor) as running:
             numbers, reused = run_shards(
                 tmp, plan, tasks, running, rejects, progress, len(items), stop
@@ -395,20 +413,17 @@ def run_ingest(
             generation=target.generation,
             fields=listing.fields,
             images=listing.images,
+            dataset_id=dataset_id,
         )
         manifest = write_dataset(tmp, target.index_dir, records, info)
         if events is not None:
             events("finalize")
         manifest = target.commit(tmp, manifest, events)
-    except KeyboardInterrupt:
-        # With --resume an interrupted run stays resumable; without, nothing is left.
-        if tmp is not None and not options.resume:
-            atomic.discard(tmp)
-        raise
-    except BaseException:
-        if tmp is not None:
-            atomic.discard(tmp)
-        raise
+    except BaseException as exc:
+        error = atomic.after_failure(exc, tmp, options.resume)
+        if error is exc:
+            raise
+        raise error from exc
     return IngestReport(
         out=out,
         manifest=manifest,

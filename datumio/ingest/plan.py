@@ -21,10 +21,12 @@ import hashlib
 import json
 import math
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from datumio.ingest.disk import writing
 from datumio.ingest.options import IngestOptions, recorded_options
 from datumio.ingest.sources import Item
 
@@ -62,6 +64,9 @@ class Plan:
     slices: list[tuple[int, int]]
     first_shard: int
     fingerprint: str
+    #: The identity a new dataset gets (``Manifest.dataset_id``): random, so two ingests
+    #: of the same input are two datasets; kept in ``plan.json`` for ``--resume``.
+    dataset_id: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "version": PLAN_VERSION}
@@ -147,12 +152,23 @@ def _json_value(value: Any) -> Any:
 
 
 def write_plan(tmp: str, plan: Plan) -> None:
-    with open(os.path.join(tmp, PLAN_FILE), "w", encoding="utf-8") as fh:
+    path = os.path.join(tmp, PLAN_FILE)
+    with writing(path), open(path, "w", encoding="utf-8") as fh:
         json.dump(plan.to_dict(), fh)
 
 
 def read_fingerprint(tmp: str) -> str | None:
     """The fingerprint in ``tmp/plan.json``, or None when there is no readable plan."""
+    return _plan_text(tmp, "fingerprint")
+
+
+def read_dataset_id(tmp: str) -> str | None:
+    """The dataset identity in ``tmp/plan.json`` (None: no readable plan, or one written
+    before identities existed)."""
+    return _plan_text(tmp, "dataset_id")
+
+
+def _plan_text(tmp: str, key: str) -> str | None:
     try:
         with open(os.path.join(tmp, PLAN_FILE), encoding="utf-8") as fh:
             data = json.load(fh)
@@ -160,5 +176,5 @@ def read_fingerprint(tmp: str) -> str | None:
         return None
     if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
         return None
-    value = data.get("fingerprint")
+    value = data.get(key)
     return value if isinstance(value, str) else None

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from datumio.ingest.sources import Reject
+from datumio.ingest.sources import Reject, utf8_text
 from datumio.shards.manifest import Manifest, Stats
 
 
@@ -58,7 +58,7 @@ class IngestReport:
         m = self.manifest
         stats = m.stats or Stats()
         return {
-            "out": self.out,
+            "out": utf8_text(self.out),
             "backend": m.backend,
             "encoding": m.encoding,
             "records": m.num_records,

@@ -31,12 +31,26 @@ def read_rows(labels_file: str) -> Iterator[tuple[int, Row]]:
     without one the columns are ``path,label[,group]``.
 
     Raises:
-        IngestError: a JSONL line that is not a JSON object, or Parquet without pyarrow.
+        IngestError: a JSONL line that is not a JSON object, text that is not UTF-8, or
+            Parquet without pyarrow.
     """
     lower = labels_file.lower()
     if lower.endswith((".parquet", ".pq")):
         yield from _parquet_rows(labels_file)
         return
+    number = 0
+    try:
+        for number, row in _text_rows(labels_file, lower):
+            yield number, row
+    except UnicodeDecodeError as exc:
+        where = f" after line {number}" if number else ""
+        raise IngestError(
+            f"{labels_file} is not UTF-8 text (byte {exc.object[exc.start]:#04x}{where}): save "
+            "it as UTF-8"
+        ) from None
+
+
+def _text_rows(labels_file: str, lower: str) -> Iterator[tuple[int, Row]]:
     with open(labels_file, encoding="utf-8-sig", newline="") as fh:
         if lower.endswith((".jsonl", ".ndjson")):
             for number, line in enumerate(fh, start=1):

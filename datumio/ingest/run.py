@@ -9,12 +9,13 @@ from typing import Any
 
 from datumio.errors import IngestError
 from datumio.ingest.append import Append
+from datumio.ingest.lock import writer_lock
 from datumio.ingest.new_dataset import NewDataset
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.pipeline import Events, Progress, Stop, Target, check_paths, run_ingest
 from datumio.ingest.report import IngestReport
 from datumio.remote.cache import cache_key
-from datumio.remote.publish import dataset_at, publish
+from datumio.remote.publish import publish, seen_manifest
 from datumio.remote.store import DEFAULT_CACHE_DIR, is_url, public
 from datumio.shards import format as fmt
 from datumio.shards.manifest import read_manifest
@@ -49,29 +50,41 @@ def ingest(
         The report of the run (also written into the dataset's manifest).
 
     Raises:
-        IngestError: bad paths, ``on_error="raise"`` on a bad file, or too many rejects.
+        IngestError: bad paths, ``on_error="raise"`` on a bad file, too many rejects, or
+            another run writing ``out`` (see ``IngestOptions.wait``).
+        DiskFullError: a file could not be written for want of space; the message says
+            where, and how to go on with ``resume`` (the finished shards are kept).
+        RemoteError: ``out`` is a URL that cannot be written, or another writer published
+            there while this run was writing.
     """
     options = options or IngestOptions()
+    run: dict[str, Any] = dict(executor=executor, progress=progress, events=events, stop=stop)
     if is_url(out):
-        return _ingest_to_url(
-            src, str(out), options, executor=executor, progress=progress, events=events, stop=stop
-        )
-    return _ingest_local(
-        src, out, options, executor=executor, progress=progress, events=events, stop=stop
-    )
+        return _ingest_to_url(src, str(out), options, **run)
+    out = os.path.abspath(os.fspath(out))
+    # Bad paths are refused before the lock makes OUT's folder (and checked again under it).
+    check_paths(os.path.abspath(os.fspath(src)), out, options)
+    # One writer at a time, from before anything at OUT is read to the end of the run.
+    with writer_lock(out, options.wait, events=events, stop=stop):
+        return _ingest_local(src, out, options, **run)
 
 
 def _ingest_local(
     src: str | os.PathLike[str],
-    out: str | os.PathLike[str],
+    out: str,
     options: IngestOptions,
     *,
     upload: str | None = None,
     **run: Any,
 ) -> IngestReport:
-    src, out = os.path.abspath(os.fspath(src)), os.path.abspath(os.fspath(out))
-    check_paths(src, out, options)
-    target: Target = Append(out) if options.append else NewDataset(src, out, options)
+    """Ingest into the local directory ``out`` (absolute), whose writer lock is held."""
+    src = os.path.abspath(os.fspath(src))
+    check_paths(src, out, options)  # OUT may have changed while this run waited for the lock
+    target: Target
+    if options.append:
+        target = Append(out, options.resume)
+    else:
+        target = NewDataset(src, out, options)
     return run_ingest(src, out, options, target, upload=upload, **run)
 
 
@@ -80,26 +93,34 @@ def _ingest_to_url(
 ) -> IngestReport:
     """Ingest into a local staging directory (kept for ``--resume``); each task uploads its
     shard once it is whole, then the rest is published to ``url`` with the manifest last
-    (:func:`datumio.remote.publish.publish`, which skips the shards already there)."""
+    (:func:`datumio.remote.publish.publish`, which skips the shards already there).
+
+    Runs on this machine take turns through the staging directory's writer lock; a writer
+    elsewhere is caught at the end: the manifest is sent only if the one at ``url`` is
+    still the one seen at the start (``docs/remote.md``)."""
     if options.append:
         raise IngestError(
             f"--append to a URL ({public(url)}) is not supported: append to a local copy, "
             "then publish it"
         )
-    if not (options.overwrite or options.resume) and dataset_at(url):
-        raise IngestError(
-            f"{public(url)} already holds a dataset; pass --overwrite to replace its files "
-            "in place (readers of the old one then fail their CRC checks until they reopen: "
-            "better, write to a new URL and switch readers over)"
-        )
     base = os.environ.get("DATUMIO_CACHE") or DEFAULT_CACHE_DIR
     staging = os.path.join(os.path.expanduser(base), "ingest", cache_key(public(url)))
-    os.makedirs(os.path.dirname(staging), exist_ok=True)
-    if options.resume and os.path.isfile(os.path.join(staging, fmt.MANIFEST)):
-        # The local run finished before (the publish was interrupted): send what is missing.
-        report = IngestReport(staging, read_manifest(staging), [], 0, 0.0)
-    else:
-        local = dataclasses.replace(options, overwrite=not options.resume)
-        report = _ingest_local(src, staging, local, upload=url, **run)
-    publish(staging, url)
+    with writer_lock(
+        staging, options.wait, shown=public(url), events=run["events"], stop=run["stop"]
+    ):
+        seen = seen_manifest(url)
+        if not (options.overwrite or options.resume) and seen.dataset:
+            raise IngestError(
+                f"{public(url)} already holds a dataset; pass --overwrite to replace its files "
+                "in place (readers of the old one then refuse the new files until they "
+                "reopen: better, write to a new URL and switch readers over)"
+            )
+        if options.resume and os.path.isfile(os.path.join(staging, fmt.MANIFEST)):
+            # The local run finished before (the publish was interrupted): send what is missing.
+            manifest = read_manifest(staging)
+            report = IngestReport(staging, manifest, [], 0, 0.0, len(manifest.shards))
+        else:
+            local = dataclasses.replace(options, overwrite=not options.resume)
+            report = _ingest_local(src, staging, local, upload=url, **run)
+        publish(staging, url, seen=seen)
     return dataclasses.replace(report, out=url)

@@ -6,6 +6,8 @@ the shard under a hidden temporary name, renames it into place and only then wri
 sidecar (:mod:`datumio.ingest.sidecar`): a shard with a sidecar is complete. Running a
 task twice (a retry on a lost worker, a resumed run) writes the same records again and
 replaces both files, so retries are harmless. Payloads never leave the task's process.
+A full disk raises :class:`~datumio.errors.DiskFullError` (picklable: it reaches the
+driver from any executor) after the task removed what it had written of its shard.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 
 from datumio.fields.encoding import items_of
 from datumio.fields.spec import FieldSpec
-from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar
+from datumio.ingest.disk import raise_if_full
+from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar, sidecar_path
 from datumio.ingest.sources import Reject
 from datumio.ingest.work import Accepted, WorkSpec, process_file, process_row
 from datumio.shards import format as fmt
@@ -47,6 +50,8 @@ class ShardTask:
     upload: str | None = None
     #: Each file's field values (``spec.fields``); None without fields.
     values: tuple[Mapping[str, Any] | None, ...] | None = None
+    #: The identity of the dataset the shard is written for (its info names it).
+    dataset_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,9 @@ def write_shard(task: ShardTask) -> ShardDone:
                     return ShardDone(task.number, k + 1, 0, rejects, complete=False)
                 continue
             if writer is None:
-                info = shard_info(task.number, task.spec.encoding, task.num_classes, field_names)
+                info = shard_info(
+                    task.number, task.spec.encoding, task.num_classes, field_names, task.dataset_id
+                )
                 writer = open_shard_writer(
                     partial, task.backend, info, task.num_classes, field_names
                 )
@@ -117,10 +124,11 @@ def write_shard(task: ShardTask) -> ShardDone:
             formats[outcome.source_format] += 1
         summary = writer.close() if writer is not None else None
         writer = None
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
             writer.abort()
-        _remove(partial)
+        _remove(partial)  # on a full disk too: its space is given back
+        raise_if_full(exc, final)
         raise
     if summary is not None:
         os.replace(partial, final)
@@ -153,8 +161,13 @@ def write_shard(task: ShardTask) -> ShardDone:
         "histogram": histogram,
         **fields.arrays(),
     }
-    os.makedirs(os.path.join(task.root, SIDECARS_DIR), exist_ok=True)
-    save_sidecar(task.root, task.number, meta, arrays)
+    try:
+        os.makedirs(os.path.join(task.root, SIDECARS_DIR), exist_ok=True)
+        save_sidecar(task.root, task.number, meta, arrays)
+    except BaseException as exc:
+        _remove(final)  # a shard without its sidecar is redone: give its space back
+        raise_if_full(exc, sidecar_path(task.root, task.number))
+        raise
     return ShardDone(task.number, len(task.rels), len(labels), rejects)
 
 

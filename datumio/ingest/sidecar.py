@@ -15,6 +15,7 @@ presence means its shard is complete. Arrays (``n`` accepted records, in input o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -64,10 +65,15 @@ def save_sidecar(root: str, number: int, meta: dict[str, Any], arrays: dict[str,
     tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     # ensure_ascii escapes the lone surrogates of non-UTF-8 names; json.loads restores them.
     blob = np.frombuffer(json.dumps(meta, ensure_ascii=True).encode("ascii"), dtype=np.uint8)
-    with open(tmp, "wb") as fh:
-        np.savez(fh, meta=blob, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, meta=blob, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
     os.replace(tmp, path)
 
 

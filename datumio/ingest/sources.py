@@ -7,6 +7,7 @@ labels-file row with an absolute path ...). No file content is read here.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import posixpath
@@ -23,6 +24,26 @@ from datumio.ingest.rows import has_path_column, is_text_table, read_rows
 
 _PARALLEL_WALK_MIN_CLASSES = 8
 _WALK_THREADS = 8
+
+
+def utf8_text(name: str) -> str:
+    """``name`` as valid UTF-8 text: the bytes of a file name that are not UTF-8 (the lone
+    surrogates ``os.fsdecode`` gives them) become ``\\xNN`` escapes; other lone surrogates
+    (a JSON ``"\\udc80"``) become ``\\uNNNN``. Valid text is returned unchanged."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _encodes(value: str, errors: str = "strict") -> bool:
+    """Whether ``value`` is valid UTF-8 text (``errors="surrogateescape"``: a file name)."""
+    try:
+        value.encode("utf-8", errors)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +70,9 @@ class Reject:
     label: int | None = None
 
     def to_dict(self) -> dict[str, object]:
-        # A file name that is not UTF-8 holds lone surrogates: show them as \x escapes.
-        path = self.path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        out: dict[str, object] = {"path": path, "reason": self.reason}
+        out: dict[str, object] = {"path": utf8_text(self.path), "reason": self.reason}
         if self.detail:
-            out["detail"] = self.detail
+            out["detail"] = utf8_text(self.detail)
         if self.line is not None:
             out["line"] = self.line
         if self.label is not None:
@@ -152,7 +171,9 @@ def list_folders(root: str) -> Listing:
 
     Every non-hidden sub-folder is a class, also when it holds no usable file: class ids
     follow the folder list and never shift because files were rejected. Files directly in
-    ``root`` belong to no class and are rejected.
+    ``root`` belong to no class and are rejected. A folder name that is not UTF-8 is the
+    class name :func:`utf8_text` makes of it; such a folder is rejected (``class name
+    collision``) when another folder has that name. File paths stay byte-exact.
     """
     walker = _Walker(root)
     class_dirs: list[tuple[str, str]] = []
@@ -165,11 +186,12 @@ def list_folders(root: str) -> Listing:
                 walker.rejects.append(Reject(walker.rel(entry.path), reason))
                 continue
         if entry.is_dir():
-            class_dirs.append((entry.name, entry.path))
+            class_dirs.append((utf8_text(entry.name), entry.path))
         else:
             walker.rejects.append(
                 Reject(walker.rel(entry.path), "not in a class folder", "files directly in SRC")
             )
+    class_dirs = _unique_class_names(class_dirs, walker)
 
     def walk(label: int) -> tuple[list[Item], list[Reject]]:
         own = _Walker(root)  # one per class: its rejects list is not shared between threads
@@ -193,6 +215,22 @@ def list_folders(root: str) -> Listing:
     return Listing(items, [name for name, _ in class_dirs], rejects, kind="folders")
 
 
+def _unique_class_names(
+    class_dirs: list[tuple[str, str]], walker: _Walker
+) -> list[tuple[str, str]]:
+    """``(class name, path)`` sorted by name, without the folders whose name is not UTF-8
+    and whose escaped name another folder has (rejected)."""
+    uses = collections.Counter(name for name, _ in class_dirs)
+    kept = []
+    for name, path in class_dirs:
+        if uses[name] > 1 and name != os.path.basename(path):
+            detail = f"the folder name is not UTF-8; escaped, it is '{name}', another folder's"
+            walker.rejects.append(Reject(walker.rel(path), "class name collision", detail))
+        else:
+            kept.append((name, path))
+    return sorted(kept)
+
+
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -208,6 +246,8 @@ def _check_rel(root: str, root_real: str, rel: str) -> str | None:
     """Reject reason for a labels-file path, or None when it is a file inside the root."""
     if not rel:
         return "missing path"
+    if not _encodes(rel, "surrogateescape"):  # a JSON "\\ud800" names no file
+        return "path not UTF-8"
     if os.path.isabs(rel) or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
         return "absolute path"
     if ".." in rel.replace("\\", "/").split("/"):
@@ -263,7 +303,7 @@ def list_labels_file(
     rejected_labels: list[str] = []
     for number, row in rows:
         label = _cell(row.get("label"))
-        if label:
+        if label and _encodes(label):
             named.add(label)
         if table:
             rel, reason = _table_row(labels_file, number, row)
@@ -275,6 +315,8 @@ def list_labels_file(
             rel = posixpath.normpath(rel)
         if reason is None and not label:
             reason = "missing label"
+        if reason is None and not _encodes(label + _cell(row.get("group"))):
+            reason = "label or group not UTF-8"  # a JSON "\\udce9": no name for a class
         if reason is None and class_names is not None and label not in class_names:
             reason = "unknown label"
         if reason is None and rel in seen:

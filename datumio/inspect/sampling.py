@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from datumio.errors import OptionError
-from datumio.sampling import Sampler, SamplingPlan
+from datumio.sampling import Sampler, SamplingPlan, resolve_weights
 
 #: Draws (epochs x epoch size) above which per-rank counts and coverage are estimated.
 EXACT_DRAWS_LIMIT = 4_000_000
@@ -247,22 +247,11 @@ def load_weights(path: str, class_names: Sequence[str]) -> dict[int, float]:
         raise OptionError(f"{where}: cannot read a JSON object ({exc})") from exc
     if not isinstance(raw, dict):
         raise OptionError(f"{where}: expected a JSON object, got {type(raw).__name__}")
-    ids = {name: c for c, name in enumerate(class_names)}
-    weights: dict[int, float] = {}
     for key, value in raw.items():
-        c = ids.get(key)
-        if c is None and key.strip().isdigit() and int(key) < len(class_names):
-            c = int(key)
-        if c is None:
-            shown = ", ".join(class_names[:10]) + (" ..." if len(class_names) > 10 else "")
-            raise OptionError(
-                f"{where}: {key!r} is neither a class name nor a class id "
-                f"(0-{len(class_names) - 1}); classes: {shown}"
-            )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise OptionError(f"{where}: the weight of {key!r} is not a number: {value!r}")
-        weights[c] = float(value)
-    return weights
+    weights = resolve_weights(raw, class_names, len(class_names), where)
+    return {c: float(w) for c, w in weights.items()}
 
 
 def _shards_per_batch(dataset: Any, sampler: Sampler, batch_size: int) -> dict[str, float] | None:

@@ -49,6 +49,8 @@ class DatasetJob:
     strict: bool
     #: The record fields each batch carries (none: images and labels only).
     fields: FieldPlan | None = None
+    #: Shards a worker keeps open (None: the dataset's own setting).
+    max_open_shards: int | None = None
 
     def open(self, worker_id: int, slots: list[Segment]) -> DatasetFiller:
         return DatasetFiller(self, worker_id, slots)
@@ -60,7 +62,9 @@ class DatasetFiller:
     def __init__(self, job: DatasetJob, worker_id: int, segments: list[Segment]) -> None:
         self.config = job
         self.worker_id = worker_id
-        self.dataset = job.dataset
+        self.dataset = job.dataset  # this worker's own copy, unpickled
+        if job.max_open_shards is not None:
+            self.dataset.max_open_shards = job.max_open_shards
         self.views = [job.layout.views(seg.mmap) for seg in segments]
         self.progress = [job.layout.progress(seg.mmap) for seg in segments]
         #: decode="device": per-sample geometry written beside the record's bytes.

@@ -11,7 +11,9 @@ Thread/fork/pickle: a job is plain data, pickled once to each worker at its star
 filler it opens lives in that worker only. A job that refers to code of the caller's
 ``__main__`` (a ``user_fn`` in a script, a heredoc or a notebook) or to a lambda or nested
 function travels by value (:func:`portable`, with cloudpickle), so workers never import, and
-so never re-run, the caller's script.
+so never re-run, the caller's script. Either way a job reaches its worker sealed
+(:class:`Sealed`): an error while it is unpickled there is reported as the worker's start
+failure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Protocol
 
 import numpy as np
@@ -80,39 +83,58 @@ class WorkerConfig:
     readahead: int = 3
 
 
-class ByValue:
-    """A job that travels pickled by cloudpickle: its functions go as code, not as names the
-    worker would have to import from the caller's ``__main__``. Unpickling it (which
-    multiprocessing does with every worker argument) gives back the job itself."""
+class Sealed:
+    """A job that travels as bytes, so that a failure to unpickle it in the worker is
+    reported by the worker, with its message.
 
-    def __init__(self, job: Job, payload: bytes) -> None:
+    Multiprocessing unpickles a worker's arguments before the worker's own code runs (the
+    job is unpickled there, as early as ever, with SIGINT blocked): an error at that point
+    (a dataset replaced since the Loader opened it, a module the worker cannot import) would
+    only be printed to stderr. :func:`_received` keeps the bytes instead, and :meth:`open`,
+    in the worker loop, unpickles them again to raise the error where the worker reports its
+    start failure to the main process. A job whose code lives in the caller's ``__main__``
+    is sealed by cloudpickle, so its functions go as code.
+    """
+
+    def __init__(self, job: Job | None, payload: bytes) -> None:
         self.job = job
         self.payload = payload
 
     def open(self, worker_id: int, slots: list[Segment]) -> Filler:
+        if self.job is None:  # it failed to unpickle at start: raise that here
+            self.job = ForkingPickler.loads(self.payload)  # the parent's bytes, never a file
         return self.job.open(worker_id, slots)
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        return (pickle.loads, (self.payload,))
+        return (_received, (self.payload,))
+
+
+def _received(payload: bytes) -> Sealed:
+    """The sealed job as a worker receives it: unpickled, or (when that fails) its bytes,
+    for :meth:`Sealed.open` to raise the error again."""
+    try:
+        return Sealed(ForkingPickler.loads(payload), payload)
+    except Exception:
+        return Sealed(None, payload)
 
 
 def portable(job: Job) -> Job:
-    """``job``, or a :class:`ByValue` of it when plain pickling would send a reference into
-    the caller's ``__main__`` or cannot send it at all (a lambda, a nested function): the
-    workers then need nothing of the caller's script."""
+    """``job`` :class:`Sealed`: by value (cloudpickle) when plain pickling would send a
+    reference into the caller's ``__main__`` or cannot send it at all (a lambda, a nested
+    function), so the workers need nothing of the caller's script; else plainly."""
     finder = _MainFinder()
     try:
         finder.dump(job)
         if not finder.found:
-            return job
+            return Sealed(job, bytes(ForkingPickler.dumps(job)))
     except (pickle.PicklingError, AttributeError, TypeError):
         pass  # cloudpickle may send it; if not, its error says what cannot travel
     try:
         import cloudpickle
     except ImportError:  # a dependency; without it the caller's __main__ must be importable
-        return job
+        return Sealed(job, bytes(ForkingPickler.dumps(job)))
     try:
-        return ByValue(job, cloudpickle.dumps(job))
+        return Sealed(job, cloudpickle.dumps(job))
     except (pickle.PicklingError, AttributeError, TypeError):
         return job  # starting the worker raises the plain pickling error, with advice
 

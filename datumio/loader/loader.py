@@ -47,7 +47,7 @@ from datumio.augment import device
 from datumio.augment.finish import Finish
 from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
-from datumio.errors import LoaderError, OptionError
+from datumio.errors import LoaderError, OptionError, printable
 from datumio.loader.fields import plan_fields
 from datumio.loader.fill import DatasetJob
 from datumio.loader.job import WorkerConfig
@@ -58,7 +58,9 @@ from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_se
 from datumio.loader.stats import LoaderStats
 from datumio.loader.support import (
     ID_WINDOW_BATCHES,
+    LOADER_STATE_FORMAT,
     IdWindow,
+    check_resume,
     loader_sampler,
     resolved_transform,
 )
@@ -69,7 +71,7 @@ from datumio.shards.dataset import Dataset
 
 logger = logging.getLogger("datumio")
 
-STATE_FORMAT = "datumio.loader/1"
+STATE_FORMAT = LOADER_STATE_FORMAT
 #: Longest single wait on the workers before checking for deaths and timeouts again.
 _POLL_S = 0.5
 
@@ -148,6 +150,7 @@ class Loader:
         sampler = loader_sampler(self.dataset, sampler, self.options, sampling)
         if "groups" in self.options.extras and self.dataset.groups is None:
             raise OptionError("extras=('groups',) but the dataset was ingested without groups")
+        sampler.check_batches(self.options.batch_size, self.options.drop_last)
         self.sampler = sampler
         images = self.dataset.has_images
         #: No image: a placeholder transform the workers never apply.
@@ -213,6 +216,7 @@ class Loader:
             self.options.seed,
             self.options.strict,
             self.fields,
+            self.options.max_open_shards,
         )
         template = WorkerConfig(
             worker_id=-1,
@@ -375,18 +379,13 @@ class Loader:
         """Resume from :meth:`state_dict`; the next ``iter()`` continues the saved epoch.
 
         Raises:
-            OptionError: another format, batch size, seed, or a sampler that does not match.
+            OptionError: not a Loader's state (None, another library's, a Sampler's),
+                another batch size or seed, a sampler that does not match, or a position
+                outside the epoch.
         """
-        if state.get("format") != STATE_FORMAT:
-            raise OptionError(f"state format {state.get('format')!r} is not {STATE_FORMAT!r}")
-        for name, mine in (("batch_size", self.options.batch_size), ("seed", self.options.seed)):
-            if state.get(name) != mine:
-                raise OptionError(
-                    f"cannot resume: the state has {name}={state.get(name)!r} but this loader "
-                    f"has {mine!r}; build the Loader with the same {name}"
-                )
+        epoch, position = check_resume(state, self.options, self.sampler)
         self.sampler.load_state_dict(state["sampler"])
-        self._epoch, self._position = int(state["epoch"]), int(state["position"])
+        self._epoch, self._position = epoch, position
         self._turn("load_state_dict() was called")
 
     # -- iteration ------------------------------------------------------------------------
@@ -544,8 +543,8 @@ class Loader:
                 "datumio loader: record %d (shard %s) failed (%s); using record %d of the same "
                 "class instead (counted in loader.stats.replaced; strict=True raises)",
                 failed,
-                shard,
-                reason,
+                printable(shard),
+                printable(reason),
                 used,
             )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 from datumio.errors import OptionError, unknown_keywords
 from datumio.sampling import SamplerOptions
+from datumio.shards.handles import check_max_open_shards
 
 EXTRAS = ("ids", "groups")
 #: ``Loader`` keywords that go to the Sampler it builds: ``sampling`` (its ``mode``) and
@@ -25,6 +27,37 @@ SAMPLER_KEYWORDS = (
 )
 DECODES = ("worker", "device")
 START_METHODS = ("spawn", "forkserver", "fork")
+#: Worker processes allowed per usable core: beyond it the processes, their memory and
+#: their slots crowd the machine out long before a batch arrives.
+WORKERS_PER_CORE = 8
+#: The bound never goes below this, so a machine of one or two cores still runs a handful.
+MIN_WORKERS_BOUND = 16
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system says, else all)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def check_worker_count(workers: int, option: str = "workers") -> None:
+    """Refuse more worker processes than :data:`WORKERS_PER_CORE` per usable core (at
+    least :data:`MIN_WORKERS_BOUND`).
+
+    Raises:
+        OptionError: naming ``option``, the bound and what is usual.
+    """
+    cores = usable_cores()
+    bound = max(WORKERS_PER_CORE * cores, MIN_WORKERS_BOUND)
+    if workers > bound:
+        raise OptionError(
+            f"{option}={workers} is more than {bound} worker processes, the most this "
+            f"machine allows ({WORKERS_PER_CORE} per usable core, {cores} cores here, at "
+            f"least {MIN_WORKERS_BOUND}): each worker is a process with its own memory and "
+            f"slots. One worker per core is usual; give {option}={cores} or fewer"
+        )
 
 
 def default_start_method() -> str:
@@ -88,6 +121,10 @@ class LoaderOptions:
     #: Balance over this instead of the labels: "group" (the dataset's groups) or an int
     #: or multilabel field (a multi-label record counts as its rarest label).
     balance_by: str | None = None
+    #: Shards each worker keeps open at once (least recently used closed first); None: the
+    #: dataset's own setting, by default a quarter of the open-file limit
+    #: (``datumio.shards.handles``): any number of shards fits ``ulimit -n``.
+    max_open_shards: int | None = None
 
     @classmethod
     def with_overrides(
@@ -132,6 +169,7 @@ class LoaderOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptionError(f"{name}={value!r}; give a positive int")
+        check_worker_count(self.workers)
         prefetch = 2 * self.workers if self.prefetch is None else self.prefetch
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise OptionError(
@@ -176,6 +214,7 @@ class LoaderOptions:
             raise OptionError(f"readahead={self.readahead!r}; give batches ahead (0: none)")
         if self.readahead < 0:
             raise OptionError(f"readahead={self.readahead}; give 0 or more batches")
+        check_max_open_shards(self.max_open_shards)
         if self.decode not in DECODES:
             raise OptionError(f"decode={self.decode!r}; use one of {DECODES}")
 

@@ -188,8 +188,10 @@ class WorkerPool:
         self._outstanding: list[dict[tuple[int, int], BatchPlan]] = [{} for _ in range(workers)]
         self._kills: dict[tuple[int, int], int] = {}
         self._barren_deaths = 0
-        #: Whether each worker said it started (:class:`Ready`).
+        #: Whether each worker said it started (:class:`Ready`), or said why it could not
+        #: (a :class:`BatchFailed` of no batch), whichever pipe read took the message.
         self._ready = [False] * workers
+        self._start_failed = [False] * workers
         self.restarts = 0
         self.closed = False
 
@@ -210,6 +212,7 @@ class WorkerPool:
         start_worker(proc, self._method)
         child_end.close()  # only the worker holds it now: its death reads as EOF here
         self._ready[k] = False
+        self._start_failed[k] = False
         self._procs[k] = proc
         self._conns[k] = parent_end
 
@@ -282,6 +285,8 @@ class WorkerPool:
                 self._outstanding[k].pop((msg.generation, msg.batch), None)
                 if isinstance(msg, BatchDone):
                     self._barren_deaths = 0
+                elif msg.batch < 0:
+                    self._start_failed[k] = True
                 out.append(msg)
         except (EOFError, OSError):
             return False
@@ -302,7 +307,7 @@ class WorkerPool:
         code = None if proc is None else proc.exitcode
         if self.closed:
             return out
-        if any(isinstance(m, BatchFailed) and m.batch < 0 for m in out):
+        if self._start_failed[k]:
             return out  # it could not start and said why; the loader raises that
         if not self._ready[k] and code is not None and code > 0:
             # It exited with an error before it could work (its traceback is on stderr):

@@ -173,9 +173,60 @@ def check_capacity(needed: int, slots: int, slot_bytes: int, shm_dir: str = SHM_
         st = os.statvfs(shm_dir)
     except OSError:
         return  # no /dev/shm to measure (macOS): shm_open reports its own errors
+    if st.f_flag & os.ST_RDONLY:
+        raise LoaderError(unusable_message(errno.EROFS, shm_dir))
     free = st.f_bavail * st.f_frsize
     if needed > free:
         raise LoaderError(capacity_message(needed, free, slots, slot_bytes, shm_dir))
+
+
+#: Errors of creating a segment that no smaller loader would avoid.
+_UNUSABLE = (errno.EROFS, errno.ENOENT, errno.EACCES, errno.EPERM)
+
+
+def unusable_message(code: int, shm_dir: str) -> str:
+    """What is wrong with ``shm_dir`` itself (read-only, missing, not writable), and how to
+    fix it: a smaller batch would not help."""
+    where = (
+        f"in a container, docker run --shm-size=2g (Kubernetes: an emptyDir with medium: "
+        f"Memory mounted at {shm_dir})"
+    )
+    if code == errno.EROFS:
+        return (
+            f"{shm_dir} is read-only, so the loader cannot create its shared-memory slots. "
+            f"Mount it read-write (mount -o remount,rw {shm_dir}), or give the process a "
+            f"writable one: {where}"
+        )
+    if code == errno.ENOENT:
+        return (
+            f"{shm_dir} is missing, so the loader cannot create its shared-memory slots. "
+            f"Mount a tmpfs there (mount -t tmpfs -o size=2g tmpfs {shm_dir}), or {where}"
+        )
+    return (
+        f"this process may not create files in {shm_dir}, so the loader cannot create its "
+        f"shared-memory slots. It should be a tmpfs everyone may write to (chmod 1777 "
+        f"{shm_dir}), or {where}"
+    )
+
+
+def create_segment(name: str, size: int, needed: int, slots: int, shm_dir: str) -> Segment:
+    """A new segment of ``size`` bytes (one of ``slots`` taking ``needed`` in all).
+
+    Raises:
+        LoaderError: ``shm_dir`` is read-only, missing or not writable, or too small.
+    """
+    try:
+        return Segment(name, size, create=True)
+    except OSError as exc:
+        if exc.errno in _UNUSABLE:
+            raise LoaderError(
+                f"{unusable_message(exc.errno, shm_dir)} (creating segment {name}: {exc})"
+            ) from exc
+        free = _free_bytes(shm_dir)
+        raise LoaderError(
+            f"cannot create shared-memory segment {name}: {exc}. "
+            + capacity_message(needed, free, slots, size, shm_dir)
+        ) from exc
 
 
 def capacity_message(needed: int, free: int, slots: int, slot_bytes: int, shm_dir: str) -> str:
@@ -303,7 +354,8 @@ class SharedArray:
         name = f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(4)}_{tag}"
         self.spec = SharedArraySpec(name, tuple(int(v) for v in shape), np.dtype(dtype).str)
         check_capacity(self.spec.nbytes, 1, self.spec.nbytes)
-        self._segment: Segment | None = Segment(name, self.spec.nbytes, create=True)
+        size = self.spec.nbytes
+        self._segment: Segment | None = create_segment(name, size, size, 1, SHM_DIR)
         self.array: np.ndarray | None = _view(self._segment, self.spec)
 
     @classmethod
@@ -396,14 +448,10 @@ class SlotRing:
         self._leases: weakref.WeakSet[Lease] = weakref.WeakSet()
         try:
             for k in range(num_slots):
-                try:
-                    self.segments.append(Segment(f"{self.prefix}_slot{k}", size, create=True))
-                except OSError as exc:
-                    free = _free_bytes(shm_dir)
-                    raise LoaderError(
-                        f"cannot allocate shared-memory slot {k}: {exc}. "
-                        + capacity_message(num_slots * size, free, num_slots, size, shm_dir)
-                    ) from exc
+                name = f"{self.prefix}_slot{k}"
+                self.segments.append(
+                    create_segment(name, size, num_slots * size, num_slots, shm_dir)
+                )
         except BaseException:
             self.close()
             raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
+from datumio.errors import printable
 from datumio.loader.pool import WorkerPool
 from datumio.loader.slots import SlotRing
 from datumio.shards.dataset import Dataset
@@ -74,4 +75,4 @@ class StallWatch:
             shard = self.dataset.locate(record)[0]
         except (IndexError, ValueError):
             return ""
-        return f" (shard {self.dataset.shard_path(shard)})"
+        return f" (shard {printable(self.dataset.shard_path(shard))})"

@@ -33,6 +33,8 @@ def _failure(cfg: WorkerConfig, plan: BatchPlan | None, exc: BaseException) -> B
     text = "".join(traceback.format_exception(cause))
     try:
         error = f"{type(cause).__qualname__}: {cause}"
+        if isinstance(cause, SystemExit):
+            error = f"SystemExit: the code the worker runs called sys.exit({cause.code!r})"
     except Exception:  # a broken __str__ must not hide the failure
         error = type(cause).__qualname__
     if plan is None:
@@ -83,7 +85,11 @@ def _serve(config: WorkerConfig, conn: Connection, filler: Filler, first_parent:
             _look_ahead(config, conn, queued, filler)
         try:
             reply: BatchDone | BatchFailed = filler.fill(msg)
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # The job's code (a data_loader, a user hook) calling sys.exit or raising
+            # KeyboardInterrupt (SIGINT is ignored here: never a Ctrl-C) fails its batch,
+            # saying so; it must not end the worker, or the batch would be retried on
+            # replacements and blamed on its records.
             reply = _failure(config, msg, exc)
         if not _send(conn, reply):
             return

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from datumio.remote.store import RemoteError, RemoteShards, is_url, open_remote, public
+from datumio.remote.store import RemoteError, RemoteShards, open_remote
+from datumio.remote.urls import is_url, public
 from datumio.shards.dataset import Dataset
 
 __all__ = [

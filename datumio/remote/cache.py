@@ -32,14 +32,18 @@ import secrets
 from collections.abc import Callable, Iterator
 
 from datumio._process import pid_alive
+from datumio.remote.urls import identity
 
 _PART = re.compile(r"^(?P<name>.+)\.part-(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def cache_key(url: str) -> str:
-    """The directory name of ``url``'s cache: readable tail plus a hash of the whole URL."""
-    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", url.rstrip("/").rsplit("/", 1)[-1])[:40]
-    return f"{tail}-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+    """The directory name of ``url``'s cache: readable tail plus a hash of its scheme, host
+    and path. Credentials, query string and fragment take no part: no secret is ever in the
+    name, and a URL with a new token reads the shards already downloaded."""
+    name = identity(url)
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rstrip("/").rsplit("/", 1)[-1])[:40]
+    return f"{tail}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 class ShardCache:

@@ -5,6 +5,11 @@ dataset. A file already at the URL with the same size and the same MD5 (as the s
 reports it: S3's ETag, GCS's ``md5Hash``) is not sent again: an interrupted publish, or an
 ingest run again with ``--resume``, sends only what is missing or different. Where the
 server reports no MD5 (plain HTTP stores), every file is sent again.
+
+Object stores have no locks. An ingest notes the manifest at the URL when it starts
+(:func:`seen_manifest`) and :func:`publish` refuses to send its own when another writer's
+has appeared or changed since: the last check before the manifest, not a lock (the check
+and the upload are two requests; shard files of the same names may already be replaced).
 """
 
 from __future__ import annotations
@@ -14,10 +19,39 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from datumio.remote.store import RemoteError, public
 from datumio.shards import format as fmt
+
+
+@dataclass(frozen=True)
+class ManifestSeen:
+    """The manifest at a URL when a run started: the SHA-256 of its bytes, or None when
+    there was none (:func:`seen_manifest`)."""
+
+    digest: str | None
+
+    @property
+    def dataset(self) -> bool:
+        """Whether the URL held a published dataset."""
+        return self.digest is not None
+
+
+def seen_manifest(url: str, *, storage_options: Mapping[str, Any] | None = None) -> ManifestSeen:
+    """What is at ``url``'s ``manifest.json`` now, for :func:`publish`'s ``seen``.
+
+    Raises:
+        RemoteError: the URL cannot be read (names it, without credentials).
+    """
+    import fsspec  # the datumio[remote] extra
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    except Exception as exc:
+        raise RemoteError(f"cannot read {public(url)}: {type(exc).__name__}: {exc}") from exc
+    return ManifestSeen(_manifest_digest(fs, root, url))
 
 
 def publish(
@@ -26,11 +60,16 @@ def publish(
     *,
     storage_options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    seen: ManifestSeen | None = None,
 ) -> list[str]:
     """Upload the dataset directory ``local`` to ``url``, manifest last; the files sent.
 
+    ``seen``: the manifest at ``url`` when the run began (:func:`seen_manifest`). The
+    manifest is then sent only if the one at ``url`` is still that one (or still absent).
+
     Raises:
-        RemoteError: a file cannot be sent (names the URL, without credentials, and file).
+        RemoteError: a file cannot be sent (names the URL, without credentials, and file),
+            or another writer published at ``url`` since ``seen``.
     """
     import fsspec  # the datumio[remote] extra
 
@@ -44,6 +83,8 @@ def publish(
     files.sort()
     sent = []
     for k, relative in enumerate([*files, fmt.MANIFEST]):
+        if relative == fmt.MANIFEST and seen is not None:
+            _check_unchanged(fs, root, url, seen)
         if _put(fs, root, url, os.path.join(local, relative), relative, relative == fmt.MANIFEST):
             sent.append(relative)
         if progress is not None:
@@ -51,19 +92,28 @@ def publish(
     return sent
 
 
-def dataset_at(url: str, *, storage_options: Mapping[str, Any] | None = None) -> bool:
-    """Whether ``url`` holds a published dataset (its ``manifest.json``).
-
-    Raises:
-        RemoteError: the URL cannot be read (names it, without credentials).
-    """
-    import fsspec  # the datumio[remote] extra
-
+def _manifest_digest(fs: Any, root: str, url: str) -> str | None:
+    """SHA-256 of the manifest at ``url`` as the server has it now (no cached listing)."""
     try:
-        fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-        return bool(fs.exists(f"{root.rstrip('/')}/{fmt.MANIFEST}"))
+        data = fs.cat_file(f"{root.rstrip('/')}/{fmt.MANIFEST}")
+    except FileNotFoundError:
+        return None
     except Exception as exc:
         raise RemoteError(f"cannot read {public(url)}: {type(exc).__name__}: {exc}") from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_unchanged(fs: Any, root: str, url: str, seen: ManifestSeen) -> None:
+    if _manifest_digest(fs, root, url) == seen.digest:
+        return
+    what = "appeared" if seen.digest is None else "changed"
+    raise RemoteError(
+        f"another writer published a dataset at {public(url)} while this run was writing it "
+        f"(its manifest.json {what} since the run started): this run's manifest was not "
+        "sent, so readers see the other writer's dataset, but this run may have replaced its "
+        "shard files of the same names. Let one writer finish, then rerun with --overwrite "
+        "(or ingest into a new URL)"
+    )
 
 
 def upload_file(

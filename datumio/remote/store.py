@@ -8,7 +8,11 @@ reads it, and :meth:`RemoteShards.prefetch` (called with the records of the batc
 worker will read next, the loader's read-ahead by plan) downloads the coming shards in a
 background thread while the workers decode. Network errors are retried by fsspec (its own
 retry and backoff, per protocol), then raised as :class:`RemoteError` naming the URL
-(credentials removed) and the shard.
+(credentials and query values masked, :func:`~datumio.remote.urls.public`), the file, the
+failure (:mod:`datumio.remote.failures`: connection refused or reset, TLS, DNS, timeout,
+access denied) and the host; "not a datumio dataset" is kept for a URL that answers but
+holds no datumio manifest. An http(s) URL's query string goes with every request
+(:mod:`datumio.remote.urls`).
 
 fsspec and the protocol's package (s3fs, gcsfs, aiohttp) are the ``datumio[remote]``
 extra, imported on first use only.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -29,35 +34,54 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from datumio.errors import DatumioError
+from datumio.errors import DatumioError, OptionError
 from datumio.remote.cache import ShardCache, cache_key
+from datumio.remote.failures import chain, classify, summary
+from datumio.remote.urls import (
+    MASK,
+    QUERY_SCHEMES,
+    check_url,
+    is_url,
+    netloc,
+    object_url,
+    public,
+    query_values,
+    split_query,
+)
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
 from datumio.shards.index import INDEX_ARRAYS
-from datumio.shards.manifest import read_manifest
+from datumio.shards.manifest import names_datumio_format, read_manifest
+
+__all__ = ["DEFAULT_CACHE_DIR", "RemoteError", "RemoteShards", "is_url", "open_remote", "public"]
 
 #: Where caches live unless ``cache_dir`` or ``$DATUMIO_CACHE`` says otherwise.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "datumio")
 #: Shards downloaded at once by one process in the background.
 PREFETCH_THREADS = 2
+#: :attr:`RemoteError.kind` of a URL that answers but holds no datumio dataset.
+NOT_A_DATASET = "not a datumio dataset"
+#: Query values at least this long are masked wherever they show in an error's text
+#: (shorter ones are masked inside URLs only: ``v=2`` hides nothing and would garble it).
+_MASKED_ANYWHERE = 6
+#: ``?name=value`` or ``&name=value`` of a URL in an error's text.
+_QUERY_ITEM = re.compile(r"([?&][^=&#\s'\"]+=)[^&#\s'\"]+")
 
 
 class RemoteError(DatumioError, OSError):
-    """A remote dataset could not be read (names the URL, without credentials, and the file)."""
+    """A remote dataset could not be read (names the URL, without credentials, and the file).
 
+    Attributes:
+        kind: what failed: a network failure (``"connection refused"``, ``"connection
+            reset"``, ``"TLS failure"``, ``"DNS failure"``, ``"timed out"``),
+            ``"access denied"``, ``"HTTP error"``, ``"not a datumio dataset"``, or None.
+        host: the host that failed or answered (``host:port``, no credentials), or "".
+    """
 
-def is_url(path: object) -> bool:
-    """Whether ``path`` names a remote dataset (``scheme://...``; ``file://`` included)."""
-    return isinstance(path, str) and "://" in path
-
-
-def public(url: str) -> str:
-    """``url`` without user, password or query string (what may appear in messages)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    def __init__(self, message: str, *, kind: str | None = None, host: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
 
 
 @dataclass(frozen=True, repr=False)
@@ -115,23 +139,36 @@ def open_remote(
 
     Args:
         url: ``s3://bucket/out.lmdb``, ``https://host/out.lmdb``, ... (the dataset directory).
+            An http(s) URL may carry a query string (``?token=...``), sent with every
+            request; other schemes take none.
         cache_dir: root of the caches (default ``$DATUMIO_CACHE`` or ``~/.cache/datumio``);
-            this dataset's is ``<cache_dir>/<name>-<hash of url>``.
+            this dataset's is ``<cache_dir>/<name>-<hash>``, the hash of the URL's
+            scheme, host and path (not of its credentials or query).
         cache_limit: bytes of shards the cache may hold (least recently used ones go first);
             None: no limit. The manifest and the index are always kept.
         storage_options: passed to fsspec (``{"endpoint_url": ...}``, credentials).
         dataset_options: as :class:`~datumio.shards.Dataset` (``verify_crc``, ``background``).
 
     Raises:
-        RemoteError: the manifest or an index file cannot be fetched.
-        FormatError: what was fetched is not a datumio dataset.
+        OptionError: a query string or fragment on a scheme that takes none.
+        RemoteError: the manifest or an index file cannot be fetched (its ``kind`` says
+            why), or the URL answers without a datumio manifest.
+        FormatError: the manifest fetched is datumio's but damaged.
     """
+    url = check_url(url)
     options = dict(storage_options or {})
     base = cache_dir or os.environ.get("DATUMIO_CACHE") or DEFAULT_CACHE_DIR
-    root = os.path.join(os.path.expanduser(base), cache_key(public(url)))
+    root = os.path.join(os.path.expanduser(base), cache_key(url))
     cache = ShardCache(root, cache_limit)
     probe = RemoteShards(url, root, cache_limit, (), options)
-    _fetch(probe, fmt.MANIFEST, None)
+    if not names_datumio_format(_fetch(probe, fmt.MANIFEST, None)):
+        raise RemoteError(
+            f"{public(object_url(url, fmt.MANIFEST))} answered, but not with a datumio "
+            f"manifest: the URL is {NOT_A_DATASET} (check its path; a server that answers "
+            "every path with a page, a login page for instance, does this too)",
+            kind=NOT_A_DATASET,
+            host=netloc(url),
+        )
     manifest = read_manifest(root)
     names = [n for n in INDEX_ARRAYS if n != fmt.GROUPS or manifest.groups is not None]
     for name in names:
@@ -154,7 +191,7 @@ class _Runtime:
     def __init__(self, store: RemoteShards) -> None:
         import fsspec  # the datumio[remote] extra
 
-        url, options = _credentials_out_of_url(store.url, store.storage_options)
+        url, options = _transport(store.url, store.storage_options)
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
@@ -177,13 +214,26 @@ _RUNTIMES: dict[tuple[int, str, str], _Runtime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
-def _credentials_out_of_url(url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """For http(s), ``user:password@`` moved from the URL into aiohttp's ``BasicAuth`` (so
-    that no log line of fsspec shows them); other URLs as they are."""
+def _transport(url: str, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The URL and storage options fsspec gets. For http(s), the query string moves into
+    aiohttp's ``params`` (sent with every request, object names joined onto the path) and
+    ``user:password@`` into an ``Authorization`` header, so that no log line of fsspec
+    shows them; other URLs as they are."""
     parts = urllib.parse.urlsplit(url)
     out = dict(options)
-    if parts.scheme not in ("http", "https") or parts.password is None:
+    if parts.scheme.lower() not in QUERY_SCHEMES:
         return url, out
+    base, query = split_query(url)
+    if query:
+        if "params" in out:
+            raise OptionError(
+                f"{public(url)}: a query string in the URL and storage_options['params'] "
+                "both set the query; give it once"
+            )
+        out["params"] = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    parts = urllib.parse.urlsplit(base)
+    if parts.password is None:
+        return base, out
     import aiohttp
 
     user = urllib.parse.unquote(parts.username or "")
@@ -198,10 +248,7 @@ def _credentials_out_of_url(url: str, options: Mapping[str, Any]) -> tuple[str, 
     else:
         client["auth"] = aiohttp.BasicAuth(user, password)
     out["client_kwargs"] = client
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), out
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc(base))), out
 
 
 def _runtime(store: RemoteShards) -> _Runtime:
@@ -226,23 +273,14 @@ def _fetch(store: RemoteShards, relative: str, size: int | None) -> str:
     if size is None:
         try:
             size = int(runtime.fs.size(source))
-        except FileNotFoundError as exc:
-            raise RemoteError(
-                f"{public(store.url)}/{relative} does not exist: the URL is not a datumio "
-                "dataset, or its ingest has not finished (the manifest is written last)"
-            ) from exc
-        except Exception as exc:
-            raise RemoteError(
-                f"cannot read {public(store.url)}/{relative}: {_scrub(exc, store)}"
-            ) from exc
+        except Exception as exc:  # fsspec has retried
+            raise _error(store, relative, exc, at_open=True) from _shown(exc, store)
 
     def download(tmp: str) -> None:
         try:
             runtime.fs.get_file(source, tmp)
-        except Exception as exc:  # fsspec has retried; say what failed, not the secrets
-            raise RemoteError(
-                f"cannot download {public(store.url)}/{relative}: {_scrub(exc, store)}"
-            ) from exc
+        except Exception as exc:  # fsspec has retried
+            raise _error(store, relative, exc, at_open=False) from _shown(exc, store)
 
     try:
         return cache.land(relative, size, download, replace=relative == fmt.MANIFEST)
@@ -250,18 +288,76 @@ def _fetch(store: RemoteShards, relative: str, size: int | None) -> str:
         raise
     except OSError as exc:  # a download cut short (its part file is gone), a full disk
         raise RemoteError(
-            f"cannot download {public(store.url)}/{relative}: {exc}; nothing was kept, the "
-            "next read downloads it again"
+            f"cannot download {_where(store, relative)}: {exc}; nothing was kept, the next "
+            "read downloads it again"
         ) from exc
 
 
-def _scrub(exc: BaseException, store: RemoteShards) -> str:
-    """``exc`` as text without the URL's credentials or any secret storage option."""
-    text = f"{type(exc).__name__}: {exc}"
-    text = text.replace(store.url, public(store.url))
+def _error(store: RemoteShards, relative: str, exc: Exception, *, at_open: bool) -> RemoteError:
+    """What failed, said without secrets: a network failure or a refusing answer (with its
+    host), a file that does not exist (at open: the URL is no datumio dataset), or else
+    the exception's own words."""
+    where = _where(store, relative)
+    detail = _scrub(summary(exc), store)
+    failure = classify(exc, _host(store))
+    if failure is not None:
+        return RemoteError(
+            f"cannot {'read' if at_open else 'download'} {where}: {failure.describe()}; "
+            f"{failure.advice} ({detail})",
+            kind=failure.kind,
+            host=failure.host,
+        )
+    if at_open and isinstance(exc, FileNotFoundError):
+        return RemoteError(
+            f"{where} does not exist: the URL is {NOT_A_DATASET}, or its ingest has not "
+            "finished (the manifest is written last)",
+            kind=NOT_A_DATASET,
+            host=_host(store),
+        )
+    return RemoteError(f"cannot {'read' if at_open else 'download'} {where}: {detail}")
+
+
+def _where(store: RemoteShards, relative: str) -> str:
+    """The public URL of the dataset's object ``relative`` (what messages show)."""
+    return public(object_url(store.url, relative))
+
+
+def _host(store: RemoteShards) -> str:
+    """The host a request went to when the exception names none: an http(s) URL's own,
+    else the endpoint of the storage options, else the URL's (an S3 bucket, say)."""
+    endpoint = store.storage_options.get("endpoint_url")
+    if urllib.parse.urlsplit(store.url).scheme.lower() not in QUERY_SCHEMES and isinstance(
+        endpoint, str
+    ):
+        return netloc(endpoint)
+    return netloc(store.url)
+
+
+def _secrets(store: RemoteShards) -> list[str]:
+    """What must never show: the URL's password, its query values, secret storage options."""
+    found = [v for v in query_values(store.url) if len(v) >= _MASKED_ANYWHERE]
     for name, value in store.storage_options.items():
         secret = any(w in name.lower() for w in ("secret", "token", "password", "key", "cred"))
         if secret and isinstance(value, str) and value:
-            text = text.replace(value, "***")
+            found.append(value)
     password = urllib.parse.urlsplit(store.url).password
-    return text.replace(password, "***") if password else text
+    if password:
+        found += [password, urllib.parse.unquote(password)]
+    return found
+
+
+def _scrub(text: str, store: RemoteShards) -> str:
+    """``text`` without the URL's credentials, query values or any secret storage option."""
+    text = _QUERY_ITEM.sub(rf"\g<1>{MASK}", text.replace(store.url, public(store.url)))
+    for secret in _secrets(store):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _shown(exc: Exception, store: RemoteShards) -> Exception | None:
+    """``exc`` as the cause of the RemoteError, unless its chain holds a secret (an HTTP
+    error's repr holds the URL with its query): a traceback would print it."""
+    secrets = _secrets(store) + query_values(store.url)  # short values too: nothing garbles
+    if any(s in f"{e!r} {e}" for e in chain(exc) for s in secrets):
+        return None
+    return exc

@@ -11,6 +11,7 @@ from datumio.sampling._options import SamplerOptions
 from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._resample import resample_data
 from datumio.sampling._sampler import Sampler
+from datumio.sampling._weights import resolve_weights
 
 __all__ = [
     "ClassIndex",
@@ -19,4 +20,5 @@ __all__ = [
     "SamplingPlan",
     "rarest_label",
     "resample_data",
+    "resolve_weights",
 ]

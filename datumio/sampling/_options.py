@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,10 @@ class SamplerOptions:
             ``"power"`` (``p_c`` proportional to ``n_c ** power``). ``None`` means
             ``"weights"`` if ``weights`` is given, ``"power"`` if ``power`` is given, else
             ``"balanced"``.
-        weights: ``{class id: weight}`` (non-negative, finite); classes left out get 0.
-            Stored as a read-only mapping with int keys and float values.
+        weights: ``{class id or class name: weight}`` (non-negative, finite); classes
+            left out get 0. Names (and ids) are checked against the dataset when the
+            Sampler is built: a key that is none of its classes is refused. Stored with
+            float values; a Sampler's options hold class ids.
         power: exponent ``a`` of ``n_c ** a`` (1 natural, 0.5 square-root, 0 balanced).
         epoch_size: records per epoch over all ranks (default: the number of records). With
             ``stratified=True`` it is rounded down to a multiple of ``batch_size * world_size``.
@@ -54,7 +57,7 @@ class SamplerOptions:
     """
 
     mode: str | None = None
-    weights: Mapping[int, float] | None = None
+    weights: Mapping[int | str, float] | None = None
     power: float | None = None
     epoch_size: int | None = None
     seed: int = 0
@@ -100,10 +103,11 @@ class SamplerOptions:
             if mode not in (None, "power"):
                 raise OptionError(f"power= needs mode='power' (or no mode), got mode={mode!r}")
             mode = "power"
-            if isinstance(self.power, bool) or not isinstance(self.power, int | float):
+            if isinstance(self.power, bool) or not isinstance(self.power, numbers.Real):
                 raise OptionError(f"power must be a number, got {self.power!r}")
             if not math.isfinite(self.power):
                 raise OptionError(f"power must be finite, got {self.power!r}")
+            object.__setattr__(self, "power", float(self.power))
         elif mode == "weights":
             raise OptionError("mode='weights' needs weights={class: weight}")
         elif mode == "power":
@@ -153,20 +157,24 @@ class SamplerOptions:
         }
 
 
-def _check_weights(weights: object) -> dict[int, float]:
+def _check_weights(weights: object) -> dict[int | str, float]:
     if not isinstance(weights, Mapping):
-        raise OptionError(f"weights must be a mapping {{class id: weight}}, got {type(weights)}")
-    checked: dict[int, float] = {}
+        raise OptionError(
+            f"weights must be a mapping {{class id or name: weight}}, got {type(weights)}; "
+            "for one weight per class in a list, pass dict(enumerate(weights))"
+        )
+    checked: dict[int | str, float] = {}
     for key, value in weights.items():
-        if not _is_int(key) and not (hasattr(key, "__index__") and not isinstance(key, bool)):
-            raise OptionError(f"weights keys must be int class ids, got {key!r}")
+        is_id = _is_int(key) or (hasattr(key, "__index__") and not isinstance(key, bool))
+        if not is_id and not isinstance(key, str):
+            raise OptionError(f"weights keys must be class ids or class names, got {key!r}")
         try:
             w = float(value)
         except (TypeError, ValueError):
             raise OptionError(f"weights[{key!r}] must be a number, got {value!r}") from None
         if not math.isfinite(w) or w < 0:
             raise OptionError(f"weights[{key!r}] must be finite and >= 0, got {value!r}")
-        checked[int(key)] = w
+        checked[key if isinstance(key, str) else int(key)] = w
     if not any(w > 0 for w in checked.values()):
         raise OptionError("weights must give at least one class a positive weight")
     return checked

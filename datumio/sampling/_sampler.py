@@ -17,8 +17,9 @@ a pure function of (seed, epoch, position): the same in every process, with no s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,7 @@ from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._quotas import I64, check_drawn, largest_remainder_quotas, target_weights
 from datumio.sampling._source import resolve_source
 from datumio.sampling._state import STATE_FORMAT, check_state
+from datumio.sampling._weights import resolve_weights
 
 _CHUNK = 1 << 20  # positions per vectorised step in epoch_ids (bounds temporaries)
 _KEY_CACHE_SIZE = 8
@@ -47,7 +49,8 @@ class Sampler:
             ``shard_offsets``).
         mode: see :class:`SamplerOptions` (default ``"balanced"``, or implied by
             ``weights=``/``power=``).
-        weights: ``{class id: weight}``.
+        weights: ``{class id or name: weight}`` (names of the dataset's classes; a key
+            that is none of its classes is refused).
         power: exponent ``a`` of ``n_c ** a``.
         groups: integer group per record, balanced over instead of the labels.
         epoch_size: draws per epoch over all ranks (default: number of records).
@@ -99,8 +102,16 @@ class Sampler:
         options: SamplerOptions,
         groups: npt.ArrayLike | None,
     ) -> None:
-        self.options = options
         self._source = resolve_source(source, groups)
+        weights = None
+        if options.weights is not None:
+            weights = resolve_weights(
+                options.weights, self._source.class_names, self._source.num_classes
+            )
+            if weights != dict(options.weights):  # names given: the options hold ids
+                by_id = cast(Mapping[int | str, float], weights)
+                options = dataclasses.replace(options, weights=by_id)
+        self.options = options
         self._rank, self._world = resolve_rank(options.rank, options.world_size)
         n = self._source.num_records
         epoch_size = n if options.epoch_size is None else options.epoch_size
@@ -129,7 +140,7 @@ class Sampler:
             self._quotas: I64 | None = None
         else:
             counts = self._source.counts
-            raw = target_weights(counts, options.mode or "balanced", options.weights, options.power)
+            raw = target_weights(counts, options.mode or "balanced", weights, options.power)
             self._quotas = largest_remainder_quotas(raw, epoch_size)
             self._cum_quotas = np.concatenate([[0], np.cumsum(self._quotas)]).astype(np.int64)
             self._offsets, self._class_ids = self._source.ensure_index()
@@ -309,14 +320,43 @@ class Sampler:
         size = self._batch_size(batch_size)
         return self._rank_size // size if drop_last else -(-self._rank_size // size)
 
+    def check_batches(self, batch_size: int | None = None, drop_last: bool = True) -> int:
+        """:meth:`num_batches`, refusing an epoch without a batch (every epoch would yield
+        nothing, without a word).
+
+        Raises:
+            OptionError: naming the batch size, the draws per epoch on this rank and the fix.
+        """
+        count = self.num_batches(batch_size, drop_last)
+        if count:
+            return count
+        size, draws, world = self._batch_size(batch_size), self._rank_size, self._world
+        spread = f" ({self._epoch_size} over {world} ranks)" if world > 1 else ""
+        if draws == 0:
+            raise OptionError(
+                f"an epoch has no draw on this rank: epoch_size {self._epoch_size} over "
+                f"world_size {world} leaves none per rank (pad=False drops the rest); pass "
+                "pad=True or a larger epoch_size"
+            )
+        raise OptionError(
+            f"batch_size={size} with drop_last=True gives epochs of no batch: an epoch has "
+            f"{draws} draws on this rank{spread}, fewer than one batch. Pass drop_last=False "
+            f"(a batch of {draws} per epoch), a batch_size of at most {draws}, or a larger "
+            "epoch_size"
+        )
+
     def batches(self, batch_size: int | None = None, drop_last: bool = True) -> Iterator[I64]:
         """Yield id arrays for the rest of the current epoch, from ``position``.
 
         ``position`` advances as each batch is handed out; when the epoch is exhausted the
         sampler moves to the next epoch at position 0.
+
+        Raises:
+            OptionError: a bad batch size, or one that leaves an epoch without a batch
+                (:meth:`check_batches`).
         """
-        size = self._batch_size(batch_size)
-        return self._iterate(size, drop_last)
+        self.check_batches(batch_size, drop_last)
+        return self._iterate(self._batch_size(batch_size), drop_last)
 
     def _iterate(self, size: int, drop_last: bool) -> Iterator[I64]:
         epoch, start = self._epoch, self._position

@@ -30,6 +30,8 @@ class ClassSource:
     #: The class index came from a dataset beside its labels (so the two may disagree if
     #: the dataset is damaged), rather than being built from the labels here.
     stored_index: bool = False
+    #: The dataset's class names (``weights=`` may name classes); None for a labels array.
+    class_names: tuple[str, ...] | None = None
 
     @property
     def counts(self) -> I64:
@@ -83,8 +85,11 @@ def resolve_source(
         offsets = getattr(labels_or_dataset, "class_offsets", None)
         class_ids = getattr(labels_or_dataset, "class_ids", None)
         num_classes = _optional_int(getattr(labels_or_dataset, "num_classes", None), "num_classes")
+        names = getattr(labels_or_dataset, "class_names", None)
+        class_names = None if names is None else tuple(str(n) for n in names)
     else:
         raw_labels, offsets, class_ids, num_classes = labels_or_dataset, None, None, None
+        class_names = None
     labels = None if raw_labels is None else check_labels(raw_labels, "labels")
     if groups is not None:
         group_arr = check_labels(groups, "groups")
@@ -118,10 +123,16 @@ def resolve_source(
             offsets=offsets,
             class_ids=class_ids,
             stored_index=True,
+            class_names=class_names,
         )
     if labels is None:
         raise OptionError(
             "the dataset has no labels; pass a labels array, groups=, or a dataset with "
             "class_offsets/class_ids"
         )
-    return ClassSource(num_records=int(labels.shape[0]), labels=labels, num_classes=num_classes)
+    return ClassSource(
+        num_records=int(labels.shape[0]),
+        labels=labels,
+        num_classes=num_classes,
+        class_names=class_names,
+    )

@@ -8,6 +8,8 @@ from typing import Any
 from datumio.errors import OptionError
 
 STATE_FORMAT = "datumio.sampler/1"
+#: The format of ``Loader.state_dict()`` (``datumio.loader``), which holds a sampler's state.
+LOADER_STATE_FORMAT = "datumio.loader/1"
 
 
 def _json_norm(value: object) -> object:
@@ -17,6 +19,77 @@ def _json_norm(value: object) -> object:
     if isinstance(value, Mapping):
         return {k: _json_norm(v) for k, v in value.items()}
     return value
+
+
+def check_format(
+    state: object, expected: str, owner: str, others: Mapping[str, str]
+) -> Mapping[str, Any]:
+    """``state`` when it is a mapping of format ``expected``: what ``owner.state_dict()``
+    returns (possibly through JSON or a checkpoint).
+
+    Args:
+        state: what ``owner.load_state_dict`` was given.
+        expected: the format ``owner`` writes.
+        owner: ``"Sampler"`` or ``"Loader"``, for the message.
+        others: another datumio format -> what to do with a state of that format.
+
+    Raises:
+        OptionError: not a mapping, a mapping of another library, or another datumio
+            state (saying whose, and what to do).
+    """
+    wanted = f"give it what {owner}.state_dict() returned (possibly through JSON)"
+    if not isinstance(state, Mapping):
+        raise OptionError(
+            f"{owner}.load_state_dict() got {type(state).__name__}, not a datumio state: {wanted}"
+        )
+    found = state.get("format")
+    if found == expected:
+        return state
+    hint = others.get(found) if isinstance(found, str) else None
+    if hint is not None:
+        raise OptionError(
+            f"{owner}.load_state_dict(): state format {found!r} is not {expected!r}: {hint}"
+        )
+    if not isinstance(found, str) or not found.startswith("datumio."):
+        keys = ", ".join(repr(k) for k in list(state)[:6])
+        raise OptionError(
+            f"{owner}.load_state_dict(): not a datumio state (no format {expected!r}; its "
+            f"keys: {keys or 'none'}); {wanted}"
+        )
+    raise OptionError(
+        f"{owner}.load_state_dict(): state format {found!r} is not {expected!r} (saved by "
+        f"another datumio version?); {wanted}"
+    )
+
+
+def check_place(state: Mapping[str, Any], rank_size: int, owner: str) -> tuple[int, int]:
+    """The ``(epoch, position)`` of ``state``: a position inside its epoch.
+
+    Raises:
+        OptionError: missing or non-integer entries, or a position outside the epoch.
+    """
+    try:
+        epoch, position = _whole(state["epoch"]), _whole(state["position"])
+    except (KeyError, TypeError, ValueError):
+        raise OptionError(
+            f"{owner}.load_state_dict(): the state needs integer 'epoch' and 'position' "
+            f"entries, got {state.get('epoch')!r} and {state.get('position')!r}"
+        ) from None
+    if epoch < 0 or not 0 <= position <= rank_size:
+        raise OptionError(
+            f"{owner}.load_state_dict(): state epoch {epoch} / position {position} out of "
+            f"range: an epoch here has {rank_size} draws on this rank, so the position must "
+            f"be in [0, {rank_size}]; the state was saved by another setup (epoch_size, "
+            "world_size, pad) or edited"
+        )
+    return epoch, position
+
+
+def _whole(value: object) -> int:
+    """``value`` as an int when it is a whole number (a JSON int, or a float like 3.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(value)
+    return int(value)
 
 
 def check_state(
@@ -30,10 +103,14 @@ def check_state(
         rank_size: records per epoch on this rank (bounds the position).
 
     Raises:
-        OptionError: another format, a mismatching field, or a position out of range.
+        OptionError: not a sampler's state, a mismatching field, or a position out of range.
     """
-    if state.get("format") != STATE_FORMAT:
-        raise OptionError(f"state format {state.get('format')!r} is not {STATE_FORMAT!r}")
+    state = check_format(
+        state,
+        STATE_FORMAT,
+        "Sampler",
+        {LOADER_STATE_FORMAT: "this is a Loader's state; its sampler's is state['sampler']"},
+    )
     for name, mine in expected.items():
         theirs = state.get(name)
         if _json_norm(theirs) != _json_norm(mine):
@@ -42,13 +119,4 @@ def check_state(
                 f"{mine!r}; build the Sampler with the same {name} (a different world_size "
                 "changes which positions each rank owns, so positions are not remapped)"
             )
-    try:
-        epoch, position = int(state["epoch"]), int(state["position"])
-    except (KeyError, TypeError, ValueError):
-        raise OptionError("state needs integer 'epoch' and 'position' entries") from None
-    if epoch < 0 or not 0 <= position <= rank_size:
-        raise OptionError(
-            f"state epoch {epoch} / position {position} out of range (position must be in "
-            f"[0, {rank_size}])"
-        )
-    return epoch, position
+    return check_place(state, rank_size, "Sampler")

@@ -135,6 +135,9 @@ def _typed_problem(m: dict[str, Any]) -> str | None:
             return f"shards[{k}].payload_bytes is {entry['payload_bytes']!r}, expected a count"
     if m.get("generation") is not None and not _is_count(m["generation"]):
         return f"generation is {m['generation']!r}, expected a count"
+    dataset_id = m.get("dataset_id")
+    if dataset_id is not None and not (isinstance(dataset_id, str) and 0 < len(dataset_id) <= 64):
+        return f"dataset_id is {dataset_id!r}, expected a short text (the dataset's identity)"
     num_classes = len(m["class_names"])
     if m.get("class_rejected") is not None:
         problem = _counts_problem(m["class_rejected"], "class_rejected", num_classes)

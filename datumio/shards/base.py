@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from datumio.errors import DatumioError, FormatError
+from datumio.errors import DatumioError, FileLimitError, FormatError, out_of_files
 from datumio.fields.encoding import fields_crc32
 from datumio.shards import format as fmt
 
@@ -130,6 +130,8 @@ def damaged_shard(path: str, what: str, error: type[DatumioError] = FormatError)
             raise
         raise error(f"shard {path}: {what}: {exc}") from exc
     except Exception as exc:
+        if out_of_files(exc):
+            raise FileLimitError(f"shard {path}: cannot open it: {describe_failure(exc)}") from None
         raise error(
             f"shard {path}: cannot read {what} ({describe_failure(exc)}); the shard is damaged: "
             "run datumio verify, then restore it from a copy or re-ingest"

@@ -7,14 +7,14 @@ import os
 import types
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from datumio.codec import DEFAULT_BACKGROUND, decode_record
 from datumio.errors import (
-    DatumioError,
     DecodeError,
+    FileLimitError,
     FormatError,
     NoImageError,
     RecordError,
@@ -23,36 +23,16 @@ from datumio.errors import (
 from datumio.fields.encoding import decode as decode_field
 from datumio.fields.encoding import fields_crc32
 from datumio.fields.spec import FieldSpec, FieldValueError
-from datumio.shards import advice
 from datumio.shards import format as fmt
+from datumio.shards.access import ShardAccess, ShardStore
 from datumio.shards.base import ShardReader, records_crc32
 from datumio.shards.field_index import FieldIndex, load_field_index
+from datumio.shards.handles import check_max_open_shards
+from datumio.shards.identity import check_same_dataset, check_shard_identity
 from datumio.shards.index import check_offsets, check_range, load_index_array
 from datumio.shards.manifest import Manifest, read_manifest
 
-#: Downloads of one shard tried before an open that keeps losing it to eviction fails.
-_FETCH_TRIES = 3
-
-
-class ShardStore(Protocol):
-    """Brings shards into the dataset directory on demand (a remote dataset's cache)."""
-
-    def ensure(self, shard: int) -> str:
-        """Make shard ``shard`` present (downloading it if needed); its local path."""
-        ...
-
-    def present(self, shard: int) -> bool:
-        """Whether shard ``shard`` is whole in the directory now."""
-        ...
-
-    def prefetch(self, shards: Iterable[int]) -> None:
-        """Start bringing ``shards`` in without waiting (a hint)."""
-        ...
-
-    def pin(self, shard: int) -> int | None:
-        """A read-only fd of shard ``shard`` that keeps it from eviction while open; None
-        when the shard is not there (evicted since :meth:`ensure`)."""
-        ...
+__all__ = ["Dataset", "ShardStore", "open"]
 
 
 class _ShardMeta(NamedTuple):
@@ -65,17 +45,6 @@ class _ShardMeta(NamedTuple):
     fields_crc32: np.ndarray | None = None
 
 
-def _open_reader(path: str, backend: str) -> ShardReader:
-    # The backends load on first use: h5py alone is 20 ms of `import datumio`.
-    if backend == "lmdb":
-        from datumio.shards.lmdb_backend import LmdbShardReader
-
-        return LmdbShardReader(path)
-    from datumio.shards.hdf5_backend import Hdf5ShardReader
-
-    return Hdf5ShardReader(path)
-
-
 class Dataset:
     """A datumio dataset opened for reading.
 
@@ -84,10 +53,18 @@ class Dataset:
     the labels); it reads no record and no shard. Shards open on first use, in the process
     that uses them, and every record read is checked against its shard (:meth:`record`).
 
-    Thread/fork/pickle rules: pickling keeps only the path and options, so a Dataset sent
-    to a worker process (spawn, forkserver or fork) reopens its shards there. After a
-    ``fork`` the child notices the new pid and opens its own handles. One Dataset is not
-    meant to be shared by threads that read concurrently; give each thread its own.
+    At most ``max_open_shards`` shards are open at once in a process (the least recently
+    used is closed to open another; :mod:`datumio.shards.handles`), so any number of shards
+    fits the process's file limit.
+
+    Thread/fork/pickle rules: pickling keeps the path, the options and the manifest this
+    Dataset opened, so a Dataset sent to a worker process (spawn, forkserver or fork)
+    reopens its shards there and reads the very version it was opened at: after an
+    ``--append`` the new records stay out of it; when the path has been replaced by another
+    dataset (``--overwrite``) unpickling, or opening a shard of the new one, raises
+    :class:`~datumio.errors.DatasetReplacedError`, never mixing the two. After a ``fork``
+    the child notices the new pid and opens its own handles. One Dataset is not meant to
+    be shared by threads that read concurrently; give each thread its own.
 
     Args:
         path: the dataset directory (``out.lmdb`` / ``out.h5``).
@@ -95,6 +72,9 @@ class Dataset:
         background: RGB colour under transparent pixels when decoding kept originals
             (default: the one ingest used).
         store: fetches shards into ``path`` before they are opened (``datumio.remote``).
+        max_open_shards: shards kept open at once in each process that reads (None: a
+            quarter of the soft ``RLIMIT_NOFILE``, :func:`~datumio.shards.handles.
+            default_max_open_shards`; every shard when the limit allows).
     """
 
     def __init__(
@@ -104,13 +84,28 @@ class Dataset:
         verify_crc: bool = True,
         background: tuple[int, int, int] | None = None,
         store: ShardStore | None = None,
+        max_open_shards: int | None = None,
     ) -> None:
-        self.path = os.fspath(path)
+        path = os.fspath(path)
+        self._setup(path, read_manifest(path), verify_crc, background, store, max_open_shards)
+
+    def _setup(
+        self,
+        path: str,
+        manifest: Manifest,
+        verify_crc: bool,
+        background: tuple[int, int, int] | None,
+        store: ShardStore | None,
+        max_open_shards: int | None,
+    ) -> None:
+        self.path = path
         self.verify_crc = verify_crc
         #: Where missing shards come from (a remote dataset's cache); None: all are here.
         self.store = store
+        #: Shards kept open at once in a process (None: the default of the file limit).
+        self.max_open_shards = check_max_open_shards(max_open_shards)
         #: The dataset's ``manifest.json``, typed (``manifest.to_json()`` gives the JSON object).
-        self.manifest: Manifest = read_manifest(self.path)
+        self.manifest: Manifest = manifest
         if background is None:  # kept originals decode exactly as ingest checked them
             ingest = self.manifest.ingest
             background = (ingest and ingest.background) or DEFAULT_BACKGROUND
@@ -145,10 +140,8 @@ class Dataset:
         self._shard_files = [entry.file for entry in self.manifest.shards]
         self._class_numbers: dict[str, int] | None = None  # name -> class id, on first use
         self._pid = -1
-        self._readers: dict[int, ShardReader] = {}
+        self._shards: ShardAccess | None = None  # this process's, made on first read
         self._shard_meta: dict[int, _ShardMeta] = {}
-        self._advice_fds: dict[int, int] = {}  # read-only fds of the shards given hints
-        self._pins: dict[int, int] = {}  # store only: fds keeping open shards from eviction
 
     def _index(self, name: str, rows: int) -> np.ndarray:
         # The manifest names the index files: an append writes a new generation of them
@@ -398,6 +391,8 @@ class Dataset:
             return decode_record(payload, self.encoding, shape, background=self.background)
         except DecodeError as exc:
             raise RecordError(f"{self._where(i)} does not decode: {exc}") from exc
+        except FileLimitError as exc:
+            raise self._access().limit_error(exc, f"{self._where(i)}: ") from None
 
     def stored(self, i: int) -> tuple[bytes, int, tuple[int, int, int]]:
         """(payload, label, stored shape) of record ``i``, each confirmed by its shard.
@@ -476,95 +471,51 @@ class Dataset:
         """Ask the kernel to read the payloads of ``ids`` ahead (``POSIX_FADV_WILLNEED``):
         their reads queue up at once and come in while other records decode. Records in
         memory cost nothing. Best effort: a shard that cannot say where its records lie gets
-        no hint (its read reports why). Returns the number of byte ranges hinted."""
-        if self.store is not None:  # coming shards download in the background
-            by_shard: dict[int, list[int]] = {}
-            for i in ids:
-                by_shard.setdefault(self._shard_of(self._check_id(i))[0], []).append(i)
-            self.store.prefetch(sorted(by_shard))
-            present = [s for s in by_shard if self.store.present(s)]  # one stat per shard
-            ids = [i for s in present for i in by_shard[s]]
-        try:
-            ranges = self.byte_ranges(ids)
-        except (DatumioError, OSError):
-            return 0
-        given = 0
-        for shard, spans in ranges.items():
-            fd = self._advice_fds.get(shard)
-            if fd is None:
-                try:
-                    fd = self._advice_fds[shard] = os.open(self.shard_path(shard), os.O_RDONLY)
-                except OSError:
-                    continue
-                # Once per shard: what every lookup reads first (LMDB's tree pages).
-                index_ranges = getattr(self._reader(shard), "index_ranges", None)
-                if index_ranges is not None:
-                    advice.will_need(fd, advice.merged(index_ranges()))
-            given += advice.will_need(fd, advice.merged(spans))
-        return given
+        no hint (its read reports why), and no open shard is closed to make room for a
+        hint. Returns the number of byte ranges hinted."""
+        by_shard: dict[int, list[int]] = {}
+        for i in ids:
+            shard, local = self._shard_of(self._check_id(i))
+            by_shard.setdefault(shard, []).append(local)
+        return self._access().advise(by_shard)
+
+    def _access(self) -> ShardAccess:
+        """This process's shard access (handles inherited through fork are dropped)."""
+        if self._shards is None or self._pid != os.getpid():
+            if self._shards is not None:
+                self._shards.forget()  # the parent's: never touch them here
+            self._shard_meta = {}
+            self._shards = ShardAccess(
+                self.shard_path,
+                self.backend,
+                self.store,
+                self.max_open_shards,
+                lambda shard, reader: check_shard_identity(self, shard, reader),
+            )
+            self._pid = os.getpid()
+        return self._shards
 
     def _reader(self, shard: int) -> ShardReader:
-        if self._pid != os.getpid():
-            # Handles inherited through fork belong to the parent: never touch them here.
-            self._readers = {}
-            self._shard_meta = {}
-            self._advice_fds = {}
-            self._pins = {}
-            self._pid = os.getpid()
-        reader = self._readers.get(shard)
-        if reader is None:
-            reader = self._readers[shard] = self._open_shard(shard)
-        return reader
-
-    def _open_shard(self, shard: int) -> ShardReader:
-        if self.store is None:
-            return _open_reader(self.shard_path(shard), self.backend)
-        for _ in range(_FETCH_TRIES):
-            # Another process sharing a size-limited cache may evict the shard between its
-            # landing and our pin; once pinned, no eviction takes it.
-            self.store.ensure(shard)
-            pin = self.store.pin(shard)
-            if pin is None:
-                continue
-            try:
-                reader = _open_reader(self.shard_path(shard), self.backend)
-            except BaseException:
-                os.close(pin)
-                raise
-            self._pins[shard] = pin
-            return reader
-        raise DatumioError(
-            f"{self.shard_path(shard)}: evicted {_FETCH_TRIES} times between download and "
-            "open; the cache limit is too small for the processes sharing it (raise "
-            "cache_limit)"
-        )
+        shards = self._shards
+        if shards is None or self._pid != os.getpid():
+            shards = self._access()
+        return shards.reader(shard)
 
     def retain(self, ids: Iterable[int]) -> None:
         """Close the shards this process has open that hold none of ``ids`` (the records it
         reads next): a size-limited cache may then evict them."""
         keep = {self._shard_of(self._check_id(i))[0] for i in ids}
-        if self._pid != os.getpid():
+        if self._shards is None or self._pid != os.getpid():
             return
-        for shard in [s for s in self._readers if s not in keep]:
-            self._readers.pop(shard).close()
+        for shard in self._shards.retain(keep):
             self._shard_meta.pop(shard, None)
-            pin = self._pins.pop(shard, None)
-            if pin is not None:
-                os.close(pin)
-        for shard in [s for s in self._advice_fds if s not in keep]:
-            os.close(self._advice_fds.pop(shard))
 
     def close(self) -> None:
         """Close the shard handles this process opened (the dataset stays usable)."""
-        if self._pid == os.getpid():
-            for reader in self._readers.values():
-                reader.close()
-            for fd in [*self._advice_fds.values(), *self._pins.values()]:
-                os.close(fd)
-        self._readers = {}
+        shards, self._shards = self._shards, None
         self._shard_meta = {}
-        self._advice_fds = {}
-        self._pins = {}
+        if shards is not None and self._pid == os.getpid():
+            shards.close()
 
     def __enter__(self) -> Dataset:
         return self
@@ -578,14 +529,23 @@ class Dataset:
             "verify_crc": self.verify_crc,
             "background": self.background,
             "store": self.store,
+            "max_open_shards": self.max_open_shards,
+            # The version this reader opened: the receiver reads exactly it (JSON values
+            # through the process pipe; nothing from a file is ever unpickled).
+            "manifest": self.manifest.to_json(),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            state["path"],
-            verify_crc=state["verify_crc"],
-            background=state["background"],
-            store=state.get("store"),
+        path = state["path"]
+        opened = Manifest.from_json(state["manifest"], os.path.join(path, fmt.MANIFEST))
+        check_same_dataset(path, opened, read_manifest(path))
+        self._setup(
+            path,
+            opened,
+            state["verify_crc"],
+            state["background"],
+            state.get("store"),
+            state.get("max_open_shards"),
         )
 
     def __repr__(self) -> str:

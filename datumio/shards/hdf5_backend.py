@@ -7,6 +7,7 @@ that reads, which :class:`datumio.shards.dataset.Dataset` guarantees.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,8 @@ from datumio.shards.base import (
 
 _CHUNK_BYTES = 256 << 10
 _FLUSH_BYTES = 32 << 20
+#: Disk reserved beyond the data given to HDF5, for its metadata (plus 1/64 of the data).
+_RESERVE_SLACK_BYTES = 64 << 10
 _READ_SLAB_BYTES = 32 << 20
 #: Object formats no newer than HDF5 1.10's where the features allow (superblock 3, the
 #: new chunk indices): readers with HDF5 1.10 or newer open the shards, whatever HDF5
@@ -39,6 +42,10 @@ class Hdf5ShardWriter:
 
     With ``field_names``, each record's field bytes are kept in memory (fields are small
     beside images) and written at :meth:`close` as ``fields/NAME``.
+
+    A full disk raises ``OSError`` (ENOSPC) from :meth:`add` or :meth:`close` before HDF5
+    writes anything it cannot take back (:meth:`_reserve`); :meth:`abort` then closes the
+    file cleanly.
     """
 
     def __init__(
@@ -54,6 +61,8 @@ class Hdf5ShardWriter:
         self._field_names = tuple(field_names)
         self._field_bytes: list[list[bytes | None]] = [[] for _ in self._field_names]
         self._file = h5py.File(path, "w", libver=LIBVER)
+        self._fd = os.open(path, os.O_WRONLY)  # reserves disk space (_reserve)
+        self._given = self._reserved = 0
         # Created on the first flush: a shard that fits one flush is written contiguous and
         # exact-sized; a larger one grows in chunks.
         self._payload: h5py.Dataset | None = None
@@ -90,7 +99,25 @@ class Hdf5ShardWriter:
         if self._pending_bytes >= _FLUSH_BYTES:
             self._flush()
 
+    def _reserve(self, more: int) -> None:
+        """Allocate the disk blocks for the next ``more`` bytes given to HDF5, and room for
+        its metadata, before HDF5 writes them: a full disk fails here, with ENOSPC. HDF5
+        cannot recover from a failed write (the file can no longer be closed and the process
+        crashes at exit). :meth:`close` trims the file to what HDF5 wrote."""
+        self._given += more
+        end = self._given + _RESERVE_SLACK_BYTES + self._given // 64
+        if end <= self._reserved or not hasattr(os, "posix_fallocate"):
+            return
+        try:
+            os.posix_fallocate(self._fd, 0, end)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            return  # a filesystem that cannot reserve: HDF5 meets a full disk itself
+        self._reserved = end
+
     def _flush(self, last: bool = False) -> None:
+        self._reserve(self._pending_bytes)
         if self._payload is None and last:
             slab = np.frombuffer(b"".join(self._pending), dtype=np.uint8)
             self._payload = self._file.create_dataset("payload", data=slab, dtype="u1")
@@ -113,6 +140,8 @@ class Hdf5ShardWriter:
     def close(self) -> ShardSummary:
         self._flush(last=True)
         arrays = self._buffer.arrays(self._num_classes)
+        fields = sum(len(b or b"") + 16 for column in self._field_bytes for b in column)
+        self._reserve(8 * len(self._offsets) + sum(a.nbytes for a in arrays.values()) + fields)
         self._file.create_dataset(
             "payload_offsets", data=np.asarray(self._offsets, dtype=fmt.ID_DTYPE)
         )
@@ -121,7 +150,12 @@ class Hdf5ShardWriter:
         fields_crc = self._write_fields() if self._field_names else None
         info = {**self._info, "num_records": len(self._buffer)}
         self._file.attrs["info"] = json.dumps(info, sort_keys=True)
+        self._file.flush()
+        end = self._file.id.get_filesize()  # where HDF5's file ends, short of the reserve
         self._file.close()
+        if self._reserved:
+            os.ftruncate(self._fd, end)
+        os.close(self._fd)
         return ShardSummary(
             file=os.path.basename(self._path),
             num_records=len(self._buffer),
@@ -148,7 +182,10 @@ class Hdf5ShardWriter:
         return crcs
 
     def abort(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        finally:
+            os.close(self._fd)
 
 
 class Hdf5ShardReader:

@@ -17,7 +17,7 @@ from typing import Any
 import lmdb
 import numpy as np
 
-from datumio.errors import FormatError, RecordError
+from datumio.errors import FileLimitError, FormatError, RecordError, out_of_files
 from datumio.shards import format as fmt
 from datumio.shards.advice import map_base
 from datumio.shards.base import (
@@ -64,9 +64,13 @@ class LmdbShardWriter:
             meminit=False,
             readahead=False,
         )
-        self._records = self._env.open_db(fmt.LMDB_RECORDS_DB)
-        self._meta = self._env.open_db(fmt.LMDB_META_DB)
-        self._fields = self._env.open_db(fmt.LMDB_FIELDS_DB) if self._field_names else None
+        try:  # each open_db commits: a full disk may fail it
+            self._records = self._env.open_db(fmt.LMDB_RECORDS_DB)
+            self._meta = self._env.open_db(fmt.LMDB_META_DB)
+            self._fields = self._env.open_db(fmt.LMDB_FIELDS_DB) if self._field_names else None
+        except BaseException:
+            self._env.close()  # no writer to abort: release the file here
+            raise
         self._buffer = ShardBuffer()
         self._pending: list[tuple[bytes, bytes]] = []
         self._pending_fields: list[tuple[bytes, bytes]] = []
@@ -239,6 +243,8 @@ class LmdbShardReader:
         try:
             self._env = _acquire_env(path)
         except lmdb.Error as exc:
+            if out_of_files(exc):
+                raise FileLimitError(f"shard {path}: cannot open it: {exc}") from None
             raise FormatError(f"shard {path} is not a readable LMDB environment: {exc}") from exc
         self._path = path
         self._place_table: np.ndarray | None = None  # read-ahead: (n, 2) offset, length

@@ -374,6 +374,7 @@ _MANIFEST_KEYS = (
     "rejects",
     "ingest",
     "fields",
+    "dataset_id",
 )
 
 
@@ -415,6 +416,10 @@ class Manifest:
     #: The records' typed fields, in storage order (format version 2; none before). Not
     #: written when empty, so a dataset without fields has the manifest it always had.
     fields: tuple[FieldSpec, ...] = ()
+    #: The dataset's identity: random, chosen when a new dataset is written and kept by
+    #: ``--append`` (so a reader can tell an append, which keeps every record it had, from
+    #: a replacement); None in datasets written before identities existed.
+    dataset_id: str | None = None
     #: Top-level keys this version does not know, kept for :meth:`to_json`.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -472,6 +477,7 @@ class Manifest:
             rejects=None if rejects is None else _reject_summary(rejects),
             ingest=None if ingest is None else _ingest_run(ingest),
             fields=tuple(FieldSpec.from_json(f) for f in _given(obj, "fields", ())),
+            dataset_id=obj.get("dataset_id"),
             extra=_extra(obj, _MANIFEST_KEYS),
         )
 
@@ -499,5 +505,6 @@ class Manifest:
             "rejects": None if self.rejects is None else self.rejects.to_json(),
             "ingest": None if self.ingest is None else self.ingest.to_json(),
             **({"fields": [f.to_json() for f in self.fields]} if self.fields else {}),
+            **({} if self.dataset_id is None else {"dataset_id": self.dataset_id}),
             **_plain(self.extra),
         }

@@ -22,8 +22,8 @@ from datumio.fields.encoding import decode as decode_field
 from datumio.fields.encoding import fields_crc32
 from datumio.fields.spec import FieldValueError
 from datumio.shards import format as fmt
+from datumio.shards.access import open_reader
 from datumio.shards.base import ShardReader, records_crc32
-from datumio.shards.dataset import _open_reader
 from datumio.shards.field_index import FieldIndex, load_field_index
 from datumio.shards.index import load_index_array
 from datumio.shards.manifest import ListedShard, Manifest, read_manifest
@@ -177,7 +177,7 @@ def _check_shard(check: _Check, entry: ListedShard, index: dict[str, Any]) -> No
             shard=name,
         )
     try:
-        reader: ShardReader = _open_reader(path, check.backend)
+        reader: ShardReader = open_reader(path, check.backend)
     except (DatumioError, OSError) as exc:
         check.problem(f"shard cannot be opened: {exc}", shard=name)
         check.done += n
@@ -214,6 +214,13 @@ def _check_records(
         check.problem("shard shapes disagree with index/shapes.npy", shard=name)
     if records_crc32(crcs) != entry.records_crc32:
         check.problem("shard's CRC32 list disagrees with the manifest's records_crc32", shard=name)
+    expected = None if check.manifest is None else check.manifest.dataset_id
+    found = reader.info().get("dataset_id") if expected is not None else None
+    if found is not None and found != expected:
+        check.problem(
+            f"shard was written for another dataset ({found}, this one is {expected})",
+            shard=name,
+        )
     fields_ok = True
     if check.manifest is not None and check.manifest.fields:
         fields_crc = reader.meta(fmt.FIELDS_CRC)

@@ -41,10 +41,15 @@ def open_shard_writer(
 
 
 def shard_info(
-    number: int, encoding: str, num_classes: int, field_names: Sequence[str] = ()
+    number: int,
+    encoding: str,
+    num_classes: int,
+    field_names: Sequence[str] = (),
+    dataset_id: str | None = None,
 ) -> dict[str, Any]:
     """The ``info`` a shard carries: what it is, never where its ids start (``fields``: the
-    names of its fields, in storage order, only when there are some)."""
+    names of its fields, in storage order, only when there are some; ``dataset_id``: the
+    identity of the dataset it is written for, ``datumio.shards.identity``)."""
     info: dict[str, Any] = {
         "format": fmt.FORMAT_NAME,
         "format_version": fmt.FORMAT_VERSION,
@@ -54,6 +59,8 @@ def shard_info(
     }
     if field_names:
         info["fields"] = list(field_names)
+    if dataset_id is not None:
+        info["dataset_id"] = dataset_id
     return info
 
 

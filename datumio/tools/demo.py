@@ -8,7 +8,6 @@ and PNG files in a class-per-folder tree.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -19,11 +18,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from datumio.augment import Transform, opencv_probe
-from datumio.errors import DatumioError
+from datumio.errors import DatumioError, printable
 from datumio.ingest import IngestOptions, ingest
 from datumio.loader import Loader
 from datumio.tools.outputs import check_output_folder
-from datumio.tools.render import progress_bar, render_ingest
+from datumio.tools.render import json_text, progress_bar, render_ingest
 
 DEMO_CLASSES = ("circle", "square", "triangle", "cross", "ring", "stripes", "diamond", "star")
 DEMO_COUNTS = (240, 150, 95, 60, 38, 24, 15, 10)
@@ -116,15 +115,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_output_folder("--out", args.out)
     except DatumioError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return 2
     images = os.path.join(args.out, "images")
     dataset = os.path.join(args.out, "demo.lmdb")
     if os.path.lexists(images):
         if not os.path.isfile(os.path.join(images, DEMO_MARK)):
             print(
-                f"{prog}: {images} exists and was not drawn by datumio demo: nothing there is "
-                "deleted; choose another --out",
+                f"{prog}: {printable(images)} exists and was not drawn by datumio demo: nothing "
+                "there is deleted; choose another --out",
                 file=sys.stderr,
             )
             return 2
@@ -140,17 +139,18 @@ def run(args: argparse.Namespace) -> int:
         )
     except DatumioError as exc:
         bar.close()
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return 1
     bar.close()
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        print(json_text(report.to_dict()))
         return 0
     print(render_ingest(report))
     print(_loader_tour(dataset, args.workers or 2))
+    shown = printable(dataset)
     print(
-        f"\nimages drawn in {images}/; dataset at {dataset}\n"
-        f"read it:  python -c \"import datumio; ds = datumio.open('{dataset}'); "
+        f"\nimages drawn in {printable(images)}/; dataset at {shown}\n"
+        f"read it:  python -c \"import datumio; ds = datumio.open('{shown}'); "
         'print(ds, ds[0][0].shape)"'
     )
     return 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from datumio.tools.render import json_text
 
 #: Characters of one line at most (long lists and values are cut).
 _WIDTH = 160
@@ -100,6 +101,6 @@ def record_field_lines(info: dict[str, Any]) -> list[str]:
         return []
     lines = ["  fields"]
     for name, value in fields.items():
-        shown = "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+        shown = "(none)" if value is None else json_text(value)
         lines.append(_cut(f"    {name:<14} {shown}"))
     return lines

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from datumio.codec import ENCODINGS
-from datumio.errors import BadInputError, DatumioError, OptionError
+from datumio.errors import BadInputError, DatumioError, OptionError, printable
 from datumio.fields.spec import parse_declarations
 from datumio.ingest import IngestOptions, ingest
 from datumio.ingest.options import parse_shard_size, parse_size
 from datumio.tools.hooks import from_env
 from datumio.tools.outputs import check_output_folder
-from datumio.tools.render import progress_bar, render_ingest
+from datumio.tools.render import json_text, progress_bar, render_ingest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BAD_INPUT = 0, 1, 2, 3
 
@@ -33,16 +32,20 @@ examples:
   datumio-ingest images/ out.lmdb --shard-size 256MiB --shuffle --seed 1 --json
   datumio-ingest images/ out.lmdb --executor dask            (a Dask LocalCluster)
   datumio-ingest images/ out.lmdb --executor dask=tcp://10.0.0.5:8786
-  datumio-ingest images/ out.lmdb --resume      (after a crash: finish, skip done shards)
+  datumio-ingest images/ out.lmdb --resume      (after a crash or a full disk: finish,
+                                                 reusing the finished shards)
   datumio-ingest --append new_images/ out.lmdb  (add new files as new shards)
+  datumio-ingest --append new_images/ out.lmdb --wait forever
+      (another run writing out.lmdb: wait for it; by default stop at once, naming it)
 
 --size is width x height (as image tools write it; one number N means NxN); in Python,
 IngestOptions(size=...) and Transform(size=...) are (height, width).
 OUT's missing parent folders are created; a parent that is a file, or a folder that cannot
 be written, stops the run before any image is read.
 
-exit status: 0 done, 1 failed, 2 bad usage (including an OUT that cannot be written),
-3 stopped by bad input (--on-error raise, or more rejects than --max-errors).
+exit status: 0 done, 1 failed (a full disk, another run writing OUT ...: the message says
+what to do), 2 bad usage (including an OUT that cannot be written), 3 stopped by bad input
+(--on-error raise, or more rejects than --max-errors).
 
 datumio ingest and datumio-ingest are the same command.
 """
@@ -140,12 +143,21 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="continue a killed run of the same command: finished shards are kept",
+        help="continue a killed or failed run (a full disk) of the same command: its "
+        "finished shards are reused",
     )
     run.add_argument(
         "--append",
         action="store_true",
         help="add SRC's files to the existing dataset OUT as new shards (ids stay)",
+    )
+    run.add_argument(
+        "--wait",
+        type=_cli_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run is writing OUT, wait up to SECONDS (or 'forever') for it to "
+        "finish; default: stop at once, naming that run",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
@@ -182,8 +194,21 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         executor=args.executor,
         resume=args.resume,
         append=args.append,
+        wait=args.wait,
         fields=_cli_fields(args.field),
     )
+
+
+def _cli_wait(text: str) -> float | None:
+    """``--wait``: seconds, or ``forever`` (None)."""
+    if text.strip().lower() == "forever":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds or 'forever'"
+        ) from None
 
 
 def _cli_fields(declarations: list[str] | None) -> dict[str, str] | None:
@@ -247,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         if "://" not in args.out and not os.path.lexists(args.out):  # else the ingest judges
             check_output_folder("OUT", args.out)
     except OptionError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     bar = progress_bar("ingest", unit="img", quiet=args.quiet)
     interrupts = Interrupts()
@@ -259,6 +284,13 @@ def run(args: argparse.Namespace) -> int:
 
     def step(name: str) -> None:
         interrupts.check()
+        if name == "wait":
+            print(
+                f"{prog}: another run is writing {printable(args.out)}; waiting for it to "
+                "finish (--wait)",
+                file=sys.stderr,
+                flush=True,
+            )
         hooks.step(name)
 
     # SIGTERM (kill, a scheduler's timeout) cleans up like Ctrl-C: no temporary is left.
@@ -267,23 +299,23 @@ def run(args: argparse.Namespace) -> int:
         report = ingest(
             args.src, args.out, options, progress=progress, events=step, stop=interrupts.stopped
         )
-    except BadInputError as exc:
-        bar.close()
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except DatumioError as exc:
         bar.close()
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):  # where a failed --resume run's build is
+            print(f"{prog}: {printable(note)}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, BadInputError) else EXIT_FAILED
     except KeyboardInterrupt:
         bar.close()
         print(f"{prog}: interrupted; nothing was written at OUT", file=sys.stderr)
         return 130
     bar.close()
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        print(json_text(report.to_dict()))
     else:
         print(render_ingest(report))
+        if report.shards_reused:
+            print(f"reused {report.shards_reused} finished shard(s) of an earlier run (--resume)")
     return EXIT_OK
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from datumio.augment import opencv_probe
-from datumio.errors import DatumioError, OptionError
+from datumio.errors import DatumioError, OptionError, printable
 from datumio.inspect.fields import DEFAULT_FIELD_SAMPLE
 from datumio.inspect.sampling import SamplingReport, parse_sampling, sampling_report
 from datumio.inspect.summary import describe_record, summarize
@@ -21,7 +20,7 @@ from datumio.shards.verify import Problem, VerifyReport, verify
 from datumio.tools.field_text import field_lines, fields_header, record_field_lines
 from datumio.tools.outputs import check_distinct, check_image_file, check_output_file
 from datumio.tools.pictures import class_histogram, contact_sheet, html_report
-from datumio.tools.render import bar_chart, human_bytes, progress_bar
+from datumio.tools.render import bar_chart, human_bytes, json_text, lines_text, progress_bar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: With more classes than this, the text bar chart shows the largest and smallest only.
@@ -229,7 +228,7 @@ def render_summary(s: dict[str, Any]) -> str:
     lines += _render_duplicates(s["duplicates"], s["integrity"], s["encoding"] == "none")
     if s["sampling"] is not None:
         lines += render_sampling(s["sampling"])
-    return "\n".join(lines)
+    return lines_text(lines)
 
 
 def _render_rejects(r: dict[str, Any]) -> list[str]:
@@ -289,7 +288,7 @@ def _render_duplicates(
     for ex in d["examples"][:5]:
         lines.append(f"  e.g. {ex['size']} copies:")
         shown = list(zip(ex["ids"], ex["sources"], ex["classes"], strict=True))[:4]
-        lines += [f"    #{i:<8} {cls[:24]:<24} {src}" for i, src, cls in shown]
+        lines += [f"    #{i:<8} {printable(cls)[:24]:<24} {src}" for i, src, cls in shown]
         if ex["size"] > len(shown):
             lines.append(f"    ... {ex['size'] - len(shown)} more")
     if d["unreadable_count"]:
@@ -328,7 +327,7 @@ def render_sampling(sp: dict[str, Any]) -> list[str]:
         spread = f"{min(ranks)}" if min(ranks) == max(ranks) else f"{min(ranks)}-{max(ranks)}"
         top = "-" if c["max_draws_of_a_record"] is None else str(c["max_draws_of_a_record"])
         lines.append(
-            f"  {c['name'][:16]:<16} {c['records']:>8} {c['draws_per_epoch']:>9} "
+            f"  {printable(c['name'])[:16]:<16} {c['records']:>8} {c['draws_per_epoch']:>9} "
             f"{c['share']:>6.1%} {rep:>11} {seen:>14} {top:>4} {spread:>13}"
         )
     lines += [
@@ -361,7 +360,7 @@ def render_record(info: dict[str, Any]) -> str:
     if "group" in info:
         lines.append(f"  group     {info['group']}")
     lines += record_field_lines(info)
-    return "\n".join(lines)
+    return lines_text(lines)
 
 
 def _records(args: argparse.Namespace, ds: Dataset) -> int:
@@ -383,16 +382,16 @@ def _records(args: argparse.Namespace, ds: Dataset) -> int:
         if args.json:
             out.setdefault("saved", {"id": i, "file": path})
         elif not args.quiet:
-            print(note, file=sys.stderr)
+            print(printable(note), file=sys.stderr)
     if args.json:
-        print(json.dumps(out, ensure_ascii=False))
+        print(json_text(out))
     elif args.record is not None:
         print(render_record(out))
     if out.get("crc32_ok") is False:
         print(f"record {out['id']} fails its CRC32 check: run datumio verify", file=sys.stderr)
         return EXIT_FAILED
     if "fields_error" in out:
-        print(f"record {out['id']}: {out['fields_error']}", file=sys.stderr)
+        print(printable(f"record {out['id']}: {out['fields_error']}"), file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -427,18 +426,18 @@ def _pictures(args: argparse.Namespace, ds: Dataset, summary: dict[str, Any]) ->
             fh.write(html_report(summary, images))
         written.append(args.html)
     if written and not args.quiet:
-        print(f"wrote {', '.join(written)}", file=sys.stderr)
+        print(printable(f"wrote {', '.join(written)}"), file=sys.stderr)
 
 
 def _integrity_status(prog: str, ds: Dataset, integrity: VerifyReport) -> int:
     """EXIT_OK for a sound dataset; else say so on stderr and return EXIT_FAILED."""
     if integrity.ok:
         return EXIT_OK
-    print(
-        f"{prog}: {ds.path} has {_n(len(integrity.problems), 'integrity problem')} (the first: "
-        f"{integrity.problems[0]}); run datumio verify for the full check",
-        file=sys.stderr,
+    first = printable(
+        f"{ds.path} has {_n(len(integrity.problems), 'integrity problem')} "
+        f"(the first: {integrity.problems[0]})"
     )
+    print(f"{prog}: {first}; run datumio verify for the full check", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -483,13 +482,13 @@ def run(args: argparse.Namespace) -> int:
     prog = getattr(args, "prog", "datumio-inspect")
     problem = _usage_problem(args)
     if problem is not None:
-        print(f"{prog}: {problem}", file=sys.stderr)
+        print(f"{prog}: {printable(problem)}", file=sys.stderr)
         return EXIT_USAGE
     try:
         path = local_copy(args.path)  # a URL: its cache, every shard downloaded
         ds = Dataset(path)
     except DatumioError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
     try:
         integrity = verify(path, records=False)
@@ -515,7 +514,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             field_bar.close()
         if args.json:
-            print(json.dumps(summary, ensure_ascii=False))
+            print(json_text(summary))
         else:
             print(render_summary(summary))
             print(f"decoding here: {opencv_probe.describe()}")
@@ -524,10 +523,10 @@ def run(args: argparse.Namespace) -> int:
             return _integrity_status(prog, ds, integrity)
         _pictures(args, ds, summary)
     except (OptionError, IndexError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (DatumioError, OSError, ValueError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         ds.close()

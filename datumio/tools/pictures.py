@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from datumio.errors import DatumioError
+from datumio.errors import DatumioError, printable
 from datumio.shards.dataset import Dataset
 from datumio.tools.annotate import draw as draw_annotations
 from datumio.tools.annotate import has_annotations, record_annotations
@@ -132,7 +132,8 @@ def contact_sheet(
     draw = ImageDraw.Draw(sheet)
     title, name_font, small = _font(16), _font(14), _font(12)
     shown = f" ({len(classes)} largest shown)" if len(classes) < ds.num_classes else ""
-    head = f"{ds.path.rstrip('/').split('/')[-1]}: {len(ds)} records, {ds.num_classes} classes"
+    shown_path = printable(ds.path.rstrip("/").split("/")[-1])
+    head = f"{shown_path}: {len(ds)} records, {ds.num_classes} classes"
     draw.text((GAP + 4, 9), _fit(draw, head + shown, title, sheet.width - 12), _INK, font=title)
     for row, c in enumerate(classes):
         top = TITLE_HEIGHT + row * (thumb + GAP)
@@ -140,7 +141,7 @@ def contact_sheet(
             draw.rectangle(
                 (0, top - GAP // 2, sheet.width, top + thumb + GAP // 2), (240, 240, 240)
             )
-        name = _fit(draw, ds.class_names[c], name_font, LABEL_WIDTH - 16)
+        name = _fit(draw, printable(ds.class_names[c]), name_font, LABEL_WIDTH - 16)
         draw.text((GAP + 4, top + thumb // 2 - 17), name, _INK, font=name_font)
         draw.text(
             (GAP + 4, top + thumb // 2 + 3),
@@ -189,12 +190,14 @@ def class_histogram(
     """A horizontal bar chart of class counts, largest first; optional second bar per class.
 
     ``natural_counts`` are drawn in blue; ``sampled_counts`` (what the chosen sampling draws
-    per epoch), when given, in orange beside them, on the same scale.
+    per epoch), when given, in orange beside them, on the same scale. Names are drawn
+    :func:`~datumio.errors.printable` (a line break or a control shows as its escape).
     """
     if len(names) != len(natural_counts) or (
         sampled_counts is not None and len(sampled_counts) != len(names)
     ):
         raise ValueError("names, natural_counts and sampled_counts need one entry per class")
+    names = [printable(name) for name in names]
     order = sorted(range(len(names)), key=lambda c: (-natural_counts[c], names[c]))
     pair = sampled_counts is not None
     bar_h, row_h, top = _bar_layout(pair)
@@ -202,8 +205,8 @@ def class_histogram(
     img = Image.new("RGB", class_histogram_size(len(names), pair), _BG)
     draw = ImageDraw.Draw(img)
     font, small = _font(13), _font(11)
-    draw.text((12, 8), title, _INK, font=_font(16))
-    legend = [("natural", _NATURAL)] + ([(sampled_label, _SAMPLED)] if pair else [])
+    draw.text((12, 8), printable(title), _INK, font=_font(16))
+    legend = [("natural", _NATURAL)] + ([(printable(sampled_label), _SAMPLED)] if pair else [])
     x = 12
     for text, colour in legend:
         draw.rectangle((x, 36, x + 12, 46), fill=colour)
@@ -251,10 +254,15 @@ border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size
 """
 
 
+def _esc(value: object) -> str:
+    """``value`` as HTML text: :func:`~datumio.errors.printable`, then HTML-escaped."""
+    return html.escape(printable(value))
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int]) -> str:
     def cell(tag: str, k: int, v: Any) -> str:
         cls = ' class="n"' if k in numeric else ""
-        return f"<{tag}{cls}>{html.escape(str(v))}</{tag}>"
+        return f"<{tag}{cls}>{_esc(v)}</{tag}>"
 
     head = "".join(cell("th", k, h) for k, h in enumerate(header)) if any(header) else ""
     body = "".join(
@@ -344,26 +352,29 @@ def _sampling_html(sp: Mapping[str, Any]) -> list[str]:
         )
     head = ["class", "records", "draws/epoch", "share", "repeats/epoch", "seen", "per rank"]
     return [
-        f"<h2>Sampling: {html.escape(str(sp['mode']))}, {_plural(sp['epochs'], 'epoch')}, "
+        f"<h2>Sampling: {_esc(sp['mode'])}, {_plural(sp['epochs'], 'epoch')}, "
         f"world size {sp['world_size']}</h2>",
         f"<p>{sp['epoch_size']:,} draws per epoch, {sp['rank_size']:,} per rank; "
         f"{sp['fraction_seen_per_epoch']:.1%} of records seen per epoch, "
         f"{sp['fraction_seen_total']:.1%} after all epochs ({how}). <i>seen</i>: distinct "
         "records drawn in all epochs; <i>per rank</i>: draws of the class on one rank.</p>",
         _table(head, rows, {1, 2, 3, 4, 5, 6}),
-        *[f'<p class="muted">note: {html.escape(n)}</p>' for n in sp["notes"]],
+        *[f'<p class="muted">note: {_esc(n)}</p>' for n in sp["notes"]],
     ]
 
 
 def html_report(summary: Mapping[str, Any], images: Mapping[str, Image.Image]) -> str:
     """One self-contained HTML page: the summary as tables, then ``images`` (title -> image)
-    inlined as base64 PNGs, then the full summary JSON. Nothing is fetched from elsewhere."""
+    inlined as base64 PNGs, then the full summary JSON. Nothing is fetched from elsewhere.
+
+    Text is shown :func:`~datumio.errors.printable`, then HTML-escaped; the summary JSON at
+    the end (ASCII, ``\\u`` escapes) holds the exact names.
+    """
     s = summary
-    esc = html.escape
     rejects = s["rejects"]
     classes = sorted(s["classes"], key=lambda c: (-c["count"], c["name"]))
     parts = [
-        f"<h1>datumio inspect: {esc(s['path'])}</h1>",
+        f"<h1>datumio inspect: {_esc(s['path'])}</h1>",
         _table(["", ""], _overview(s), set()),
         "<h2>Classes</h2>",
         _table(
@@ -383,20 +394,21 @@ def html_report(summary: Mapping[str, Any], images: Mapping[str, Image.Image]) -
     if s.get("fields"):
         lines = [fields_header(s["fields"], s["records"])]
         lines += [line for f in s["fields"] for line in field_lines(f)]
-        parts += ["<h2>Fields</h2>", f"<pre>{esc(chr(10).join(lines))}</pre>"]
+        parts += ["<h2>Fields</h2>", f"<pre>{chr(10).join(_esc(line) for line in lines)}</pre>"]
     if s["sampling"] is not None:
         parts += _sampling_html(s["sampling"])
     for title, img in images.items():
         data = base64.b64encode(png_bytes(img)).decode("ascii")
-        parts.append(f"<h2>{esc(title)}</h2>")
-        parts.append(f'<img alt="{esc(title)}" src="data:image/png;base64,{data}">')
+        parts.append(f"<h2>{_esc(title)}</h2>")
+        parts.append(f'<img alt="{_esc(title)}" src="data:image/png;base64,{data}">')
     parts.append("<h2>Summary JSON</h2>")
     parts.append(
-        f"<details><summary>show</summary><pre>{esc(json.dumps(s, indent=2))}</pre></details>"
+        f"<details><summary>show</summary><pre>{html.escape(json.dumps(s, indent=2))}</pre>"
+        "</details>"
     )
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>datumio inspect: {esc(s['path'])}</title><style>{_CSS}</style></head>"
+        f"<title>datumio inspect: {_esc(s['path'])}</title><style>{_CSS}</style></head>"
         f"<body>\n{body}\n</body></html>\n"
     )

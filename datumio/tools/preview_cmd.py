@@ -23,7 +23,7 @@ from datumio.augment.geometry import Affine
 from datumio.augment.pipeline import apply
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform, transform_from_dict
-from datumio.errors import DatumioError, OptionError
+from datumio.errors import DatumioError, OptionError, printable
 from datumio.shards.dataset import Dataset
 from datumio.tools.annotate import Annotations, follow, has_annotations, record_annotations
 from datumio.tools.annotate import draw as draw_annotations
@@ -180,7 +180,8 @@ def preview_grid(
         classes = sorted(sorted(classes, key=lambda c: -int(counts[c]))[:max_classes])
     sheet = Image.new("RGB", preview_size(len(classes), per_class, views, thumb), _BG)
     draw = ImageDraw.Draw(sheet)
-    head = f"{os.path.basename(ds.path.rstrip('/'))}: stored (blue) vs augmented (orange)"
+    name = printable(os.path.basename(ds.path.rstrip("/")))
+    head = f"{name}: stored (blue) vs augmented (orange)"
     draw.text((GAP + 4, 6), _fit(draw, head, _font(16), sheet.width - 12), _INK, font=_font(16))
     geo = f"size {spec.size[0]}x{spec.size[1]} (height x width), seed {seed}"
     draw.text((GAP + 4, 26), _fit(draw, geo, _font(12), sheet.width - 12), _MUTED, font=_font(12))
@@ -189,7 +190,7 @@ def preview_grid(
         top = TITLE_HEIGHT + row * cell
         draw.text(
             (GAP + 4, top + thumb // 2 - 16),
-            _fit(draw, ds.class_names[c], _font(14), LABEL_WIDTH - 12),
+            _fit(draw, printable(ds.class_names[c]), _font(14), LABEL_WIDTH - 12),
             _INK,
             font=_font(14),
         )
@@ -231,12 +232,12 @@ def run(args: argparse.Namespace) -> int:
             )
         grid.save(args.output, format="PNG", optimize=True)
     except OptionError as exc:
-        print(f"{args.prog}: {exc}", file=sys.stderr)
+        print(f"{args.prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (DatumioError, OSError) as exc:
-        print(f"{args.prog}: {exc}", file=sys.stderr)
+        print(f"{args.prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"wrote {args.output} ({grid.width}x{grid.height})")
+    print(f"wrote {printable(args.output)} ({grid.width}x{grid.height})")
     return EXIT_OK
 
 

@@ -1,12 +1,20 @@
-"""Text rendering and progress bars for the command-line tools."""
+"""Text rendering and progress bars for the command-line tools.
+
+Every line a tool writes for a person goes through :func:`~datumio.errors.printable`
+(:func:`lines_text`, or ``printable`` itself for one line), and its ``--json`` through
+:func:`json_text`: names, paths and reasons from data are shown escaped.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from tqdm import tqdm
 
+from datumio.errors import ESCAPED_CATEGORIES, printable
 from datumio.ingest import IngestReport
 from datumio.shards.manifest import RejectSummary, Stats
 
@@ -17,7 +25,7 @@ class ProgressBar:
     """A tqdm bar on stderr that takes ``(done, total)`` updates; silent when not a TTY."""
 
     def __init__(self, desc: str, unit: str, quiet: bool) -> None:
-        self._desc = desc
+        self._desc = printable(desc)
         self._unit = unit
         self._disabled = quiet or not sys.stderr.isatty()
         self._bar: Any = None
@@ -39,6 +47,37 @@ def progress_bar(desc: str, unit: str = "it", quiet: bool = False) -> ProgressBa
     return ProgressBar(desc, unit, quiet)
 
 
+def lines_text(lines: Iterable[str]) -> str:
+    """``lines`` joined by line breaks, each :func:`~datumio.errors.printable` (a line
+    break inside one of them is shown as ``\\n``, so a name cannot forge a line)."""
+    return "\n".join(printable(line) for line in lines)
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as one line of JSON for stdout, exact (``json.loads`` gives it back).
+
+    Non-ASCII text stays readable; every character that :func:`~datumio.errors.printable`
+    escapes is written as a JSON ``\\uXXXX`` escape, also the C1 controls, bidi overrides
+    and U+2028/U+2029 that ``json.dumps(..., ensure_ascii=False)`` leaves raw.
+    """
+    text = json.dumps(obj, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    import unicodedata  # only for text that needs a look at each character
+
+    return "".join(
+        _json_escape(ch) if unicodedata.category(ch) in ESCAPED_CATEGORIES else ch for ch in text
+    )
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # outside the BMP: a UTF-16 surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -48,7 +87,8 @@ def human_bytes(n: float) -> str:
 
 
 def bar_chart(names: list[str], counts: list[int], width: int = _BAR_WIDTH) -> list[str]:
-    """One line per class, sorted by count, with a proportional bar."""
+    """One line per class, sorted by count, with a proportional bar (names printable)."""
+    names = [printable(name) for name in names]  # escaped first: the columns line up
     top = max(counts, default=0) or 1
     name_width = min(max((len(n) for n in names), default=4), 24)
     rows = sorted(zip(names, counts, strict=True), key=lambda nc: (-nc[1], nc[0]))
@@ -86,4 +126,4 @@ def render_ingest(report: IngestReport) -> str:
         lines.append(f"rejected {len(report.rejects)} file(s) (details in {rejects.file}):")
         for reason, n in rejects.by_reason.items():
             lines.append(f"  {n:>6}  {reason}")
-    return "\n".join(lines)
+    return lines_text(lines)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
-from datumio.errors import DatumioError
+from datumio.errors import DatumioError, printable
 from datumio.remote import local_copy
 from datumio.shards.manifest import read_manifest
 from datumio.shards.verify import verify
-from datumio.tools.render import progress_bar
+from datumio.tools.render import json_text, progress_bar
 
 EXAMPLES = """\
 examples:
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = local_copy(args.path)  # a URL: its cache, every shard downloaded
     except DatumioError as exc:
-        print(f"datumio verify: {exc}", file=sys.stderr)
+        print(f"datumio verify: {printable(exc)}", file=sys.stderr)
         return 1
     bar = progress_bar("verify", unit="rec", quiet=args.quiet)
     try:
@@ -64,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        print(json_text(report.to_dict()))
         return 0 if report.ok else 1
     what = "records checked and decoded" if report.decoded else "records checked"
     print(
-        f"{report.path}: {report.records_checked} {what} in {report.shards_checked} shard(s), "
-        f"{report.seconds:.1f} s"
+        f"{printable(report.path)}: {report.records_checked} {what} in "
+        f"{report.shards_checked} shard(s), {report.seconds:.1f} s"
     )
     names = _field_names(path)
     if names:
@@ -78,13 +77,14 @@ def run(args: argparse.Namespace) -> int:
             if report.decoded
             else "CRC32 (--decode also decodes them)"
         )
-        print(f"fields: {len(names)} ({', '.join(names)}), every record's checked: {checks}")
+        shown = printable(", ".join(names))
+        print(f"fields: {len(names)} ({shown}), every record's checked: {checks}")
     if report.ok:
         print("sound: manifest, index and shards agree; every CRC32 matches")
         return 0
     print(f"{len(report.problems)} problem(s):")
     for problem in report.problems[:_SHOWN]:
-        print(f"  {problem}")
+        print(f"  {printable(problem)}")
     if len(report.problems) > _SHOWN:
         print(f"  ... and {len(report.problems) - _SHOWN} more (use --json for all)")
     return 1

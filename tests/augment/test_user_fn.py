@@ -53,3 +53,21 @@ def test_a_raising_user_fn_is_a_transform_error_chained_from_it() -> None:
 def test_a_wrong_shape_from_user_fn_is_a_transform_error() -> None:
     with pytest.raises(TransformError, match=r"crop_half\) returned \(8, 16, 3\).*\(16, 16, 3\)"):
         _run(crop_half)
+
+
+def as_float64(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return image.astype(np.float64) + 0.25  # inside 0-255: used as the uint8 it casts to
+
+
+def interrupt(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    raise KeyboardInterrupt
+
+
+def test_a_wider_dtype_inside_0_255_is_taken_as_uint8() -> None:
+    np.testing.assert_array_equal(_run(as_float64), np.full((16, 16, 3), 100, np.uint8))
+
+
+def test_a_keyboard_interrupt_stays_one_where_this_process_takes_ctrl_c() -> None:
+    # Here SIGINT is not ignored (unlike in a loader worker): it may be the user's Ctrl-C.
+    with pytest.raises(KeyboardInterrupt):
+        _run(interrupt)

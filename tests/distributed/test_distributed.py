@@ -58,7 +58,7 @@ def test_dask_local_cluster_gives_the_local_dataset(src: Path, tmp_path: Path) -
     )
     assert dask.num_records == local.num_records == 47
     assert digest(tmp_path / "dask.lmdb") == digest(tmp_path / "local.lmdb")
-    strip = ("writer", "ingest", "stats")
+    strip = ("writer", "ingest", "stats", "dataset_id")  # two datasets: two identities
     ml = {k: v for k, v in local.manifest.to_json().items() if k not in strip}
     md = {k: v for k, v in dask.manifest.to_json().items() if k not in strip}
     assert ml == md  # same shards (files, counts, CRCs), classes, rejects

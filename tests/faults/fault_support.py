@@ -59,6 +59,50 @@ def build_dataset(root: Path) -> str:
     return str(out)
 
 
+# -- ingest runs: drawn folders and the command line ----------------------------------------
+
+#: The longest an ingest run of a fault test may take.
+INGEST_TIMEOUT_S = 120
+
+
+def draw_folders(
+    root: Path, classes: dict[str, int], seed: int, side: int = 20, vary: bool = True
+) -> Path:
+    """Random PNGs ``CLASS/SEED-NNN.png`` (names differ between inputs of other seeds),
+    ``side`` pixels square, or a pixel or two wider in turn with ``vary``."""
+    rng = np.random.default_rng(seed)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            width = side + (i % 3 if vary else 0)
+            pixels = rng.integers(0, 256, (side, width, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{seed}-{i:03d}.png")
+    return root
+
+
+def ingest_cli(
+    src: Path,
+    out: Path,
+    *args: str,
+    flags: Iterable[str] = (),
+    hook: str | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """``datumio-ingest SRC OUT *flags *args`` in a fresh interpreter (``hook``: the
+    ``DATUMIO_TEST_HOOK`` it runs with; ``check``: its exit status must be 0)."""
+    env = {**os.environ, "DATUMIO_TEST_HOOK": hook} if hook else None
+    proc = subprocess.run(
+        [sys.executable, "-m", "datumio", "ingest", str(src), str(out), *flags, *args],
+        capture_output=True,
+        text=True,
+        timeout=INGEST_TIMEOUT_S,
+        env=env,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def is_poison(image: np.ndarray) -> bool:
     """True for the poison picture (any size, uint8 HWC RGB)."""
     return int(image[..., 0].max()) < 40 and int(image[..., 2].min()) > 200

@@ -10,6 +10,7 @@ test that the signal handlers are in place before it sends SIGINT or SIGTERM, an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -20,10 +21,9 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
+import fault_support
 import pytest
 from leaks import session_members
-from PIL import Image
 
 import datumio
 from datumio.errors import IngestError
@@ -32,35 +32,14 @@ from datumio.shards.verify import verify
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
-RUN_TIMEOUT_S = 120
+RUN_TIMEOUT_S = fault_support.INGEST_TIMEOUT_S
 FLAGS = ["--encode", "png", "--shard-size", "6", "--workers", "2", "--quiet"]
 
 
-def draw(root: Path, classes: dict[str, int], seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    for name, count in classes.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            arr = rng.integers(0, 256, (20, 20 + i % 3, 3), dtype=np.uint8)
-            Image.fromarray(arr).save(root / name / f"{seed}-{i:03d}.png")
-    return root
+draw = fault_support.draw_folders
 
 
-def ingest_cli(
-    src: Path, out: Path, *args: str, hook: str | None = None, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATUMIO_TEST_HOOK": hook} if hook else None
-    code = "import sys; from datumio.tools.ingest_cmd import main; sys.exit(main())"
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(src), str(out), *FLAGS, *args],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        env=env,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+ingest_cli = functools.partial(fault_support.ingest_cli, flags=FLAGS)
 
 
 def digest(path: Path) -> list[tuple[int, str, int, int]]:

@@ -87,17 +87,32 @@ def test_an_unguarded_main_trains_an_epoch(
 def test_a_worker_that_cannot_start_stops_the_loader_at_once(
     dataset_path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A user_fn that cannot be loaded in a worker: the first worker that exits before it is
-    ready raises LoaderError, with no respawn of more workers that would fail the same way."""
+    """A user_fn that cannot be loaded in a worker: the first worker that fails before it is
+    ready raises LoaderError with the reason, with no respawn of more workers that would
+    fail the same way, even when its message and its exit are seen at the same time."""
     import loader_hooks
+    from leaks import wait_until
 
     import datumio
     from datumio import LoaderError, Transform
 
     spec = Transform(size=(16, 16), dtype="uint8", user_fn=loader_hooks.LoadsNowhere())
     with (
-        pytest.raises(LoaderError, match=r"could not start \(exit code 1"),
+        pytest.raises(LoaderError, match="failed at start-up: RuntimeError: this user_fn cannot"),
         datumio.Loader(dataset_path, 4, transform=spec, workers=2) as loader,
     ):
+        loader.start()
+        pids = loader.worker_pids
+        # Both have said why and exited (zombies until joined) before the loop looks.
+        assert wait_until(lambda: all(_exited(pid) for pid in pids), timeout=60)
         next(iter(loader))
     assert "replacement" not in caplog.text
+
+
+def _exited(pid: int) -> bool:
+    """The child ``pid`` has exited (a zombie its parent has not joined yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True

@@ -177,6 +177,7 @@ def test_shm_capacity_is_checked_with_a_clear_message(
     class Tiny:
         f_bavail = 10
         f_frsize = real.f_frsize
+        f_flag = real.f_flag
 
     monkeypatch.setattr(slots.os, "statvfs", lambda path: Tiny())
     loader = _natural(dataset_path)

@@ -77,6 +77,17 @@ def s3(data_root: Path) -> Iterator[S3]:
 
 
 @pytest.fixture
+def s3_env(s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """Credentials and endpoint in the environment, as the command line and a cluster's
+    workers take them; a cache of the test's own."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.options()["secret"])
+    monkeypatch.setenv("DATUMIO_CACHE", str(tmp_path / "cache"))
+    return s3
+
+
+@pytest.fixture
 def http(data_root: Path) -> Iterator[LoopbackHTTP]:
     """A fresh HTTP server over ``data_root`` (its own request counts and faults)."""
     server = LoopbackHTTP(data_root)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from remote_support import BUCKET
+from remote_support import BUCKET, draw_owls_and_yaks
 
 import datumio
 from datumio.remote.publish import publish
@@ -16,16 +16,7 @@ from datumio.remote.publish import publish
 pytestmark = pytest.mark.timeout(120)
 
 
-def _images(root: Path) -> Path:
-    rng = np.random.default_rng(3)
-    from PIL import Image
-
-    for name in ("owl", "yak"):
-        (root / name).mkdir(parents=True)
-        for k in range(9):
-            pixels = rng.integers(0, 256, (20 + k, 24, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{k}.png")
-    return root
+_images = draw_owls_and_yaks
 
 
 def test_ingest_to_s3_then_read_it_back(s3, tmp_path: Path, monkeypatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from remote_support import BUCKET
+from remote_support import BUCKET, draw_owls_and_yaks
 
 import datumio
 from datumio.errors import IngestError
@@ -16,26 +16,7 @@ from datumio.remote.publish import publish
 pytestmark = pytest.mark.timeout(180)
 
 
-def _images(root: Path, seed: int = 3) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for name in ("owl", "yak"):
-        (root / name).mkdir(parents=True)
-        for k in range(9):
-            pixels = rng.integers(0, 256, (20 + k, 24, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{k}.png")
-    return root
-
-
-@pytest.fixture
-def s3_env(s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Credentials and endpoint in the environment, as a cluster's workers would have them."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.options()["secret"])
-    monkeypatch.setenv("DATUMIO_CACHE", str(tmp_path / "cache"))
-    return s3
+_images = draw_owls_and_yaks
 
 
 @pytest.mark.parametrize("executor", ["local", "dask"])

@@ -1,12 +1,16 @@
-"""Helpers of the remote tests: the small datasets, a plain HTTP server with request
-counts and injected faults, and what the tests compare (import them, not conftest)."""
+"""Helpers of the remote tests (tests/remote and the remote fault tests in tests/faults):
+the small datasets, a plain HTTP server with request counts, injected faults and an
+optional required token, servers that misbehave at the connection, and what the tests
+compare (import them, not conftest)."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import os
 import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -37,6 +41,17 @@ NOT_A_DATASET = "notdata"
 BATCH = 8
 EPOCH_SIZE = 48  # 6 batches, balanced draws: records of every shard
 TRANSFORM = datumio.Transform(size=(24, 24), flip=0.5)
+
+
+def draw_owls_and_yaks(root: Path, seed: int = 3, per_class: int = 9) -> Path:
+    """Two class folders of random PNGs (an ingest's input)."""
+    rng = np.random.default_rng(seed)
+    for name in ("owl", "yak"):
+        (root / name).mkdir(parents=True)
+        for k in range(per_class):
+            pixels = rng.integers(0, 256, (20 + k, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{k}.png")
+    return root
 
 
 def build_data(root: Path) -> Path:
@@ -122,10 +137,16 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self.server.note("HEAD", self.path)
-        super().do_HEAD()
+        if self.server.authorised(self.path):
+            super().do_HEAD()
+        else:
+            self.send_error(403)
 
     def do_GET(self) -> None:
         path = self.server.note("GET", self.path)
+        if not self.server.authorised(self.path):
+            self.send_error(403)
+            return
         fault = self.server.take_fault(path)
         if fault is None:
             if self.server.delay_s and "/shards/" in path:
@@ -154,15 +175,19 @@ class _Handler(SimpleHTTPRequestHandler):
 
 class LoopbackHTTP(ThreadingHTTPServer):
     """Serves ``root`` read-only on 127.0.0.1 in a thread; counts requests per (method,
-    path) and breaks the next GETs of a path on request (:meth:`fail`)."""
+    path) and breaks the next GETs of a path on request (:meth:`fail`). With ``token``,
+    every request must carry ``?token=<token>`` (403 otherwise; :attr:`denied` counts
+    those)."""
 
     daemon_threads = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, token: str | None = None) -> None:
         super().__init__(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
         self.faults: dict[str, Fault] = {}
         self.delay_s = 0.0
+        self.token = token
+        self.denied = 0
         self._lock = threading.Lock()
         self._thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-http"
@@ -182,6 +207,15 @@ class LoopbackHTTP(ThreadingHTTPServer):
         with self._lock:
             self.requests[method, path] += 1
         return path
+
+    def authorised(self, raw_path: str) -> bool:
+        """The request carries the token (always, without one); counts the refused."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(raw_path).query)
+        if self.token is None or query.get("token") == [self.token]:
+            return True
+        with self._lock:
+            self.denied += 1
+        return False
 
     def gets(self, path: str) -> int:
         with self._lock:
@@ -213,6 +247,43 @@ class LoopbackHTTP(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         self._thread.join(timeout=5)
+
+
+class BadServer:
+    """A TCP server on 127.0.0.1 that never speaks HTTP. ``how``: "silent" accepts
+    connections (the kernel's backlog does) and never answers; "hangup" accepts each
+    connection and closes it at once, with a reset (RST) when ``reset`` is true."""
+
+    def __init__(self, how: str, reset: bool = False) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self._reset = reset
+        self._thread: threading.Thread | None = None
+        if how == "hangup":
+            self._thread = threading.Thread(target=self._hang_up, name="loopback-hangup")
+            self._thread.start()
+
+    def url(self, name: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{name}"
+
+    def _hang_up(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed: the test is over
+                return
+            if self._reset:  # close with RST instead of FIN
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the thread
+        self.sock.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def closed_port() -> int:
