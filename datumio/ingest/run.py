@@ -17,6 +17,7 @@ from datumio.ingest.report import IngestReport
 from datumio.remote.cache import cache_key
 from datumio.remote.publish import publish, seen_manifest
 from datumio.remote.store import DEFAULT_CACHE_DIR, is_url, public
+from datumio.remote.urls import check_url
 from datumio.shards import format as fmt
 from datumio.shards.manifest import read_manifest
 
@@ -56,6 +57,8 @@ def ingest(
             where, and how to go on with ``resume`` (the finished shards are kept).
         RemoteError: ``out`` is a URL that cannot be written, or another writer published
             there while this run was writing.
+        OptionError: ``out`` is a URL with a query string or fragment its scheme takes
+            none of (``s3://...?x``).
     """
     options = options or IngestOptions()
     run: dict[str, Any] = dict(executor=executor, progress=progress, events=events, stop=stop)
@@ -97,7 +100,9 @@ def _ingest_to_url(
 
     Runs on this machine take turns through the staging directory's writer lock; a writer
     elsewhere is caught at the end: the manifest is sent only if the one at ``url`` is
-    still the one seen at the start (``docs/remote.md``)."""
+    still the one seen at the start (``docs/remote.md``). A URL is checked as readers check
+    it: a query string or fragment where its scheme takes none is refused up front."""
+    url = check_url(url)
     if options.append:
         raise IngestError(
             f"--append to a URL ({public(url)}) is not supported: append to a local copy, "

@@ -94,10 +94,6 @@ class ShardAccess:
         fds = 3 if store is not None else 2  # reader, hints (and a remote's pin)
         self._open = OpenShards(max_open_shards or default_max_open_shards(fds))
 
-    @property
-    def open_count(self) -> int:
-        return len(self._open)
-
     def reader(self, shard: int) -> ShardReader:
         handle = self._open.get(shard)
         return (handle or self.handle(shard)).reader

@@ -179,6 +179,17 @@ def test_a_query_on_a_scheme_without_one_is_refused_up_front(url, tmp_path) -> N
     assert list(tmp_path.iterdir()) == [], "a refused URL made a cache"
 
 
+def test_an_ingest_to_a_url_with_a_query_is_refused_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATUMIO_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "src" / "owl"
+    src.mkdir(parents=True)
+    with pytest.raises(OptionError, match="take no query string or fragment"):
+        datumio.ingest(str(src.parent), "s3://bucket/ds.lmdb?versionId=1")
+    assert not (tmp_path / "cache").exists(), "a refused URL made a staging directory"
+
+
 # -- network failures ---------------------------------------------------------------------
 
 

@@ -128,6 +128,13 @@ def assert_only_the_dataset_is_left(out: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == [out.name], "lock or temporary left"
 
 
+def assert_every_record_of(out: Path, *inputs: Path) -> None:
+    """``out`` holds the files of ``inputs`` and no other, is sound, and stands alone."""
+    assert sorted(sources(out)) == sorted(set().union(*(files_of(src) for src in inputs)))
+    assert verify(out).ok
+    assert_only_the_dataset_is_left(out)
+
+
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_a_second_append_stops_at_once_naming_the_first(
     runs: Runs, inputs: tuple[Path, Path, Path, Path], executor: str
@@ -146,9 +153,7 @@ def test_a_second_append_stops_at_once_naming_the_first(
     assert sorted(sources(out)) == sorted(files_of(base) | files_of(first))
     done = ingest_cli(second, out, "--append")
     assert done.returncode == 0, done.stderr
-    assert sorted(sources(out)) == sorted(files_of(base) | files_of(first) | files_of(second))
-    assert verify(out).ok
-    assert_only_the_dataset_is_left(out)
+    assert_every_record_of(out, base, first, second)
 
 
 def test_a_second_append_with_wait_waits_and_both_keep_every_record(
@@ -166,9 +171,7 @@ def test_a_second_append_with_wait_waits_and_both_keep_every_record(
     assert wait_until(lambda: session_members(waiting.pid) == [], 10)
     with datumio.open(out) as ds:
         assert ds.manifest.generation == 2  # two appends, one after the other
-    assert sorted(sources(out)) == sorted(files_of(base) | files_of(first) | files_of(second))
-    assert verify(out).ok
-    assert_only_the_dataset_is_left(out)
+    assert_every_record_of(out, base, first, second)
 
 
 def test_appends_started_together_keep_every_record(
@@ -179,9 +182,7 @@ def test_appends_started_together_keep_every_record(
     both = [runs.start(new, out, "--append", "--wait", "forever") for new in (first, second)]
     outputs = [finish(run) for run in both]
     assert [run.returncode for run in both] == [0, 0], outputs
-    assert sorted(sources(out)) == sorted(files_of(base) | files_of(first) | files_of(second))
-    assert verify(out).ok
-    assert_only_the_dataset_is_left(out)
+    assert_every_record_of(out, base, first, second)
 
 
 @pytest.mark.parametrize("flags", [[], ["--overwrite"], ["--resume"]])
