@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from builders import SHAPES, SMALL, TINY, DatasetFactory, Drawing, make_dataset
 from image_helpers import MakeImage, draw_image, read_rejects_jsonl
 from leaks import no_leaks  # noqa: F401 (autouse: the leak check after every test, suite-wide)
 
@@ -30,3 +31,36 @@ def make_image() -> MakeImage:
 def rejects_jsonl() -> Callable[[str | Path], list[dict[str, object]]]:
     """``rejects_jsonl(dataset_dir) -> [row, ...]`` from the dataset's rejects.jsonl."""
     return read_rejects_jsonl
+
+
+# -- datasets (tests/builders.py): session-wide ones are read-only, copy one to damage it ---
+
+
+@pytest.fixture(scope="session")
+def small_lmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``builders.SMALL`` as LMDB: 21 JPEG records of cat, dog, eel (12, 6, 3), mixed sizes."""
+    return make_dataset(tmp_path_factory.mktemp("small-lmdb"), SMALL)
+
+
+@pytest.fixture(scope="session")
+def tiny_lmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``builders.TINY`` as LMDB: 8 JPEG records of red, blue (5, 3), mixed sizes; its drawn
+    input is ``tiny_lmdb.parent / "src"``."""
+    return make_dataset(tmp_path_factory.mktemp("tiny-lmdb"), TINY)
+
+
+@pytest.fixture(scope="session")
+def shapes_lmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``builders.SHAPES`` as LMDB: 46 PNG records of 4 shapes (24, 12, 6, 4), 32x32."""
+    return make_dataset(tmp_path_factory.mktemp("shapes-lmdb"), SHAPES)
+
+
+@pytest.fixture
+def dataset_factory(tmp_path_factory: pytest.TempPathFactory) -> DatasetFactory:
+    """``dataset_factory(drawing or counts, suffix=".lmdb", **ingest options) -> path``: a
+    dataset of the test's own, in a fresh folder (``builders.make_dataset``)."""
+
+    def build(drawing: Drawing | dict[str, int], suffix: str = ".lmdb", **options: object) -> Path:
+        return make_dataset(tmp_path_factory.mktemp("dataset"), drawing, suffix=suffix, **options)
+
+    return build

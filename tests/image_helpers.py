@@ -1,4 +1,5 @@
-"""Small image and dataset helpers shared by test modules (import them, not conftest)."""
+"""Single awkward images and a dataset's rejects, for test modules (import them, not conftest;
+whole drawn datasets come from ``builders.py``)."""
 
 from __future__ import annotations
 
@@ -29,20 +30,6 @@ def draw_image(
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, format=fmt)
     return path
-
-
-def class_picture(
-    label: int, k: int, rng: np.random.Generator, sides: tuple[int, int] = (40, 72)
-) -> np.ndarray:
-    """A distinctive RGB picture of a random size in ``sides``: horizontal gradient, a class
-    colour, a bright left-hand bar (so flips and crops show)."""
-    h, w = int(rng.integers(*sides)), int(rng.integers(*sides))
-    img = np.zeros((h, w, 3), np.uint8)
-    img[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
-    img[..., 1] = (80 * label + 7 * k) % 256
-    img[..., 2] = np.linspace(0, 255, h, dtype=np.uint8)[:, None]
-    img[:, : w // 5] = 255
-    return img
 
 
 def read_rejects_jsonl(dataset: str | Path) -> list[dict[str, object]]:

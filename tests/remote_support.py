@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from image_helpers import class_picture
-from PIL import Image
+from builders import Drawing, build_dataset, draw_classes
 
 import datumio
 from datumio.remote import public
@@ -43,29 +42,24 @@ EPOCH_SIZE = 48  # 6 batches, balanced draws: records of every shard
 TRANSFORM = datumio.Transform(size=(24, 24), flip=0.5)
 
 
+#: The images of ``out.lmdb`` and ``out.h5``: 60 pictures, each side 20..35 pixels.
+DRAWING = Drawing(
+    dict.fromkeys(CLASSES, PER_CLASS), size=range(20, 36), picture="gradient", seed=2024
+)
+
+
 def draw_owls_and_yaks(root: Path, seed: int = 3, per_class: int = 9) -> Path:
-    """Two class folders of random PNGs (an ingest's input)."""
-    rng = np.random.default_rng(seed)
-    for name in ("owl", "yak"):
-        (root / name).mkdir(parents=True)
-        for k in range(per_class):
-            pixels = rng.integers(0, 256, (20 + k, 24, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{k}.png")
-    return root
+    """Two class folders of noise PNGs, 24 wide, 20.. high (an ingest's input); ``root``."""
+    counts = {"owl": per_class, "yak": per_class}
+    return draw_classes(root, counts, size=lambda k: (20 + k, 24), names="{k}", seed=seed)
 
 
 def build_data(root: Path) -> Path:
-    """Draw the images and ingest them as ``out.lmdb`` and ``out.h5`` below ``root``."""
-    rng = np.random.default_rng(2024)
-    src = root / "src"
-    for label, name in enumerate(CLASSES):
-        (src / name).mkdir(parents=True)
-        for k in range(PER_CLASS):
-            picture = class_picture(label, k, rng, sides=(20, 36))
-            Image.fromarray(picture).save(src / name / f"{k:03d}.png")
+    """:data:`DRAWING` ingested as ``out.lmdb`` and ``out.h5`` below ``root``, and a folder
+    that is not a dataset."""
+    src = DRAWING.draw(root / "src")
     for name in DATASETS:
-        options = datumio.IngestOptions(workers=1, shard_records=SHARD_RECORDS)
-        datumio.ingest(str(src), str(root / name), options)
+        build_dataset(src, root / name, shard_records=SHARD_RECORDS)
     (root / NOT_A_DATASET).mkdir()
     (root / NOT_A_DATASET / "readme.txt").write_text("not a datumio dataset\n")
     return root

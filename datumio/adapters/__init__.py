@@ -1,7 +1,8 @@
 """Framework adapters over :class:`datumio.Loader` and :class:`datumio.Sampler`.
 
-Each submodule imports its framework only when one of its names is used, and
-``import datumio`` (or ``import datumio.adapters``) imports no framework at all:
+Each submodule imports its framework when it is imported (``tf`` when ``tf_dataset`` is
+first called), and says how to install it when it is missing; ``import datumio`` (or
+``import datumio.adapters``) imports no framework at all:
 
 * :mod:`datumio.adapters.torch`: ``TorchIterable`` (an ``IterableDataset`` for
   ``DataLoader(ds, batch_size=None)``, zero-copy tensors) and ``TorchSampler`` (a

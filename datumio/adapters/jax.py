@@ -1,9 +1,11 @@
 """JAX adapter: numpy batches for this JAX process, from a Loader split across processes.
 
-``jax`` is imported only inside the functions. In multi-host JAX every process runs the
-same program and feeds its local devices; :func:`jax_loader` gives process ``p`` of ``P``
-the disjoint positions ``p, p + P, ...`` of each epoch plan (``rank=jax.process_index()``,
-``world_size=jax.process_count()``), so the processes together see every position once.
+Importing this module imports ``jax`` (without it, an ``ImportError`` says how to install
+it); ``import datumio`` and ``import datumio.adapters`` never do. In multi-host JAX every
+process runs the same program and feeds its local devices; :func:`jax_loader` gives
+process ``p`` of ``P`` the disjoint positions ``p, p + P, ...`` of each epoch plan
+(``rank=jax.process_index()``, ``world_size=jax.process_count()``), so the processes
+together see every position once.
 
 .. code-block:: python
 
@@ -16,20 +18,23 @@ the disjoint positions ``p, p + P, ...`` of each epoch plan (``rank=jax.process_
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import Unpack
 
-from datumio.loader import Loader
-from datumio.sampling import Sampler
+from datumio.adapters._install import missing
+from datumio.augment import Transform
+from datumio.loader import Loader, LoaderKeywords, LoaderOptions
 from datumio.shards.dataset import Dataset
+
+try:
+    import jax
+except ImportError as exc:
+    raise missing(__name__, "jax", exc) from exc
 
 __all__ = ["jax_loader", "process_rank"]
 
 
 def process_rank() -> tuple[int, int]:
     """``(jax.process_index(), jax.process_count())``."""
-    import jax
-
     return int(jax.process_index()), int(jax.process_count())
 
 
@@ -37,13 +42,9 @@ def jax_loader(
     dataset: Dataset | str | os.PathLike[str],
     batch_size: int,
     *,
-    sampling: str | None = "balanced",
-    weights: Mapping[int, float] | None = None,
-    power: float | None = None,
-    epoch_size: int | None = None,
-    seed: int = 0,
-    pad: bool = False,
-    **loader_kwargs: Any,
+    transform: Transform | None = None,
+    options: LoaderOptions | None = None,
+    **keywords: Unpack[LoaderKeywords],
 ) -> Loader:
     """A :class:`datumio.Loader` yielding this JAX process's share of every epoch.
 
@@ -51,26 +52,21 @@ def jax_loader(
         dataset: a :class:`~datumio.Dataset` or its directory.
         batch_size: records per batch on this process (the global batch is
             ``batch_size * jax.process_count()``).
-        sampling, weights, power, epoch_size, seed, pad: the :class:`~datumio.Sampler`'s
-            options; every process must pass the same values.
-        loader_kwargs: other :class:`~datumio.Loader` keywords (``transform``, ``workers``...).
+        transform: what the workers do to each record (:class:`~datumio.Transform`).
+        options: a :class:`~datumio.LoaderOptions`, the keywords going on top.
+        keywords: the :class:`~datumio.Loader`'s (``workers``, ``sampling``, ``weights``,
+            ``power``, ``epoch_size``, ``seed``, ``pad``...); every process must pass the
+            same sampling options and seed. ``rank`` and ``world_size`` default to
+            :func:`process_rank`'s.
 
     Returns:
         A Loader (use it as a context manager, or ``close()`` it).
+
+    Raises:
+        TypeError: a keyword that is not a Loader option (with the closest name).
+        OptionError: a bad option, naming it.
     """
     rank, world = process_rank()
-    ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
-    if sampling == "balanced" and (weights is not None or power is not None):
-        sampling = None
-    sampler = Sampler(
-        ds,
-        sampling,
-        weights=weights,
-        power=power,
-        epoch_size=epoch_size,
-        seed=seed,
-        rank=rank,
-        world_size=world,
-        pad=pad,
-    )
-    return Loader(ds, batch_size, sampler=sampler, seed=seed, **loader_kwargs)
+    keywords.setdefault("rank", rank)
+    keywords.setdefault("world_size", world)
+    return Loader(dataset, batch_size, transform=transform, options=options, **keywords)

@@ -1,6 +1,8 @@
 """Keras 3 adapter: a ``keras.utils.PyDataset`` over a :class:`datumio.Loader`.
 
-``keras`` is imported the first time ``KerasDataset`` is looked up (module ``__getattr__``).
+Importing this module imports ``keras`` (without it, an ``ImportError`` says how to install
+it), so set ``KERAS_BACKEND`` before; ``import datumio`` and ``import datumio.adapters``
+never import it.
 
 .. code-block:: python
 
@@ -44,7 +46,6 @@ refuses ``workers > 1`` and ``use_multiprocessing=True``: datumio has its own wo
 
 from __future__ import annotations
 
-import functools
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -53,10 +54,16 @@ from typing import Any
 import numpy as np
 
 from datumio.adapters import _state
+from datumio.adapters._install import missing
 from datumio.errors import OptionError
 from datumio.loader import Loader
 
-__all__ = ["KerasDataset"]  # noqa: F822 (built on first use by __getattr__)
+try:
+    import keras
+except ImportError as exc:
+    raise missing(__name__, "keras", exc) from exc
+
+__all__ = ["KerasDataset"]
 
 #: Batches ``fit`` may read before training (one to build the model, two for the TensorFlow
 #: backend's signature), then it calls ``on_epoch_end``: no warning up to that many, and in
@@ -173,172 +180,160 @@ class _Stream:
             close()  # gives the slots of its prefetched batches back
 
 
-@functools.cache
-def _keras_dataset_class() -> type:
-    import keras
+class KerasDataset(keras.utils.PyDataset):
+    """A Keras 3 ``PyDataset`` of a :class:`datumio.Loader`'s batches (see module doc).
 
-    class KerasDataset(keras.utils.PyDataset):
-        """A Keras 3 ``PyDataset`` of a :class:`datumio.Loader`'s batches (see module doc).
+    Args:
+        loader: a :class:`datumio.Loader`; use ``Transform(layout="HWC")`` for Keras's
+            default channels-last layers.
+        workers: must stay 1 (the Loader has its own worker pool: ``Loader(workers=...)``).
+        use_multiprocessing: must stay False, likewise.
+        max_queue_size: passed to ``PyDataset``.
+
+    Raises:
+        OptionError: ``workers`` > 1 or ``use_multiprocessing=True`` is given, or the
+            loader's dataset has no images.
+    """
+
+    def __init__(
+        self,
+        loader: Loader,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        max_queue_size: int = 10,
+    ) -> None:
+        if workers != 1 or use_multiprocessing:
+            raise OptionError(
+                f"KerasDataset(workers={workers}, use_multiprocessing="
+                f"{use_multiprocessing}): the datumio Loader has its own worker pool; "
+                "keep workers=1, use_multiprocessing=False and set Loader(workers=...)"
+            )
+        if not isinstance(loader, Loader):
+            raise OptionError(f"KerasDataset wraps a datumio.Loader, got {type(loader).__name__}")
+        if not loader.layout.images:
+            raise OptionError(
+                f"KerasDataset serves (images, labels), but {loader.dataset.path} has no "
+                "images; iterate the Loader (batches (labels, *fields)) and build the "
+                "model's inputs from its fields"
+            )
+        super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
+        self.loader = loader
+        self._stream = _Stream(loader)
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def __len__(self) -> int:
+        return self._stream.num_batches
+
+    @property
+    def num_batches(self) -> int:
+        """Batches of the current epoch: ``len(loader)``, or what is left of an epoch
+        resumed mid-way (:meth:`load_state_dict`)."""
+        return self._stream.num_batches
+
+    @property
+    def epoch(self) -> int:
+        """The loader's epoch that ``ds[i]`` come from."""
+        return self._stream.epoch
+
+    @property
+    def start_batch(self) -> int:
+        """The batch of the epoch that ``ds[0]`` is: 0, except in an epoch resumed
+        mid-way (then finish it with a ``fit`` of its own; see :meth:`load_state_dict`).
+        """
+        return -(-self._stream.origin // self._stream.size)
+
+    def state_dict(self, trained: int | None = None) -> dict[str, Any]:
+        """Where training is, for a checkpoint: the loader's state after the batches
+        of the current epoch the model trained on.
 
         Args:
-            loader: a :class:`datumio.Loader`; use ``Transform(layout="HWC")`` for Keras's
-                default channels-last layers.
-            max_queue_size: passed to ``PyDataset``.
+            trained: how many of this Keras epoch's batches the model trained on:
+                ``batch + 1`` in a callback's ``on_train_batch_end(batch, logs)``.
+                Default: the batches handed to Keras (the last index asked for + 1),
+                which is the same on the torch backend (it asks for a batch when the
+                step needs it); the TensorFlow backend, and JAX on an accelerator,
+                read batches ahead of the step, so pass it there. Batches read ahead
+                and not counted are served again after a resume.
+
+        Returns:
+            :meth:`datumio.Loader.state_dict`'s format, a fresh dict of JSON types only
+            (``json.dump``, or a checkpoint dict); it loads into :meth:`load_state_dict`,
+            a bare Loader or another adapter.
 
         Raises:
-            OptionError: ``workers`` > 1 or ``use_multiprocessing=True`` is given, or the
-                loader's dataset has no images.
+            OptionError: ``trained`` is not an int in ``[0, len(ds)]``.
         """
-
-        def __init__(
-            self,
-            loader: Loader,
-            workers: int = 1,
-            use_multiprocessing: bool = False,
-            max_queue_size: int = 10,
-        ) -> None:
-            if workers != 1 or use_multiprocessing:
+        with self._lock:
+            stream = self._stream
+            done = stream.served if trained is None else trained
+            if isinstance(done, bool) or not isinstance(done, int | np.integer):
+                raise OptionError(f"trained={trained!r}; give an int (batch + 1)")
+            if not 0 <= done <= stream.num_batches:
                 raise OptionError(
-                    f"KerasDataset(workers={workers}, use_multiprocessing="
-                    f"{use_multiprocessing}): the datumio Loader has its own worker pool; "
-                    "keep workers=1, use_multiprocessing=False and set Loader(workers=...)"
+                    f"trained={trained!r} but this epoch has {stream.num_batches} "
+                    "batches; give batch + 1 from on_train_batch_end(batch, logs)"
                 )
-            if not isinstance(loader, Loader):
-                raise OptionError(
-                    f"KerasDataset wraps a datumio.Loader, got {type(loader).__name__}"
+            return stream.state_after(int(done))
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict` (or a Loader's or ``TorchIterable``'s state).
+
+        Mid-epoch, the current epoch becomes the rest of the saved one: ``ds[0]`` is
+        the batch after the last one trained on and ``len(ds)`` counts the batches
+        left. Keras reads ``len(ds)`` once per ``fit`` call, so finish that epoch with
+        a ``fit`` of its own, then go on with whole epochs::
+
+            ds.load_state_dict(checkpoint["data"])
+            if ds.start_batch:  # resumed mid-epoch
+                model.fit(ds, initial_epoch=ds.epoch, epochs=ds.epoch + 1, shuffle=False)
+            model.fit(ds, initial_epoch=ds.epoch, epochs=EPOCHS, shuffle=False)
+
+        The model then sees exactly the batches of an uninterrupted run. A state at
+        the end of an epoch resumes at the start of the next.
+
+        Raises:
+            OptionError: the state does not fit the loader (format, batch size, seed,
+                sampler options; see :meth:`datumio.Loader.load_state_dict`).
+        """
+        with self._lock:
+            self._stream.close()
+            self.loader.load_state_dict(state)
+            self._stream.restart()
+
+    @property
+    def seeks(self) -> int:
+        """Out-of-order requests so far (each restarted the loader at that batch)."""
+        return self._stream.seeks
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch ``index`` of the current epoch as ``(images, labels)`` (see module doc).
+
+        Raises:
+            IndexError: ``index`` is not in ``[0, len(ds))``.
+        """
+        with self._lock:
+            seeks = self._stream.seeks
+            batch = self._stream.get(int(index))
+            # A restart at batch 0 is Keras's TensorFlow backend reading its first
+            # batches for the signature before training: expected, not worth a warning.
+            if self._stream.seeks > seeks and index != 0 and not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"KerasDataset: batch {index} was requested out of order, so the "
+                    "loader restarted there (prefetched batches dropped). The loader's "
+                    "plan is already shuffled: pass shuffle=False to model.fit",
+                    UserWarning,
+                    stacklevel=2,
                 )
-            if not loader.layout.images:
-                raise OptionError(
-                    f"KerasDataset serves (images, labels), but {loader.dataset.path} has no "
-                    "images; iterate the Loader (batches (labels, *fields)) and build the "
-                    "model's inputs from its fields"
-                )
-            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
-            self.loader = loader
-            self._stream = _Stream(loader)
-            self._lock = threading.Lock()
-            self._warned = False
+            return batch
 
-        def __len__(self) -> int:
-            return self._stream.num_batches
+    def on_epoch_end(self) -> None:
+        """Move the loader to the next epoch once this epoch's last batch was served."""
+        with self._lock:
+            self._stream.next_epoch()
 
-        @property
-        def num_batches(self) -> int:
-            """Batches of the current epoch: ``len(loader)``, or what is left of an epoch
-            resumed mid-way (:meth:`load_state_dict`)."""
-            return self._stream.num_batches
-
-        @property
-        def epoch(self) -> int:
-            """The loader's epoch that ``ds[i]`` come from."""
-            return self._stream.epoch
-
-        @property
-        def start_batch(self) -> int:
-            """The batch of the epoch that ``ds[0]`` is: 0, except in an epoch resumed
-            mid-way (then finish it with a ``fit`` of its own; see :meth:`load_state_dict`).
-            """
-            return -(-self._stream.origin // self._stream.size)
-
-        def state_dict(self, trained: int | None = None) -> dict[str, Any]:
-            """Where training is, for a checkpoint: the loader's state after the batches
-            of the current epoch the model trained on.
-
-            Args:
-                trained: how many of this Keras epoch's batches the model trained on:
-                    ``batch + 1`` in a callback's ``on_train_batch_end(batch, logs)``.
-                    Default: the batches handed to Keras (the last index asked for + 1),
-                    which is the same on the torch backend (it asks for a batch when the
-                    step needs it); the TensorFlow backend, and JAX on an accelerator,
-                    read batches ahead of the step, so pass it there. Batches read ahead
-                    and not counted are served again after a resume.
-
-            Returns:
-                :meth:`datumio.Loader.state_dict`'s format, a fresh dict of JSON types only
-                (``json.dump``, or a checkpoint dict); it loads into :meth:`load_state_dict`,
-                a bare Loader or another adapter.
-
-            Raises:
-                OptionError: ``trained`` is not an int in ``[0, len(ds)]``.
-            """
-            with self._lock:
-                stream = self._stream
-                done = stream.served if trained is None else trained
-                if isinstance(done, bool) or not isinstance(done, int | np.integer):
-                    raise OptionError(f"trained={trained!r}; give an int (batch + 1)")
-                if not 0 <= done <= stream.num_batches:
-                    raise OptionError(
-                        f"trained={trained!r} but this epoch has {stream.num_batches} "
-                        "batches; give batch + 1 from on_train_batch_end(batch, logs)"
-                    )
-                return stream.state_after(int(done))
-
-        def load_state_dict(self, state: Mapping[str, Any]) -> None:
-            """Resume from :meth:`state_dict` (or a Loader's or ``TorchIterable``'s state).
-
-            Mid-epoch, the current epoch becomes the rest of the saved one: ``ds[0]`` is
-            the batch after the last one trained on and ``len(ds)`` counts the batches
-            left. Keras reads ``len(ds)`` once per ``fit`` call, so finish that epoch with
-            a ``fit`` of its own, then go on with whole epochs::
-
-                ds.load_state_dict(checkpoint["data"])
-                if ds.start_batch:  # resumed mid-epoch
-                    model.fit(ds, initial_epoch=ds.epoch, epochs=ds.epoch + 1, shuffle=False)
-                model.fit(ds, initial_epoch=ds.epoch, epochs=EPOCHS, shuffle=False)
-
-            The model then sees exactly the batches of an uninterrupted run. A state at
-            the end of an epoch resumes at the start of the next.
-
-            Raises:
-                OptionError: the state does not fit the loader (format, batch size, seed,
-                    sampler options; see :meth:`datumio.Loader.load_state_dict`).
-            """
-            with self._lock:
-                self._stream.close()
-                self.loader.load_state_dict(state)
-                self._stream.restart()
-
-        @property
-        def seeks(self) -> int:
-            """Out-of-order requests so far (each restarted the loader at that batch)."""
-            return self._stream.seeks
-
-        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-            with self._lock:
-                seeks = self._stream.seeks
-                batch = self._stream.get(int(index))
-                # A restart at batch 0 is Keras's TensorFlow backend reading its first
-                # batches for the signature before training: expected, not worth a warning.
-                if self._stream.seeks > seeks and index != 0 and not self._warned:
-                    self._warned = True
-                    warnings.warn(
-                        f"KerasDataset: batch {index} was requested out of order, so the "
-                        "loader restarted there (prefetched batches dropped). The loader's "
-                        "plan is already shuffled: pass shuffle=False to model.fit",
-                        UserWarning,
-                        stacklevel=2,
-                    )
-                return batch
-
-        def on_epoch_end(self) -> None:
-            with self._lock:
-                self._stream.next_epoch()
-
-        def close(self) -> None:
-            """Drop the live iterator (its prefetched slots go back to the loader)."""
-            with self._lock:
-                self._stream.close()
-
-    KerasDataset.__module__ = __name__
-    KerasDataset.__qualname__ = "KerasDataset"
-    return KerasDataset
-
-
-def __getattr__(name: str) -> Any:
-    if name == "KerasDataset":
-        return _keras_dataset_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    def close(self) -> None:
+        """Drop the live iterator (its prefetched slots go back to the loader)."""
+        with self._lock:
+            self._stream.close()

@@ -1,6 +1,8 @@
 """TensorFlow adapter: a ``tf.data.Dataset`` of a :class:`datumio.Loader`'s batches.
 
-``tensorflow`` is imported only inside :func:`tf_dataset`.
+``tensorflow`` is imported when :func:`tf_dataset` is first called (without it, an
+``ImportError`` says how to install it), not when this module is: :func:`output_shapes`
+needs no TensorFlow, and importing TensorFlow takes seconds.
 
 .. code-block:: python
 
@@ -22,12 +24,16 @@ resumable Keras run use :class:`datumio.adapters.keras.KerasDataset`
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from datumio.adapters._install import missing
 from datumio.errors import OptionError
 from datumio.loader import Loader
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = ["output_shapes", "tf_dataset"]
 
@@ -46,7 +52,7 @@ def output_shapes(loader: Loader) -> list[tuple[tuple[int | None, ...], str]]:
     return out
 
 
-def tf_dataset(loader: Loader) -> Any:
+def tf_dataset(loader: Loader) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` over ``loader`` built with ``from_generator`` and a full
     ``output_signature`` (images, labels, any record fields and extras, in the order of
     ``loader.batch_names``; see :func:`output_shapes`).
@@ -58,8 +64,12 @@ def tf_dataset(loader: Loader) -> Any:
 
     Raises:
         OptionError: ``loader`` is not a datumio Loader.
+        ImportError: TensorFlow is not installed (the text says how to install it).
     """
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise missing(__name__, "tensorflow", exc) from exc
 
     if not isinstance(loader, Loader):
         raise OptionError(f"tf_dataset wraps a datumio.Loader, got {type(loader).__name__}")

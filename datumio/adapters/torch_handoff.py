@@ -264,14 +264,14 @@ class Transfer:
         ahead: int = 2,
         decoder: Decoder | None = None,
     ) -> None:
+        rows = loader.options.batch_size
+        self.staging = _Staging(engine, ahead + 2, rows) if pin else None
         self.loader = loader
         #: decode="device": decode and finish each batch's records on the engine's device.
         self.decoder = decoder
         self.engine = engine
         self.finish = finish
         self.dtype = dtype
-        rows = loader.options.batch_size
-        self.staging = _Staging(engine, ahead + 2, rows) if pin else None
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=ahead)
         #: The loader's state after the last batch handed to the training loop: the thread
         #: reads ahead, so the loader's own state counts batches still in flight.

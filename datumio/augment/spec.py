@@ -7,11 +7,12 @@ import numbers
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from datumio.augment import opencv_probe
+from datumio.checks import BadValue, Check, apply, choice, optional, probability, refuse
 from datumio.errors import OptionError
 
 #: A user hook: ``fn(image HxWxC uint8, rng) -> image of the same shape and dtype``.
@@ -19,12 +20,21 @@ UserFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 #: A normalisation axis as the original datumio took it: None (all), an int or a tuple.
 Axis = int | tuple[int, ...] | None
 
-LAYOUTS = ("HWC", "CHW")
-DTYPES = ("uint8", "float32")
-RESAMPLES = ("nearest", "bilinear", "bicubic")
-FILL_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+#: The axes of one output sample.
+Layout = Literal["HWC", "CHW"]
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+#: The element type of the output.
+OutputDtype = Literal["uint8", "float32"]
+DTYPES: tuple[OutputDtype, ...] = get_args(OutputDtype)
+#: The interpolation of the one geometric resampling.
+Resample = Literal["nearest", "bilinear", "bicubic"]
+RESAMPLES: tuple[Resample, ...] = get_args(Resample)
+#: What lies outside the image (``numpy.pad`` modes).
+FillMode = Literal["constant", "edge", "reflect", "symmetric", "wrap"]
+FILL_MODES: tuple[FillMode, ...] = get_args(FillMode)
 #: Who does the general affine warp, decodes JPEG records and normalises (docs: ``backend``).
-BACKENDS = ("auto", "pillow", "opencv")
+Backend = Literal["auto", "pillow", "opencv"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
 
 #: ``"224"`` or ``"224x160"`` (``x``, ``X`` or ``×``, spaces allowed): text sizes, height first.
@@ -112,15 +122,19 @@ def _number(name: str, value: Any) -> float:
         raise OptionError(f"Transform({name}={value!r}); give a number") from None
 
 
-def _pair(name: str, value: Any, *, positive: bool = False) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise OptionError(f"Transform({name}={value!r}); give a (low, high) pair") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or (positive and lo <= 0):
-        need = "0 < low <= high" if positive else "finite low <= high"
-        raise OptionError(f"Transform({name}={value!r}); need {need}")
-    return lo, hi
+def _range(need: str, fits: Callable[[float, float], bool] = lambda lo, hi: True) -> Check:
+    """A (low, high) pair of finite numbers, ``low <= high`` and ``fits(low, high)``."""
+
+    def check(name: str, value: Any) -> tuple[float, float]:
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise refuse(name, value, "a (low, high) pair") from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and fits(lo, hi)):
+            raise refuse(name, value, f"a (low, high) pair with {need}")
+        return lo, hi
+
+    return check
 
 
 def _axis(name: str, value: Any, ndim: int) -> Axis:
@@ -206,10 +220,10 @@ class Transform:
     normalize: bool = True
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
-    layout: str = "CHW"
-    dtype: str = "float32"
-    resample: str = "bilinear"
-    backend: str = "auto"
+    layout: Layout = "CHW"
+    dtype: OutputDtype = "float32"
+    resample: Resample = "bilinear"
+    backend: Backend = "auto"
     user_fn: UserFn | None = None
     keep_scale: bool = False
     crop_scale: tuple[float, float] | None = None
@@ -221,7 +235,7 @@ class Transform:
     translation_range: tuple[float, float] = (0.0, 0.0)
     do_flip_lr: bool = False
     do_flip_ud: bool = False
-    fill_mode: str = "constant"
+    fill_mode: FillMode = "constant"
     fill_value: int | tuple[int, ...] = 0
     brightness_range: tuple[float, float] = (1.0, 1.0)
     contrast_range: tuple[float, float] = (1.0, 1.0)
@@ -242,33 +256,13 @@ class Transform:
         if self.dataset_zmuv is not None:
             put(self, "normalize", bool(self.dataset_zmuv))
             put(self, "dataset_zmuv", None)
+        apply(self, _CHECKS, error=_refused)
         self._check_base(self.size)  # parsed as it was set (SizeField)
-        if not 0.0 <= float(self.flip) <= 1.0:
-            raise OptionError(f"Transform(flip={self.flip}); give a probability in [0, 1]")
         if self.flip > 0 and self.do_flip_lr:
             raise OptionError("Transform(flip=..., do_flip_lr=True): give one of the two")
-        for name in ("zoom_range", "brightness_range", "contrast_range", "saturation_range"):
-            put(self, name, _pair(name, getattr(self, name), positive=name == "zoom_range"))
-        for name in ("rotation_range", "shear_range", "translation_range"):
-            put(self, name, _pair(name, getattr(self, name)))
-        if min(self.brightness_range + self.contrast_range + self.saturation_range) < 0:
-            raise OptionError("Transform(brightness/contrast/saturation_range) must be >= 0")
         stretch = self.allow_stretch
         if not isinstance(stretch, bool) and not 0 < _number("allow_stretch", stretch) < math.inf:
             raise OptionError(f"Transform(allow_stretch={stretch}); give a bool or a factor > 0")
-        if not 0.0 <= float(self.grayscale) <= 1.0:
-            raise OptionError(f"Transform(grayscale={self.grayscale}); give a probability")
-        for name, allowed in (
-            ("layout", LAYOUTS),
-            ("dtype", DTYPES),
-            ("resample", RESAMPLES),
-            ("fill_mode", FILL_MODES),
-        ):
-            if getattr(self, name) not in allowed:
-                raise OptionError(
-                    f"Transform({name}={getattr(self, name)!r}); use one of {allowed}"
-                )
-        _check_backend(self.backend, "Transform(backend=...)")
         fill = self.fill_value
         fills = (fill,) if isinstance(fill, int | float) else tuple(fill)
         if not fills or any(not 0 <= _number("fill_value", v) <= 255 for v in fills):
@@ -293,12 +287,6 @@ class Transform:
             raise OptionError(
                 f"Transform({', '.join(chosen)}): these choose the base view; give one"
             )
-        if self.crop_scale is not None:
-            lo, hi = _pair("crop_scale", self.crop_scale, positive=True)
-            if hi > 1.0:
-                raise OptionError(f"Transform(crop_scale={self.crop_scale}); fractions in (0, 1]")
-            object.__setattr__(self, "crop_scale", (lo, hi))
-        object.__setattr__(self, "crop_ratio", _pair("crop_ratio", self.crop_ratio, positive=True))
 
     def _check_normalisation(self) -> None:
         for name in ("mean", "std"):
@@ -413,16 +401,47 @@ class Transform:
         return cls(**kw)
 
 
-def _check_backend(backend: str, where: str) -> str:
-    """``backend`` if it is one of :data:`BACKENDS` and usable here."""
-    if backend not in BACKENDS:
-        raise OptionError(f"{where}: {backend!r}; use one of {BACKENDS}")
+def _backend(name: str, value: Any) -> Backend:
+    """One of :data:`BACKENDS`, usable here (``opencv`` needs OpenCV installed)."""
+    backend: Backend = _BACKEND(name, value)
     if backend == "opencv" and not opencv_probe.installed():
-        raise OptionError(
-            f'{where}: "opencv" but OpenCV is not installed: pip install "datumio[opencv]", '
-            'or use "auto"'
-        )
+        raise refuse(name, value, 'pip install "datumio[opencv]" first, or "auto"')
     return backend
+
+
+_BACKEND = choice(BACKENDS)
+
+
+def _refused(text: str) -> OptionError:
+    """A refusal of :mod:`datumio.checks` (``name=value; give ...``) as Transform's
+    error: ``Transform(name=value); give ...``."""
+    field, _, want = text.partition("; ")
+    return OptionError(f"Transform({field}); {want}")
+
+
+#: The fields checked alone (``datumio.checks``); the base view, the fill and the
+#: normalisation follow in :meth:`Transform.__post_init__`.
+_SPAN = _range("finite low <= high")
+_FACTORS = _range("0 <= low <= high", lambda lo, hi: lo >= 0)
+_SCALES = _range("0 < low <= high", lambda lo, hi: lo > 0)
+_CHECKS: dict[str, Check] = {
+    "crop_scale": optional(_range("0 < low <= high <= 1", lambda lo, hi: lo > 0 and hi <= 1)),
+    "crop_ratio": _SCALES,
+    "zoom_range": _SCALES,
+    "rotation_range": _SPAN,
+    "shear_range": _SPAN,
+    "translation_range": _SPAN,
+    "brightness_range": _FACTORS,
+    "contrast_range": _FACTORS,
+    "saturation_range": _FACTORS,
+    "flip": probability,
+    "grayscale": probability,
+    "layout": choice(LAYOUTS),
+    "dtype": choice(DTYPES),
+    "resample": choice(RESAMPLES),
+    "fill_mode": choice(FILL_MODES),
+    "backend": _backend,
+}
 
 
 _ORDERS = {0: "nearest", 1: "bilinear", 3: "bicubic"}
@@ -442,7 +461,10 @@ def warp_options(warp_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
             f"warp_kwargs {sorted(unknown)} unknown; use order, mode, cval and backend"
         )
     if "backend" in warp_kwargs:
-        out["backend"] = _check_backend(str(warp_kwargs["backend"]), "warp_kwargs backend")
+        try:
+            out["backend"] = _backend("warp_kwargs backend", warp_kwargs["backend"])
+        except BadValue as exc:
+            raise OptionError(str(exc)) from None
     if "order" in warp_kwargs:
         order = int(warp_kwargs["order"])
         if order not in _ORDERS:

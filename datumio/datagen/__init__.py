@@ -8,7 +8,7 @@ transform functions of :mod:`datumio.datagen.transforms` (also importable as
 """
 
 from datumio.datagen.generators import BatchGenerator, DataGenerator
-from datumio.datagen.recipe import img_loader
+from datumio.datagen.loaders import img_loader
 from datumio.sampling import resample_data
 
 __all__ = ["BatchGenerator", "DataGenerator", "img_loader", "resample_data"]

@@ -6,7 +6,7 @@
 
     gen = BatchGenerator(X, y, rng_aug_params={"rotation_range": (-20, 20), "do_flip_lr": True},
                          dataset_zmuv=True, dataset_axis=0)
-    gen.resample_dataset(y, "balanced", rng_seed=0)   # label-balanced order (optional)
+    gen.resample_dataset(y, "balanced", rng_seed=0)   # label-balanced X and y (optional)
     for bX, by in gen.get_batch(batch_size=32, shuffle=True, rng_seed=epoch):
         ...
 
@@ -16,15 +16,18 @@ static augmentation ``aug_params`` (:func:`datumio.transforms.transform_image` k
 the random augmentation ``rng_aug_params`` (:func:`datumio.transforms.perturb_image`
 keywords); per batch: batch zmuv -> ``dtype`` -> ``chw_order``.
 
-Determinism: sample ``t`` of a pass draws from ``sample_rng(seed, 0, t)`` and the shuffle
-from the same seed, so one ``rng_seed`` gives the same batches whatever ``workers`` is;
-``rng_seed=None`` picks a fresh seed per pass (the original used the global numpy state).
+Order and seeds: a pass visits the samples in the original's order for its ``rng_seed``
+(:mod:`datumio.datagen.passes`), so an old experiment's batches hold the same samples.
+Sample ``t`` of a pass draws its random augmentation from ``sample_rng(seed, 0, t)``, so one
+``rng_seed`` gives the same batches whatever ``workers`` is. ``rng_seed=None`` takes the
+shuffle, and a seed for the augmentation, from numpy's global random state, as the original
+took all its draws (``numpy.random.seed`` makes such a run repeatable).
 
 Where the work runs (``workers``; docs/migration.md): ``workers=0`` computes each batch in
 the calling thread when it is asked for. ``workers=N`` starts N processes for the pass on
-the Loader's worker pool (:mod:`datumio.loader.pool`, job :class:`~datumio.datagen.job.ArrayJob`),
-with ``max(buffer_size, N)`` batches prepared ahead into shared-memory slots; an in-memory
-``X`` is copied once into a shared-memory segment that the workers map by name (X is never
+the Loader's worker pool and ordering loop (:mod:`datumio.datagen.passes`), with
+``max(buffer_size, N)`` batches prepared ahead into shared-memory slots; an in-memory ``X``
+is copied once into a shared-memory segment that the workers map by name (X is never
 pickled), file paths are sent once per worker. ``workers=None`` (default) uses
 ``min(4, cpu_count)`` processes when the pass has per-sample work (augmentation, or file
 loading) and at least 256 samples, else 0. The pool's guarantees hold: a worker that dies
@@ -36,67 +39,70 @@ segments are unlinked when the generator finishes, is closed or is garbage colle
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from datumio.augment.seeds import sample_rng
-from datumio.datagen.job import ArrayJob
-from datumio.datagen.recipe import Axis, Recipe, img_loader, moments
+from datumio.checks import BadValue, apply, number, positive_int
+from datumio.datagen.loaders import img_loader
+from datumio.datagen.passes import Pass, PassOptions, pass_order, run_here, run_pool
+from datumio.datagen.recipe import Axis, Recipe, moments
+from datumio.datagen.shapes import shape_error
 from datumio.errors import OptionError
-from datumio.loader.job import WorkerConfig
-from datumio.loader.messages import BatchFailed, BatchPlan
-from datumio.loader.options import check_worker_count, default_start_method
-from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
-from datumio.loader.slots import SharedArray, remove_stale_segments
+from datumio.loader.options import default_start_method
 from datumio.sampling import resample_data
 
 __all__ = ["BatchGenerator", "DataGenerator", "img_loader", "resample_data"]
 
 _POOL_MIN_SAMPLES = 256
 _AUTO_MAX_WORKERS = 4
+#: Samples loaded at a time for the dataset moments (``DataGenerator``: dataset_zmuv_bsize).
 _MOMENT_CHUNK = 256
-#: Longest single wait on the workers before checking for deaths again.
-_POLL_S = 0.5
-#: Times one batch may kill a worker (it is re-issued to a replacement) before the pass fails.
-_MAX_RESTARTS = 3
-_SHUFFLE_TAG = 0x73687566  # "shuf": keeps the shuffle stream apart from sample streams
+_FRACTION = number(0.0, above=True)
 
 
-def _fresh_seed() -> int:
-    """A seed from the operating system (``rng_seed=None``)."""
-    return int(np.random.SeedSequence().generate_state(2, np.uint64)[0] >> np.uint64(1))
+def _numpy_seed() -> int:
+    """A seed drawn from numpy's global random state (``rng_seed=None``)."""
+    return int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
 
 
 class _GeneratorBase:
-    """Shared by :class:`BatchGenerator` and :class:`DataGenerator` (the original options)."""
+    """What :class:`BatchGenerator` and :class:`DataGenerator` share (the original's
+    ``BaseGenerator``, with its constructor arguments, methods and attributes)."""
+
+    #: ``data_loader(X[i], **dl_kwargs)`` loads sample ``i``; None: ``X`` holds the samples.
+    data_loader: Callable[..., Any] | None = None
+    dl_kwargs: Mapping[str, Any] = MappingProxyType({})
+    _moment_chunk: int = _MOMENT_CHUNK
 
     def __init__(
         self,
-        source: Any,
-        y: npt.ArrayLike | None,
-        data_loader: Callable[..., Any] | None,
-        dl_kwargs: Mapping[str, Any] | None,
-        aug_params: Mapping[str, Any] | None,
-        rng_aug_params: Mapping[str, Any] | None,
-        dataset_zmuv: bool,
-        dataset_axis: Axis,
-        batch_zmuv: bool,
-        batch_axis: Axis,
-        sample_zmuv: bool,
-        sample_axis: Axis,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike | None = None,
+        aug_params: Mapping[str, Any] | None = None,
+        rng_aug_params: Mapping[str, Any] | None = None,
+        dataset_zmuv: bool = False,
+        dataset_axis: Axis = None,
+        batch_zmuv: bool = False,
+        batch_axis: Axis = None,
+        sample_zmuv: bool = False,
+        sample_axis: Axis = None,
     ) -> None:
-        self.X = source
+        self.X = self._as_samples(X)
         self.y = None if y is None else np.asarray(y)
-        if self.y is not None and len(self.y) != len(source):
-            raise OptionError(f"y has {len(self.y)} entries but X has {len(source)}")
-        if len(source) == 0:
+        if self.y is not None and len(self.y) != len(self.X):
+            raise OptionError(f"y has {len(self.y)} entries but X has {len(self.X)}")
+        if len(self.X) == 0:
             raise OptionError("X is empty")
-        self.data_loader = data_loader
-        self.dl_kwargs = dict(dl_kwargs or {})
+        #: What :meth:`resample_dataset` selects from: the X and y given here.
+        self._given = (self.X, self.y)
+        #: The records of X (as given) that X and y now hold (:meth:`resample_dataset`).
+        self.indices = np.arange(len(self.X), dtype=np.int64)
         self.aug_params = None if aug_params is None else dict(aug_params)
         self.rng_aug_params = None if rng_aug_params is None else dict(rng_aug_params)
         for name, params in (("aug_params", aug_params), ("rng_aug_params", rng_aug_params)):
@@ -105,12 +111,35 @@ class _GeneratorBase:
         self.dataset_zmuv, self.dataset_axis = bool(dataset_zmuv), dataset_axis
         self.batch_zmuv, self.batch_axis = bool(batch_zmuv), batch_axis
         self.sample_zmuv, self.sample_axis = bool(sample_zmuv), sample_axis
-        #: Record indices of one pass, before shuffling (set by :meth:`resample_dataset`).
-        self.indices = np.arange(len(source), dtype=np.int64)
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
+        self.set_actions()
+
+    def _as_samples(self, X: npt.ArrayLike) -> Any:
+        return np.asarray(X)
+
+    def set_data_loader(
+        self,
+        data_loader: Callable[..., Any] | None = None,
+        dl_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Load sample ``i`` as ``data_loader(X[i], **dl_kwargs)`` (None: ``X[i]`` itself)."""
+        self.data_loader = data_loader
+        self.dl_kwargs = dict(dl_kwargs or {})
+
+    def set_actions(self) -> None:
+        """Compute what the options need before a pass: the dataset moments, when
+        ``dataset_zmuv`` (construction does it; call it again after changing X)."""
         if self.dataset_zmuv:
-            self.mean, self.std = self.compute_datasetmoments()
+            self.mean, self.std = self.compute_dataset_moments()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of the first sample as loaded (``data_loader(X[0])``, or ``X[0]``)."""
+        first = self.X[0]
+        return np.shape(
+            first if self.data_loader is None else self.data_loader(first, **self.dl_kwargs)
+        )
 
     def _recipe(self, chw_order: bool, *, plain: bool = False) -> Recipe:
         return Recipe(
@@ -127,49 +156,92 @@ class _GeneratorBase:
             chw_order=chw_order,
         )
 
-    def compute_datasetmoments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std of the raw samples over ``dataset_axis`` (exact, in float64)."""
+    def compute_dataset_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of the samples of X, as loaded, over ``dataset_axis`` (exact, in
+        float64). Images of several sizes need an axis that reduces height and width."""
         recipe = self._recipe(False, plain=True)
-        n = len(self.X)
+        X, chunk = self.X, self._moment_chunk
 
-        def chunks() -> Iterator[np.ndarray]:
-            for lo in range(0, n, _MOMENT_CHUNK):
-                yield np.stack(
-                    [recipe.load(self.X, i) for i in range(lo, min(n, lo + _MOMENT_CHUNK))]
-                )
+        def chunks() -> Iterator[tuple[int, np.ndarray]]:
+            run: list[np.ndarray] = []
+            start = 0
+            for i in range(len(X)):
+                x = recipe.load(X, i)
+                if run and (x.shape != run[0].shape or len(run) == chunk):
+                    yield start, np.stack(run)
+                    run = []
+                if not run:
+                    start = i
+                run.append(x)
+            if run:
+                yield start, np.stack(run)
 
-        return moments(chunks(), self.dataset_axis)
+        error = functools.partial(
+            shape_error, X, self.data_loader, moments=True, dataset_axis=self.dataset_axis
+        )
+        return moments(chunks(), self.dataset_axis, error)
+
+    #: The name of earlier releases of this datumio.
+    compute_datasetmoments = compute_dataset_moments
+
+    def standardize(self, x: npt.ArrayLike) -> np.ndarray:
+        """The per-sample steps of a pass on one loaded sample ``x``: dataset zmuv, sample
+        zmuv, ``aug_params``, ``rng_aug_params`` (drawn from numpy's global random state)."""
+        arr = np.array(x, dtype=np.float32)
+        return self._recipe(False).sample(arr[:, :, None] if arr.ndim == 2 else arr, np.random)
 
     def resample_dataset(
         self,
         arr: npt.ArrayLike | None = None,
-        weights: Mapping[Any, float] | str = "balanced",
+        weights: Mapping[Any, float] | str | None = "balanced",
         sample_fraction: float = 1.0,
         rng_seed: int | None = None,
     ) -> np.ndarray:
-        """Make each pass draw records in the label proportions of ``weights``.
+        """Replace ``X`` and ``y`` by a selection of their records in the label proportions
+        of ``weights``, as the original did; passes then go over the selection.
 
-        ``arr`` has one label per record of ``X`` (default ``y``; a 2-D one-hot array uses
-        each row's argmax). Each call replaces the previous selection. Uses
-        :func:`datumio.sampling.resample_data`: exact quotas, records repeated as evenly as
-        possible (the original drew with replacement). Returns the selected indices.
+        ``arr`` has one label per record of the X given to the constructor (default: its
+        ``y``; a 2-D one-hot array uses each row's argmax); each call selects from those
+        records again. ``weights``: ``"balanced"``, ``{label: weight}`` (missing labels
+        weigh 0; weights need not sum to 1) or None (the labels' own proportions). The
+        selection has ``int(sample_fraction * len(arr))`` records with exact per-label
+        quotas, records repeated as evenly as possible (:func:`datumio.sampling.resample_data`;
+        the original drew with replacement).
+        ``rng_seed=None`` takes a seed from numpy's global random state.
+
+        Returns:
+            The selected indices: ``X`` is now ``X_given[idxs]`` and ``y`` ``y_given[idxs]``.
         """
-        labels = self.y if arr is None else np.asarray(arr)
+        given_x, given_y = self._given
+        labels = given_y if arr is None else np.asarray(arr)
         if labels is None:
             raise OptionError("resample_dataset needs arr (labels) when the generator has no y")
         if labels.ndim == 2:
             labels = labels.argmax(axis=1)
-        if len(labels) != len(self.X):
-            raise OptionError(f"arr has {len(labels)} labels but X has {len(self.X)} records")
-        seed = _fresh_seed() if rng_seed is None else rng_seed
-        self.indices = resample_data(labels, weights, sample_fraction, seed)
-        return self.indices
+        if len(labels) != len(given_x):
+            raise OptionError(f"arr has {len(labels)} labels but X has {len(given_x)} records")
+        try:
+            fraction = _FRACTION("sample_fraction", sample_fraction)
+        except BadValue as exc:
+            raise OptionError(str(exc)) from None
+        size = int(fraction * len(labels))  # the original's count
+        if size < 1:
+            raise OptionError(
+                f"sample_fraction={sample_fraction} of {len(labels)} records selects none; "
+                "raise sample_fraction"
+            )
+        if weights is None:  # the original's (scikit-learn's): every record alike
+            values, counts = np.unique(labels, return_counts=True)
+            weights = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        seed = _numpy_seed() if rng_seed is None else rng_seed
+        idxs = resample_data(labels, weights, size / len(labels), seed)
+        self.indices = idxs
+        self.X = given_x[idxs]
+        self.y = None if given_y is None else given_y[idxs]
+        return idxs
 
     def _choose_workers(self, workers: int | None, n: int) -> int:
         if workers is not None:
-            if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-                raise OptionError(f"workers={workers!r}; give 0 (this thread) or more")
-            check_worker_count(workers)
             return workers
         busy = bool(self.aug_params or self.rng_aug_params or self.data_loader is not None)
         if not busy or n < _POOL_MIN_SAMPLES:
@@ -188,131 +260,42 @@ class _GeneratorBase:
         workers: int | None = None,
         start_method: str | None = None,
     ) -> Iterator[Any]:
-        """Batches of one pass over the records: ``(batch_X, batch_y)``, or ``batch_X``.
+        """Batches of one pass over the samples of ``X``: ``(batch_X, batch_y)``, or
+        ``batch_X`` when there is no ``y``.
 
-        The last batch holds the remainder. Arrays are the caller's (never reused).
+        The order is decided here, when get_batch is called (the original's, module
+        docstring); the last batch holds the remainder. Arrays are the caller's (never
+        reused).
 
         Args:
             batch_size: samples per batch.
-            shuffle: shuffle the records of this pass (seeded by ``rng_seed``).
-            rng_seed: seed of the shuffle and of every random augmentation; None: fresh.
+            shuffle: shuffle the samples of this pass.
+            rng_seed: seed of the shuffle (``RandomState(rng_seed)``, as the original) and
+                of every random augmentation; None: numpy's global random state.
             buffer_size: batches prepared ahead by the workers (workers > 0).
             dtype: dtype of ``batch_X``.
             chw_order: ``batch_X`` as (N, C, H, W) instead of (N, H, W, C).
             workers: processes; 0 runs in this thread; None chooses (module doc).
             start_method: "forkserver" (default where available), "spawn" or "fork".
+
+        Raises:
+            OptionError: a bad argument, or samples that do not fit together (sizes or
+                channels; in a worker this arrives as a WorkerError saying so).
         """
-        for name, value in (("batch_size", batch_size), ("buffer_size", buffer_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OptionError(f"{name}={value!r}; give a positive int")
-        seed = _fresh_seed() if rng_seed is None else rng_seed
-        if seed < 0:
-            raise OptionError(f"rng_seed={rng_seed}; give a non-negative int or None")
-        order = self.indices
-        if shuffle:
-            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SHUFFLE_TAG,)))
-            order = rng.permutation(order)
-        n_workers = self._choose_workers(workers, len(order))
-        recipe = self._recipe(bool(chw_order))
-        out_dtype = np.dtype(dtype)
+        opts = PassOptions(batch_size, rng_seed, buffer_size, workers, start_method)
+        X, y = self.X, self.y
+        if y is not None and len(y) != len(X):
+            raise OptionError(f"y has {len(y)} entries but X has {len(X)}")
+        order = pass_order(len(X), bool(shuffle), opts.rng_seed)
+        seed = opts.rng_seed
+        if seed is None:  # after the shuffle, as the original drew its augmentation after it
+            seed = _numpy_seed() if self.rng_aug_params else 0
+        p = Pass(self._recipe(bool(chw_order)), X, y, order, opts.batch_size, seed, np.dtype(dtype))
+        n_workers = self._choose_workers(opts.workers, len(order))
         if n_workers == 0:
-            return self._run_here(recipe, order, batch_size, seed, out_dtype)
-        method = default_start_method() if start_method is None else start_method
-        return self._run_pool(
-            recipe, order, batch_size, seed, out_dtype, n_workers, buffer_size, method
-        )
-
-    def _probe(self, recipe: Recipe, order: np.ndarray, seed: int) -> tuple[int, ...]:
-        x = recipe.sample(recipe.load(self.X, int(order[0])), sample_rng(seed, 0, 0))
-        return (x.shape[2], x.shape[0], x.shape[1]) if recipe.chw_order else x.shape
-
-    def _pair(self, batch_x: np.ndarray, idx: np.ndarray) -> Any:
-        return batch_x if self.y is None else (batch_x, self.y[idx])
-
-    def _run_here(
-        self, recipe: Recipe, order: np.ndarray, size: int, seed: int, dtype: np.dtype[Any]
-    ) -> Iterator[Any]:
-        shape = self._probe(recipe, order, seed)
-        for lo in range(0, len(order), size):
-            idx = order[lo : lo + size]
-            out = np.empty((len(idx), *shape), dtype)
-            recipe.fill(self.X, idx, np.arange(lo, lo + len(idx)), seed, out)
-            yield self._pair(out, idx)
-
-    def _shared_source(self) -> tuple[Any, SharedArray | None]:
-        return list(map(str, self.X)), None
-
-    def _run_pool(
-        self,
-        recipe: Recipe,
-        order: np.ndarray,
-        size: int,
-        seed: int,
-        dtype: np.dtype[Any],
-        workers: int,
-        buffer_size: int,
-        method: str,
-    ) -> Iterator[Any]:
-        shape = self._probe(recipe, order, seed)
-        ahead = max(buffer_size, workers)
-        starts = list(range(0, len(order), size))
-        source, shared_x = self._shared_source()
-        slots: list[SharedArray] = []
-        pool: WorkerPool | None = None
-        results: dict[int, Message] = {}
-
-        def submit(pool: WorkerPool, b: int) -> None:
-            lo = starts[b]
-            idx = np.ascontiguousarray(order[lo : lo + size], dtype=np.int64)
-            positions = np.arange(lo, lo + len(idx), dtype=np.int64)
-            for msg in pool.submit(BatchPlan(0, b, b % ahead, 0, idx, positions)):
-                results[msg.batch] = msg
-
-        try:
-            remove_stale_segments()  # what a killed run left, as Loader.start does
-            slots = [SharedArray((size, *shape), dtype, f"out{k}") for k in range(ahead)]
-            job = ArrayJob(
-                recipe,
-                shared_x.spec if shared_x is not None else tuple(source),
-                size,
-                tuple(shape),
-                dtype.str,
-                seed,
-            )
-            template = WorkerConfig(
-                worker_id=-1,
-                job=job,
-                slot_names=tuple(s.spec.name for s in slots),
-                slot_bytes=slots[0].spec.nbytes,
-                parent_pid=0,
-                death_signal=False,
-                readahead=0,
-            )
-            pool = WorkerPool(method, ConfigFactory(template, method), workers, _MAX_RESTARTS)
-            pool.start()
-            for b in range(min(ahead, len(starts))):
-                submit(pool, b)
-            for b, lo in enumerate(starts):
-                while b not in results:
-                    for msg in pool.wait(_POLL_S):
-                        if msg.batch < 0 and isinstance(msg, BatchFailed):
-                            raise worker_error(msg, "datagen", "sample")
-                        results[msg.batch] = msg
-                done = results.pop(b)
-                if isinstance(done, BatchFailed):
-                    raise worker_error(done, "datagen", "sample")
-                pool.forget(0, b)
-                idx = order[lo : lo + size]
-                batch_x = slots[b % ahead].view()[: len(idx)].copy()
-                if b + ahead < len(starts):
-                    submit(pool, b + ahead)
-                yield self._pair(batch_x, idx)
-        finally:
-            if pool is not None:
-                pool.close()  # NOTE(shutdown): workers stop before their segments go
-            for seg in (*slots, shared_x):
-                if seg is not None:
-                    seg.close()
+            return run_here(p)
+        method = default_start_method() if opts.start_method is None else opts.start_method
+        return run_pool(p, n_workers, max(opts.buffer_size, n_workers), method)
 
 
 class BatchGenerator(_GeneratorBase):
@@ -333,50 +316,18 @@ class BatchGenerator(_GeneratorBase):
         sample_zmuv, sample_axis: the same per sample (axes of one HxWxC sample).
     """
 
-    def __init__(
-        self,
-        X: npt.ArrayLike,
-        y: npt.ArrayLike | None = None,
-        aug_params: Mapping[str, Any] | None = None,
-        rng_aug_params: Mapping[str, Any] | None = None,
-        dataset_zmuv: bool = False,
-        dataset_axis: Axis = None,
-        batch_zmuv: bool = False,
-        batch_axis: Axis = None,
-        sample_zmuv: bool = False,
-        sample_axis: Axis = None,
-    ) -> None:
-        arr = np.asarray(X)
-        super().__init__(
-            arr,
-            y,
-            None,
-            None,
-            aug_params,
-            rng_aug_params,
-            dataset_zmuv,
-            dataset_axis,
-            batch_zmuv,
-            batch_axis,
-            sample_zmuv,
-            sample_axis,
-        )
-
-    def _shared_source(self) -> tuple[Any, SharedArray | None]:
-        arr = np.ascontiguousarray(self.X)
-        if arr.dtype.hasobject:
-            raise OptionError("X holds Python objects and cannot be shared: pass workers=0")
-        return None, SharedArray.copy_of(arr, "x")
-
 
 class DataGenerator(_GeneratorBase):
     """Batches of image files (or ``.npy`` arrays) loaded on the fly; see BatchGenerator.
 
     Args:
-        X: file paths.
+        X: file paths (kept as a numpy array of str, as the original).
         data_loader: ``data_loader(path, **dl_kwargs) -> array``; a top-level function
             (it is pickled to the workers). Default :func:`img_loader`.
-        dl_kwargs: keywords for ``data_loader``.
+        dl_kwargs: keywords for ``data_loader`` (``{"mode": "RGB"}`` has ``img_loader``
+            convert every image to RGB).
+        dataset_zmuv_bsize: files loaded at a time while computing the dataset moments;
+            the moments are exact whatever its value.
         Other arguments: as :class:`BatchGenerator`; ``dataset_zmuv`` loads every file once.
     """
 
@@ -390,17 +341,19 @@ class DataGenerator(_GeneratorBase):
         rng_aug_params: Mapping[str, Any] | None = None,
         dataset_zmuv: bool = False,
         dataset_axis: Axis = None,
+        dataset_zmuv_bsize: int = 32,
         batch_zmuv: bool = False,
         batch_axis: Axis = None,
         sample_zmuv: bool = False,
         sample_axis: Axis = None,
     ) -> None:
-        paths = [str(p) for p in np.asarray(X).ravel().tolist()]
+        self.dataset_zmuv_bsize = dataset_zmuv_bsize
+        apply(self, {"dataset_zmuv_bsize": positive_int})
+        self._moment_chunk = self.dataset_zmuv_bsize
+        self.set_data_loader(data_loader, dl_kwargs)
         super().__init__(
-            paths,
+            X,
             y,
-            data_loader,
-            dl_kwargs,
             aug_params,
             rng_aug_params,
             dataset_zmuv,
@@ -410,3 +363,6 @@ class DataGenerator(_GeneratorBase):
             sample_zmuv,
             sample_axis,
         )
+
+    def _as_samples(self, X: npt.ArrayLike) -> Any:
+        return np.array([str(p) for p in np.asarray(X).ravel().tolist()], dtype=str)

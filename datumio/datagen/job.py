@@ -31,6 +31,8 @@ class ArrayJob:
     sample_shape: tuple[int, ...]
     dtype: str
     seed: int
+    #: The sample whose shape the slots were laid out for (named when one does not fit).
+    first: int
 
     def open(self, worker_id: int, slots: list[Segment]) -> ArrayFiller:
         return ArrayFiller(self, worker_id, slots)
@@ -57,7 +59,15 @@ class ArrayFiller:
         out = self.outputs[plan.slot][:n]
         at = [-1]
         try:
-            self.job.recipe.fill(self.source, plan.ids, plan.positions, self.job.seed, out, at=at)
+            self.job.recipe.fill(
+                self.source,
+                plan.ids,
+                plan.positions,
+                self.job.seed,
+                out,
+                first=self.job.first,
+                at=at,
+            )
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             # sys.exit in a data_loader fails the batch, naming the sample (worker.py).
             raise RecordFailure(at[0]) from exc

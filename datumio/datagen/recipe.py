@@ -7,35 +7,21 @@ pixel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from datumio.augment.params import Rng
 from datumio.augment.seeds import sample_rng
+from datumio.datagen.shapes import shape_error
 from datumio.errors import OptionError
-from datumio.shards.index import load_npy
 
 Axis = int | tuple[int, ...] | None
 _EPS = 1e-12
-
-
-def img_loader(data_path: str) -> np.ndarray:
-    """Load an image file (anything Pillow opens) or a ``.npy`` array.
-
-    Images come back HxWxC (grey as HxWx1; palette and CMYK as RGB), as they are stored.
-    """
-    if str(data_path).lower().endswith(".npy"):
-        arr = load_npy(str(data_path), mmap_mode=None)
-    else:
-        with Image.open(data_path) as opened:
-            img: Image.Image = opened
-            if img.mode not in ("L", "RGB", "RGBA", "I", "I;16", "F"):
-                img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-            arr = np.asarray(img)
-    return arr[:, :, None] if arr.ndim == 2 else arr
+#: ``mismatch(index, shape, first, first_shape)``: the error for a sample that does not fit.
+Mismatch = Callable[[int, tuple[int, ...], int, tuple[int, ...]], OptionError]
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +41,7 @@ class Recipe:
     chw_order: bool
 
     def load(self, source: Any, index: int) -> np.ndarray:
+        """Sample ``index`` of ``source`` as float32 HxWxC (before any step)."""
         raw = (
             source[index]
             if self.data_loader is None
@@ -63,8 +50,9 @@ class Recipe:
         x = np.array(raw, dtype=np.float32)
         return x[:, :, None] if x.ndim == 2 else x
 
-    def sample(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One sample: float32 HxWxC in, float32 HxWxC out."""
+    def sample(self, x: np.ndarray, rng: Rng) -> np.ndarray:
+        """One sample: float32 HxWxC in, float32 HxWxC out (``rng`` draws the random
+        augmentation: a per-sample ``Generator``, or ``numpy.random``)."""
         if self.mean is not None and self.std is not None:
             x = (x - self.mean) / (self.std + _EPS)
         if self.sample_zmuv:
@@ -88,23 +76,21 @@ class Recipe:
         seed: int,
         out: np.ndarray,
         *,
+        first: int,
         at: list[int] | None = None,
     ) -> None:
         """Write the processed samples ``indices`` into ``out`` (N, *sample shape, out dtype).
 
-        ``at``, when given, holds the index of the sample being processed (so a caller can
-        name the sample an exception came from)."""
+        ``first`` is the sample whose shape ``out`` was laid out for (named when another
+        one does not fit). ``at``, when given, holds the index of the sample being processed
+        (so a caller can name the sample an exception came from)."""
         work = np.empty(out.transpose(0, 2, 3, 1).shape if self.chw_order else out.shape, "f4")
         for k, (i, t) in enumerate(zip(indices.tolist(), positions.tolist(), strict=True)):
             if at is not None:
                 at[:] = [i]
             x = self.sample(self.load(source, i), sample_rng(seed, 0, t))
             if x.shape != work.shape[1:]:
-                raise OptionError(
-                    f"sample {i} came out {x.shape} but sample {indices[0]} was "
-                    f"{work.shape[1:]}: images of different sizes need an output_shape in "
-                    "aug_params or rng_aug_params"
-                )
+                raise shape_error(source, self.data_loader, i, x.shape, first, work.shape[1:])
             work[k] = x
         if self.batch_zmuv:
             work -= work.mean(axis=self.batch_axis, keepdims=True)
@@ -123,22 +109,28 @@ def _reduction_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     return axes
 
 
-def moments(chunks: Iterator[np.ndarray], axis: Axis) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over ``axis`` of the stacked chunks, in float64 (streaming)."""
+def moments(
+    chunks: Iterable[tuple[int, np.ndarray]], axis: Axis, mismatch: Mismatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over ``axis`` of the samples, exact (float64 sums, streamed).
+
+    ``chunks`` are ``(index of the first sample, samples stacked)``; chunks of different
+    sample shapes are fine when ``axis`` reduces what differs (per-channel moments of images
+    of many sizes), else ``mismatch`` says which sample does not fit.
+    """
     total = sq = None
     count = 0
-    axes: tuple[int, ...] = ()
-    shape: tuple[int, ...] = ()
-    for chunk in chunks:
+    first: tuple[int, tuple[int, ...]] = (0, ())
+    for at, chunk in chunks:
         c = np.asarray(chunk, dtype=np.float64)
-        if total is None:
-            axes, shape = _reduction_axes(axis, c.ndim), c.shape
-        elif c.shape[1:] != shape[1:]:
-            raise OptionError(
-                f"dataset_zmuv needs samples of one shape; found {shape[1:]} and {c.shape[1:]}"
-            )
+        axes = _reduction_axes(axis, c.ndim)
         s, q = c.sum(axis=axes, keepdims=True), np.square(c).sum(axis=axes, keepdims=True)
-        total, sq = (s, q) if total is None or sq is None else (total + s, sq + q)
+        if total is None or sq is None:
+            total, sq, first = s, q, (at, c.shape[1:])
+        elif s.shape != total.shape or c.shape[-1] != first[1][-1]:
+            raise mismatch(at, c.shape[1:], *first)
+        else:
+            total, sq = total + s, sq + q
         count += int(np.prod([c.shape[a] for a in axes]))
     if total is None or sq is None:
         raise OptionError("dataset_zmuv needs at least one sample")

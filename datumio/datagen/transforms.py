@@ -60,7 +60,7 @@ def _shapes(
 def build_augmentation_transform(
     input_shape: Sequence[int],
     output_shape: Sequence[int] | None = None,
-    zoom: float | Sequence[float] = 1.0,
+    zoom: float | Sequence[float] = (1.0, 1.0),
     rotation: float = 0.0,
     shear: float = 0.0,
     translation: Sequence[float] = (0, 0),
@@ -156,28 +156,27 @@ def _warp_args(warp_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
 def transform_image(
     img: np.ndarray,
     output_shape: Sequence[int] | None = None,
-    zoom: float | Sequence[float] = 1.0,
+    tf: Affine | None = None,
+    zoom: float | Sequence[float] = (1.0, 1.0),
     rotation: float = 0.0,
     shear: float = 0.0,
     translation: Sequence[float] = (0, 0),
     flip_lr: bool = False,
     flip_ud: bool = False,
     warp_kwargs: Mapping[str, Any] | None = None,
-    *,
-    tf: Affine | None = None,
 ) -> np.ndarray:
     """Zoom, rotate, shear, translate and flip ``img`` about its centre; centre-crop.
 
     Args:
         img: HxW or HxWxC array (uint8 or float).
         output_shape: (rows, cols) of the centre crop; None: the input's.
+        tf: a map from :func:`build_augmentation_transform`; overrides the parameters.
         zoom: > 1 zooms in; a pair is (zoom_x, zoom_y).
         rotation: degrees, counter-clockwise.
         shear: degrees, counter-clockwise.
         translation: (x, y) pixels; positive x moves the content right, positive y up.
         flip_lr, flip_ud: mirror the result left-right / up-down.
         warp_kwargs: ``order`` (0, 1, 3), ``mode``, ``cval`` (see the module docstring).
-        tf: a map from :func:`build_augmentation_transform`; overrides the parameters.
 
     Returns:
         float32 array of ``output_shape`` (plus the channel axis when ``img`` has one).
@@ -200,7 +199,7 @@ def perturb_image(
     do_flip_lr: bool = False,
     do_flip_ud: bool = False,
     allow_stretch: bool | float = False,
-    rng: Rng = np.random,
+    rng: Rng = None,
     warp_kwargs: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """:func:`transform_image` with parameters drawn from ``rng``.
@@ -209,7 +208,8 @@ def perturb_image(
     separately, a number s draws a stretch log-uniform in [1/s, s] (x zoom times it, y zoom
     divided by it); ``rotation_range``/``shear_range`` (degrees) and ``translation_range``
     (pixels, truncated to whole pixels, drawn for x then y) uniformly; each ``do_flip_*``
-    flips half of the time. ``rng``: ``numpy.random``, a ``RandomState`` or a ``Generator``.
+    flips half of the time. ``rng``: ``numpy.random`` (None, the default), a ``RandomState``
+    or a ``Generator``.
     """
     arr = np.asarray(img)
     tf = build_random_augmentation_transform(

@@ -49,7 +49,8 @@ def _stored_options(manifest: Manifest, options: IngestOptions) -> IngestOptions
         kept["size"] = size_from_recorded(kept["size"])
     if kept.get("background") is not None:
         kept["background"] = tuple(kept["background"])
-    return dataclasses.replace(options, format=manifest.backend, **kept)
+    kept["format"] = manifest.backend
+    return dataclasses.replace(options, **kept)
 
 
 def _load(out: str, rel: str) -> np.ndarray:

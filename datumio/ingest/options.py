@@ -7,12 +7,37 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
-from datumio.codec import DEFAULT_BACKGROUND, DEFAULT_MAX_PIXELS, ENCODINGS
+from datumio.checks import (
+    Check,
+    apply,
+    choice,
+    flag,
+    integer,
+    mapping,
+    non_negative_int,
+    number,
+    optional,
+    pair,
+    refuse,
+    sequence,
+    string,
+)
+from datumio.codec import DEFAULT_BACKGROUND, DEFAULT_MAX_PIXELS, Encoding
 from datumio.errors import OptionError
 from datumio.fields.spec import FieldSpec, parse_declarations
 from datumio.shards.format import backend_for_path
+
+#: The storage backend of a dataset.
+Format = Literal["lmdb", "hdf5"]
+FORMATS: tuple[Format, ...] = get_args(Format)
+#: How records are stored: ``auto`` or one of the codec's encodings.
+Encode = Literal["auto", Encoding]
+ENCODES: tuple[Encode, ...] = get_args(Encode)
+#: What a file that cannot be read or decoded does to the run.
+OnError = Literal["skip", "raise"]
+ON_ERRORS: tuple[OnError, ...] = get_args(OnError)
 
 _BYTE_UNITS = {
     "b": 1,
@@ -73,10 +98,10 @@ class IngestOptions:
     """
 
     #: Storage backend; None picks it from OUT's suffix (.lmdb / .h5), else LMDB.
-    format: str | None = None
+    format: Format | None = None
     #: keep the original bytes, re-encode (jpeg/png/webp) or store raw pixels. ``auto``
     #: keeps originals unless the pixels change (resize), then uses jpeg.
-    encode: str = "auto"
+    encode: Encode = "auto"
     quality: int = 90
     max_side: int | None = None
     short_side: int | None = None
@@ -97,8 +122,8 @@ class IngestOptions:
     #: shard plan sets the unit of work, see ``datumio/ingest/plan.py``).
     labels_file: str | None = None
     #: Fixed class list (and order) for a labels file; other labels are rejected.
-    class_names: tuple[str, ...] | None = None
-    on_error: str = "skip"
+    class_names: Sequence[str] | None = None
+    on_error: OnError = "skip"
     max_errors: int | None = None
     overwrite: bool = False
     #: Where tasks run: ``local``, ``dask`` (a LocalCluster) or ``dask=tcp://HOST:PORT``.
@@ -116,10 +141,7 @@ class IngestOptions:
     fields: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
-        if self.format not in (None, "lmdb", "hdf5"):
-            raise OptionError(f"format={self.format!r}; use 'lmdb' or 'hdf5'")
-        if self.encode not in ("auto", *ENCODINGS):
-            raise OptionError(f"encode={self.encode!r}; use one of auto, {', '.join(ENCODINGS)}")
+        apply(self, _CHECKS)
         resizes = [n for n in ("max_side", "short_side", "size") if getattr(self, n) is not None]
         if len(resizes) > 1:
             raise OptionError(f"choose one resize option, not {' and '.join(resizes)}")
@@ -128,44 +150,11 @@ class IngestOptions:
                 f"encode='keep' stores the original bytes, so it cannot apply {resizes[0]}; "
                 "use --encode jpeg|png|webp|raw with a resize"
             )
-        for name in ("max_side", "short_side"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise OptionError(f"{name}={value}; it must be a positive number of pixels")
-        if self.size is not None and min(self.size) < 1:
-            raise OptionError(f"size={self.size}; both sides must be positive")
-        if not 1 <= self.quality <= 100:
-            raise OptionError(f"quality={self.quality}; use 1..100")
-        if self.workers is not None and self.workers < 1:
-            raise OptionError(f"workers={self.workers}; use 1 or more (default: all cores)")
         if self.shard_bytes < 1 and self.shard_records < 1:
             raise OptionError("shard size must be positive (bytes or records)")
-        if self.on_error not in ("skip", "raise"):
-            raise OptionError(f"on_error={self.on_error!r}; use 'skip' or 'raise'")
-        if self.max_errors is not None and self.max_errors < 0:
-            raise OptionError(f"max_errors={self.max_errors}; use 0 or more")
-        if self.max_pixels < 1 or self.min_side < 1:
-            raise OptionError("max_pixels and min_side must be positive")
-        if not (
-            self.executor in ("local", "dask")
-            or (self.executor.startswith("dask=") and len(self.executor) > 5)
-        ):
-            raise OptionError(
-                f"executor={self.executor!r}; use local, dask or dask=tcp://HOST:PORT"
-            )
         if self.append and self.overwrite:
             raise OptionError("append cannot be combined with overwrite")
-        if self.wait is not None and not self.wait >= 0:  # also NaN
-            raise OptionError(
-                f"wait={self.wait}; give the seconds to wait for another run writing OUT "
-                "(0: do not wait; None: as long as it takes)"
-            )
-        if self.wait == math.inf:
-            object.__setattr__(self, "wait", None)  # one spelling (JSON has no infinity)
-        if len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background):
-            raise OptionError(f"background={self.background}; give three values in 0..255")
         if self.fields is not None:
-            object.__setattr__(self, "fields", {str(k): str(v) for k, v in self.fields.items()})
             self.field_specs()  # raises OptionError naming a bad declaration
             if self.fields and self.labels_file is None:
                 raise OptionError(
@@ -192,6 +181,103 @@ class IngestOptions:
     def backend_for(self, out: str) -> str:
         """The backend used for dataset path ``out``."""
         return self.format or backend_for_path(out) or "lmdb"
+
+
+def _background(name: str, value: Any) -> tuple[int, int, int]:
+    """Three grey levels 0-255 (R, G, B)."""
+    levels = sequence(integer(0, 255), want="three values in 0..255 (R, G, B)")(name, value)
+    if len(levels) != 3:
+        raise refuse(name, value, "three values in 0..255 (R, G, B)")
+    return levels[0], levels[1], levels[2]
+
+
+def _executor(name: str, value: Any) -> str:
+    """``local``, ``dask`` or ``dask=ADDRESS``."""
+    if isinstance(value, str) and re.fullmatch(r"local|dask|dask=.+", value, re.DOTALL):
+        return value
+    raise refuse(name, value, "local, dask or dask=tcp://HOST:PORT")
+
+
+def _path(name: str, value: Any) -> str:
+    """A path (str or ``os.PathLike``) as a non-empty str."""
+    return _NAME(name, os.fspath(value) if isinstance(value, os.PathLike) else value)
+
+
+def _wait(name: str, value: Any) -> float | None:
+    """Seconds >= 0; infinity is None, its one spelling (JSON has no infinity)."""
+    if isinstance(value, float) and value == math.inf:
+        return None
+    return _SECONDS(name, value)
+
+
+_SECONDS = number(
+    0.0,
+    want="the seconds to wait for another run writing OUT (0: do not wait; None: as long "
+    "as it takes)",
+)
+_PIXELS = integer(1, want="a positive number of pixels")
+_NAME = string(empty=False)
+
+#: The check of each field (``datumio.checks``); the rules between fields follow in
+#: :meth:`IngestOptions.__post_init__`.
+_CHECKS: dict[str, Check] = {
+    "format": optional(choice(FORMATS)),
+    "encode": choice(ENCODES),
+    "quality": integer(1, 100),
+    "max_side": optional(_PIXELS),
+    "short_side": optional(_PIXELS),
+    "size": optional(pair(_PIXELS)),
+    "gray": flag,
+    "background": _background,
+    "min_side": _PIXELS,
+    "max_pixels": _PIXELS,
+    "shard_bytes": non_negative_int,
+    "shard_records": non_negative_int,
+    "shuffle": flag,
+    "seed": non_negative_int,
+    "workers": optional(integer(1, want="1 or more (default: all cores)")),
+    "labels_file": optional(_path),
+    "class_names": optional(sequence(_NAME)),
+    "on_error": choice(ON_ERRORS),
+    "max_errors": optional(non_negative_int),
+    "overwrite": flag,
+    "executor": _executor,
+    "resume": flag,
+    "append": flag,
+    "wait": optional(_wait),
+    "fields": optional(mapping(_NAME, _NAME)),
+}
+
+
+class IngestKeywords(TypedDict, total=False):
+    """The keywords of ``ingest(src, out, ...)``: every :class:`IngestOptions` field but
+    ``executor`` (``ingest``'s own ``executor=`` takes its name, or an Executor). The
+    dataclass holds the defaults and what each one means (listed here by name)."""
+
+    append: bool
+    background: tuple[int, int, int]
+    class_names: Sequence[str] | None
+    encode: Encode
+    fields: Mapping[str, str] | None
+    format: Format | None
+    gray: bool
+    labels_file: str | None
+    max_errors: int | None
+    max_pixels: int
+    max_side: int | None
+    min_side: int
+    on_error: OnError
+    overwrite: bool
+    quality: int
+    resume: bool
+    seed: int
+    shard_bytes: int
+    shard_records: int
+    short_side: int | None
+    shuffle: bool
+    size: tuple[int, int] | None
+    wait: float | None
+    workers: int | None
 
 
 def recorded_options(options: IngestOptions) -> dict[str, Any]:

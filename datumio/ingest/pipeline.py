@@ -33,20 +33,14 @@ from datumio.fields.spec import FieldSpec
 from datumio.ingest import atomic
 from datumio.ingest.executors import Running, open_executor
 from datumio.ingest.finalize import DatasetInfo, Records, read_sidecars, write_dataset
+from datumio.ingest.labels_file import list_labels_file
 from datumio.ingest.options import IngestOptions
 from datumio.ingest.plan import PLAN_FILE, Plan, make_plan, read_dataset_id
 from datumio.ingest.report import IngestReport
 from datumio.ingest.rows import has_path_column
 from datumio.ingest.shard_task import ShardDone, ShardTask, write_shard
 from datumio.ingest.sidecar import SIDECARS_DIR, load_sidecar
-from datumio.ingest.sources import (
-    Item,
-    Listing,
-    Reject,
-    list_folders,
-    list_labels_file,
-    utf8_text,
-)
+from datumio.ingest.sources import Item, Listing, Reject, list_folders, utf8_text
 from datumio.ingest.work import WorkSpec
 from datumio.shards import format as fmt
 from datumio.shards.manifest import Manifest
@@ -61,7 +55,7 @@ Events = Callable[[str], None]
 #: Polled while the run waits for shards (every :data:`_STOP_POLL_S`): True stops the run as
 #: Ctrl-C would. Tools set it from a signal handler, which itself must not raise into the
 #: process pool's machinery (a KeyboardInterrupt inside it can leave a lock held for ever).
-Stop = Callable[[], bool]
+ShouldStop = Callable[[], bool]
 _STOP_POLL_S = 0.2
 
 
@@ -190,7 +184,7 @@ def run_shards(
     rejects: RejectPolicy,
     progress: Progress | None,
     total_files: int,
-    stop: Stop | None = None,
+    stop: ShouldStop | None = None,
 ) -> tuple[list[int], int]:
     """Run (or reuse) every planned shard, answers taken in plan order.
 
@@ -225,7 +219,7 @@ def run_shards(
     return numbers, reused
 
 
-def _answer(future: Future[ShardDone], stop: Stop | None) -> ShardDone:
+def _answer(future: Future[ShardDone], stop: ShouldStop | None) -> ShardDone:
     if stop is None:
         return future.result()
     while True:
@@ -361,7 +355,7 @@ def run_ingest(
     executor: Executor | None = None,
     progress: Progress | None = None,
     events: Events | None = None,
-    stop: Stop | None = None,
+    stop: ShouldStop | None = None,
     upload: str | None = None,
 ) -> IngestReport:
     """Ingest the images below ``src`` into ``target`` (paths absolute, already checked by

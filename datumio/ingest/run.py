@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Unpack
 
+from datumio.checks import on_top
 from datumio.errors import IngestError
 from datumio.ingest.append import Append
 from datumio.ingest.lock import writer_lock
 from datumio.ingest.new_dataset import NewDataset
-from datumio.ingest.options import IngestOptions
-from datumio.ingest.pipeline import Events, Progress, Stop, Target, check_paths, run_ingest
+from datumio.ingest.options import IngestKeywords, IngestOptions
+from datumio.ingest.pipeline import Events, Progress, ShouldStop, Target, check_paths, run_ingest
 from datumio.ingest.report import IngestReport
 from datumio.remote.cache import cache_key
 from datumio.remote.publish import publish, seen_manifest
@@ -27,10 +28,11 @@ def ingest(
     out: str | os.PathLike[str],
     options: IngestOptions | None = None,
     *,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
     progress: Progress | None = None,
     events: Events | None = None,
-    stop: Stop | None = None,
+    stop: ShouldStop | None = None,
+    **overrides: Unpack[IngestKeywords],
 ) -> IngestReport:
     """Ingest the images below ``src`` into a new dataset at ``out`` (or add them to it).
 
@@ -41,11 +43,15 @@ def ingest(
             directory (``$DATUMIO_CACHE/ingest/...``; ``resume`` continues it), then every
             file is uploaded and the manifest last, so a reader never sees half of it.
         options: see :class:`IngestOptions` (``append``, ``resume``, ``executor`` ...).
-        executor: where shard tasks run; default the one ``options.executor`` names.
+        executor: where shard tasks run: an Executor, or the name of one
+            (``IngestOptions.executor``: ``"local"``, ``"dask"``, ``"dask=tcp://HOST:PORT"``);
+            default the one ``options.executor`` names.
         progress: called as ``progress(files_done, files_total)`` after each shard.
         events: called with the name of each step as the run reaches it (see
             :data:`datumio.ingest.pipeline.Events`).
         stop: polled while the run waits for shards; True stops it as Ctrl-C would.
+        overrides: any other :class:`IngestOptions` field on top of ``options``
+            (``ingest(src, out, size=(224, 224), workers=4)``; see :class:`IngestKeywords`).
 
     Returns:
         The report of the run (also written into the dataset's manifest).
@@ -58,9 +64,13 @@ def ingest(
         RemoteError: ``out`` is a URL that cannot be written, or another writer published
             there while this run was writing.
         OptionError: ``out`` is a URL with a query string or fragment its scheme takes
-            none of (``s3://...?x``).
+            none of (``s3://...?x``); a bad option, naming it.
+        TypeError: a keyword that is not an option (with the closest name).
     """
-    options = options or IngestOptions()
+    fields: dict[str, Any] = dict(overrides)
+    if isinstance(executor, str):
+        fields["executor"], executor = executor, None
+    options = on_top(IngestOptions, options, fields, "ingest")
     run: dict[str, Any] = dict(executor=executor, progress=progress, events=events, stop=stop)
     if is_url(out):
         return _ingest_to_url(src, str(out), options, **run)

@@ -13,6 +13,7 @@ driver from any executor) after the task removed what it had written of its shar
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar, s
 from datumio.ingest.sources import Reject
 from datumio.ingest.work import Accepted, WorkSpec, process_file, process_row
 from datumio.shards import format as fmt
-from datumio.shards.base import ShardWriter
+from datumio.shards.base import ShardSummary, ShardWriter
 from datumio.shards.writer import open_shard_writer, shard_info
 
 
@@ -71,20 +72,35 @@ def write_shard(task: ShardTask) -> ShardDone:
     name = fmt.shard_name(task.number, task.backend)
     final = os.path.join(task.root, fmt.SHARDS_DIR, name)
     partial = os.path.join(task.root, fmt.SHARDS_DIR, f".{name}.part-{secrets.token_hex(4)}")
-    channels = (1 if task.spec.gray else 3) if task.spec.images else 0
-    histogram = np.zeros((channels, 256), dtype=np.uint64)
-    labels: list[int] = []
-    crcs: list[int] = []
-    shapes: list[tuple[int, int, int]] = []
-    groups: list[int] = []
-    sizes: list[tuple[int, int]] = []
-    sources = bytearray()
-    source_offsets = [0]
-    formats: collections.Counter[str] = collections.Counter()
-    rejects: list[Reject] = []
-    field_specs = task.spec.fields
-    field_names = [f.name for f in field_specs]
-    fields = _FieldParts(field_specs)
+    records = _ShardRecords(task)
+    try:
+        summary = _write_records(task, partial, records)
+        if records.stopped_after is not None:
+            _remove(partial)
+            stopped = records.stopped_after
+            return ShardDone(task.number, stopped, 0, records.rejects, complete=False)
+    except BaseException as exc:
+        _remove(partial)  # on a full disk too: its space is given back
+        raise_if_full(exc, final)
+        raise
+    _place(task, partial, final, written=summary is not None)
+    try:
+        os.makedirs(os.path.join(task.root, SIDECARS_DIR), exist_ok=True)
+        save_sidecar(task.root, task.number, records.meta(name, summary), records.arrays())
+    except BaseException as exc:
+        _remove(final)  # a shard without its sidecar is redone: give its space back
+        raise_if_full(exc, sidecar_path(task.root, task.number))
+        raise
+    return ShardDone(task.number, len(task.rels), len(records.labels), records.rejects)
+
+
+def _write_records(task: ShardTask, partial: str, records: _ShardRecords) -> ShardSummary | None:
+    """Write the records of the task's accepted files to ``partial``, in order.
+
+    Returns:
+        What the writer wrote; None when no file was accepted, or when the task stopped at
+        a reject (``records.stopped_after`` says after how many files).
+    """
     writer: ShardWriter | None = None
     try:
         for k, rel in enumerate(task.rels):
@@ -95,80 +111,106 @@ def write_shard(task: ShardTask) -> ShardDone:
                 outcome = process_row(task.spec, values)
             label = task.labels[k]
             if not isinstance(outcome, Accepted):
-                rejects.append(Reject(rel, outcome.reason, outcome.detail, label=label))
+                records.rejects.append(Reject(rel, outcome.reason, outcome.detail, label=label))
                 if task.stop_at_reject:
-                    if writer is not None:
-                        writer.abort()
-                        writer = None
-                    _remove(partial)
-                    return ShardDone(task.number, k + 1, 0, rejects, complete=False)
+                    records.stopped_after = k + 1
+                    return None
                 continue
             if writer is None:
-                info = shard_info(
-                    task.number, task.spec.encoding, task.num_classes, field_names, task.dataset_id
-                )
-                writer = open_shard_writer(
-                    partial, task.backend, info, task.num_classes, field_names
-                )
+                writer = _open_writer(task, partial)
             writer.add(outcome.payload, label, outcome.crc, outcome.shape, outcome.fields)
-            fields.add(values or {}, outcome.fields)
-            labels.append(label)
-            crcs.append(outcome.crc)
-            shapes.append(outcome.shape)
-            if task.groups is not None:
-                groups.append(task.groups[k])
-            histogram += outcome.histogram
-            sizes.append(outcome.source_size)
-            sources += rel.encode("utf-8", "surrogateescape")
-            source_offsets.append(len(sources))
-            formats[outcome.source_format] += 1
+            records.add(k, rel, outcome, values)
         summary = writer.close() if writer is not None else None
         writer = None
-    except BaseException as exc:
-        if writer is not None:
+        return summary
+    finally:
+        if writer is not None:  # an error, or a stop at a reject: nothing of it is kept
             writer.abort()
-        _remove(partial)  # on a full disk too: its space is given back
-        raise_if_full(exc, final)
-        raise
-    if summary is not None:
-        os.replace(partial, final)
-        if task.upload is not None:  # before the sidecar: a shard with a sidecar is sent
-            from datumio.remote.publish import upload_file
 
-            upload_file(final, task.upload, f"{fmt.SHARDS_DIR}/{name}")
-    else:
+
+def _place(task: ShardTask, partial: str, final: str, written: bool) -> None:
+    """Rename the shard written at ``partial`` to ``final`` (and upload it), or, when no file
+    became a record (not ``written``), remove a ``final`` an earlier try left."""
+    if not written:
         _remove(final)  # a retried task whose files were rejected this time
-    meta = {
-        "shard": task.number,
-        "file": f"{fmt.SHARDS_DIR}/{name}" if summary is not None else None,
-        "files": len(task.rels),
-        "num_records": len(labels),
-        "payload_bytes": summary.payload_bytes if summary is not None else 0,
-        "records_crc32": summary.records_crc32 if summary is not None else 0,
-        "formats": dict(sorted(formats.items())),
-        "rejects": [reject_to_json(r) for r in rejects],
-        "fields_crc32": summary.fields_crc32 if summary is not None else None,
-        "field_counts": fields.counts,
-    }
-    arrays = {
-        "labels": np.asarray(labels, dtype=fmt.LABEL_DTYPE),
-        "crc32": np.asarray(crcs, dtype=fmt.CRC_DTYPE),
-        "shapes": np.asarray(shapes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 3),
-        "source_offsets": np.asarray(source_offsets, dtype=fmt.ID_DTYPE),
-        "sources": np.frombuffer(bytes(sources), dtype=np.uint8),
-        "groups": np.asarray(groups, dtype=fmt.LABEL_DTYPE),
-        "source_sizes": np.asarray(sizes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 2),
-        "histogram": histogram,
-        **fields.arrays(),
-    }
-    try:
-        os.makedirs(os.path.join(task.root, SIDECARS_DIR), exist_ok=True)
-        save_sidecar(task.root, task.number, meta, arrays)
-    except BaseException as exc:
-        _remove(final)  # a shard without its sidecar is redone: give its space back
-        raise_if_full(exc, sidecar_path(task.root, task.number))
-        raise
-    return ShardDone(task.number, len(task.rels), len(labels), rejects)
+        return
+    os.replace(partial, final)
+    if task.upload is not None:  # before the sidecar: a shard with a sidecar is sent
+        from datumio.remote.publish import upload_file
+
+        upload_file(final, task.upload, f"{fmt.SHARDS_DIR}/{os.path.basename(final)}")
+
+
+def _open_writer(task: ShardTask, partial: str) -> ShardWriter:
+    field_names = [f.name for f in task.spec.fields]
+    info = shard_info(
+        task.number, task.spec.encoding, task.num_classes, field_names, task.dataset_id
+    )
+    return open_shard_writer(partial, task.backend, info, task.num_classes, field_names)
+
+
+class _ShardRecords:
+    """What the sidecar of a shard says of its records, gathered as they are written."""
+
+    def __init__(self, task: ShardTask) -> None:
+        self._task = task
+        channels = (1 if task.spec.gray else 3) if task.spec.images else 0
+        self.histogram = np.zeros((channels, 256), dtype=np.uint64)
+        self.labels: list[int] = []
+        self.crcs: list[int] = []
+        self.shapes: list[tuple[int, int, int]] = []
+        self.groups: list[int] = []
+        self.sizes: list[tuple[int, int]] = []
+        self.sources = bytearray()
+        self.source_offsets = [0]
+        self.formats: collections.Counter[str] = collections.Counter()
+        self.rejects: list[Reject] = []
+        self.fields = _FieldParts(task.spec.fields)
+        #: Set when the task stopped at a reject (``stop_at_reject``): the files looked at.
+        self.stopped_after: int | None = None
+
+    def add(self, k: int, rel: str, outcome: Accepted, values: Mapping[str, Any] | None) -> None:
+        """The record of the task's file ``k`` (``rel``), written."""
+        self.fields.add(values or {}, outcome.fields)
+        self.labels.append(self._task.labels[k])
+        self.crcs.append(outcome.crc)
+        self.shapes.append(outcome.shape)
+        if self._task.groups is not None:
+            self.groups.append(self._task.groups[k])
+        self.histogram += outcome.histogram
+        self.sizes.append(outcome.source_size)
+        self.sources += rel.encode("utf-8", "surrogateescape")
+        self.source_offsets.append(len(self.sources))
+        self.formats[outcome.source_format] += 1
+
+    def meta(self, name: str, summary: ShardSummary | None) -> dict[str, Any]:
+        """The sidecar's JSON part; ``summary``: the shard's, None when it has no record."""
+        return {
+            "shard": self._task.number,
+            "file": f"{fmt.SHARDS_DIR}/{name}" if summary is not None else None,
+            "files": len(self._task.rels),
+            "num_records": len(self.labels),
+            "payload_bytes": summary.payload_bytes if summary is not None else 0,
+            "records_crc32": summary.records_crc32 if summary is not None else 0,
+            "formats": dict(sorted(self.formats.items())),
+            "rejects": [reject_to_json(r) for r in self.rejects],
+            "fields_crc32": summary.fields_crc32 if summary is not None else None,
+            "field_counts": self.fields.counts,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The sidecar's arrays: the shard's part of the global index."""
+        return {
+            "labels": np.asarray(self.labels, dtype=fmt.LABEL_DTYPE),
+            "crc32": np.asarray(self.crcs, dtype=fmt.CRC_DTYPE),
+            "shapes": np.asarray(self.shapes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 3),
+            "source_offsets": np.asarray(self.source_offsets, dtype=fmt.ID_DTYPE),
+            "sources": np.frombuffer(bytes(self.sources), dtype=np.uint8),
+            "groups": np.asarray(self.groups, dtype=fmt.LABEL_DTYPE),
+            "source_sizes": np.asarray(self.sizes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 2),
+            "histogram": self.histogram,
+            **self.fields.arrays(),
+        }
 
 
 class _FieldParts:
@@ -211,6 +253,6 @@ class _FieldParts:
 
 
 def _remove(path: str) -> None:
-    for p in (path, path + "-lock"):
-        if os.path.lexists(p):
-            os.remove(p)
+    """Remove a shard file (no writer leaves anything beside it: LMDB's takes no lock)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)

@@ -5,10 +5,12 @@ read). The other types are read from the records: all of them, or a seeded sampl
 ``sample`` records (:func:`sample_ids`) when there are more; each entry says which
 (``from``: ``"index"`` or ``"records"``, ``records_read``).
 
-Every entry has ``name``, ``type``, ``dtype`` and ``records`` (records having the field, from
-the manifest); boxes, keypoints, multilabel and array fields ``per_record`` (values per
-record, all records, from the manifest). Then, by type (``seen``: sampled records having the
-field; shares are fractions of 1, rounded to 6 places)::
+Each field gets a :class:`~datumio.inspect.field_stats.FieldStats` (its ``to_json()`` is the
+summary's JSON entry). Every entry has ``name``, ``type``, ``dtype`` and ``records`` (records
+having the field, from the manifest); boxes, keypoints, multilabel and array fields
+``per_record`` (values per record, all records, from the manifest). Then, by type, in
+``values`` (``seen``: sampled records having the field; shares are fractions of 1, rounded to
+6 places)::
 
     int         top [[value, records]] (10 most frequent), distinct, min, max
     multilabel  top [[label, records]] (10), distinct, no_labels (records with none)
@@ -29,12 +31,29 @@ import base64
 import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from datumio.errors import DatumioError
 from datumio.fields.spec import FieldSpec
+from datumio.inspect.field_stats import (
+    ArrayValues,
+    BoxAreas,
+    BoxesPerImage,
+    BoxValues,
+    FieldStats,
+    FieldValues,
+    FloatValues,
+    Histogram,
+    IntValues,
+    KeypointValues,
+    LabelValues,
+    LengthRange,
+    LengthValues,
+    MaskValues,
+    NumberSpan,
+)
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
 
@@ -48,7 +67,13 @@ BOX_COUNT_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64)
 AREA_BUCKETS = (0.001, 0.01, 0.1, 0.5)
 AREA_LABELS = ("<0.1%", "0.1-1%", "1-10%", "10-50%", ">=50%")
 
+#: Field types counted whole from their global index, without reading a record.
+_FROM_INDEX = ("int", "multilabel")
+#: Field types whose entry gives ``per_record`` (values per record).
+_PER_RECORD = ("boxes", "keypoints", "multilabel", "array")
+
 Progress = Callable[[int, int], None]
+_Key = TypeVar("_Key")
 
 
 def sample_ids(num_records: int, sample: int, seed: int = 0) -> np.ndarray:
@@ -67,8 +92,9 @@ def field_statistics(
     sample: int = DEFAULT_FIELD_SAMPLE,
     seed: int = 0,
     progress: Progress | None = None,
-) -> list[dict[str, Any]]:
-    """One JSON-safe entry per field, in the manifest's order (see the module docstring).
+) -> tuple[FieldStats, ...]:
+    """One :class:`~datumio.inspect.field_stats.FieldStats` per field, in the manifest's order
+    (see the module docstring).
 
     Args:
         ds: an open dataset.
@@ -76,8 +102,7 @@ def field_statistics(
         seed: chooses the sample when there are more records.
         progress: called as ``progress(done, total)`` while records are read.
     """
-    entries = [_base(ds, spec) for spec in ds.fields.values()]
-    read = [spec for spec in ds.fields.values() if spec.type not in ("int", "multilabel")]
+    read = [spec for spec in ds.fields.values() if spec.type not in _FROM_INDEX]
     ids = sample_ids(len(ds), sample, seed) if read else np.zeros(0, np.int64)
     tallies = {spec.name: _Tally(spec) for spec in read}
     unreadable = 0
@@ -93,31 +118,47 @@ def field_statistics(
                     tallies[name].add(value, h * w)
         if progress is not None:
             progress(done, int(ids.size))
-    for entry in entries:
-        spec = ds.fields[entry["name"]]
+    records_read = int(ids.size) - unreadable
+    return tuple(
+        _entry(ds, spec, tallies.get(spec.name), records_read, unreadable)
+        for spec in ds.fields.values()
+    )
+
+
+def _entry(
+    ds: Dataset, spec: FieldSpec, tally: _Tally | None, records_read: int, unreadable: int
+) -> FieldStats:
+    """The statistics of ``spec``: from its global index, or from ``tally``'s records."""
+    counted_from: Literal["index", "records"] = "records"
+    values: FieldValues | None
+    if tally is None:
+        index = ds.field_index(spec.name)
         if spec.type == "int":
-            entry.update(_int_stats(np.asarray(ds.field_index(spec.name))))
-        elif spec.type == "multilabel":
-            entry.update(_multilabel_stats(spec, ds.field_index(spec.name), len(ds)))
+            values = _int_values(np.asarray(index))
         else:
-            entry["from"] = "records"
-            entry["records_read"] = int(ids.size) - unreadable
-            if unreadable:
-                entry["unreadable"] = unreadable
-            entry.update(tallies[spec.name].result())
-    return entries
+            values = _label_values(spec, index, len(ds))
+        counted_from, records_read, unreadable = "index", 0, 0
+    else:
+        values = tally.values()
+    return FieldStats(
+        name=spec.name,
+        type=spec.type,
+        dtype=spec.dtype,
+        records=spec.records,
+        per_record=_per_record(spec, len(ds)),
+        counted_from=counted_from,
+        records_read=records_read,
+        unreadable=unreadable,
+        seen=None if tally is None else tally.seen,
+        values=values,
+    )
 
 
-def _base(ds: Dataset, spec: FieldSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": spec.name,
-        "type": spec.type,
-        "dtype": spec.dtype,
-        "records": spec.records,
-    }
-    if spec.type in ("boxes", "keypoints", "multilabel", "array"):
-        out["per_record"] = round(spec.items / len(ds), 4) if len(ds) else 0.0
-    return out
+def _per_record(spec: FieldSpec, num_records: int) -> float | None:
+    """Values per record of a field of the types that have several; None for the others."""
+    if spec.type not in _PER_RECORD:
+        return None
+    return round(spec.items / num_records, 4) if num_records else 0.0
 
 
 def _share(part: float, whole: float) -> float:
@@ -128,55 +169,52 @@ def _num(value: float) -> float:
     return round(float(value), 6)
 
 
-def _top(counts: Counter[Any]) -> list[list[Any]]:
+def _top(counts: Counter[_Key]) -> tuple[tuple[_Key, int], ...]:
     """The most frequent values, most first, ties by value."""
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [[key, int(n)] for key, n in ranked[:MAX_TOP]]
+    return tuple((key, int(n)) for key, n in ranked[:MAX_TOP])
 
 
-def _int_stats(values: np.ndarray) -> dict[str, Any]:
+def _int_values(values: np.ndarray) -> IntValues:
     present = values[values != fmt.INT_ABSENT]
     uniq, counts = np.unique(present, return_counts=True)
-    top = _top(Counter(dict(zip(uniq.tolist(), counts.tolist(), strict=True))))
-    return {
-        "from": "index",
-        "records_read": 0,
-        "top": top,
-        "distinct": int(uniq.size),
-        "min": int(present.min()) if present.size else None,
-        "max": int(present.max()) if present.size else None,
-    }
+    return IntValues(
+        top=_top(Counter(dict(zip(uniq.tolist(), counts.tolist(), strict=True)))),
+        distinct=int(uniq.size),
+        min=int(present.min()) if present.size else None,
+        max=int(present.max()) if present.size else None,
+    )
 
 
-def _multilabel_stats(spec: FieldSpec, index: Any, num_records: int) -> dict[str, Any]:
+def _label_values(spec: FieldSpec, index: Any, num_records: int) -> LabelValues:
     offsets, ids = index
     counts = np.bincount(np.asarray(ids, dtype=np.int64), minlength=spec.length or 0)
     vocab = spec.vocabulary
     used = np.flatnonzero(counts)
-    named = Counter({vocab[k] if vocab is not None else int(k): int(counts[k]) for k in used})
+    named: Counter[str | int] = Counter(
+        {vocab[k] if vocab is not None else int(k): int(counts[k]) for k in used}
+    )
     # Ties in vocabulary (id) order, as the labels are numbered.
     order = {key: k for k, key in enumerate(named)}
     ranked = sorted(named.items(), key=lambda kv: (-kv[1], order[kv[0]]))[:MAX_TOP]
     per_record = np.diff(np.asarray(offsets, dtype=np.int64))
-    return {
-        "from": "index",
-        "records_read": 0,
-        "top": [[key, n] for key, n in ranked],
-        "distinct": int(used.size),
-        "no_labels": int(np.count_nonzero(per_record == 0)) if num_records else 0,
-    }
+    return LabelValues(
+        top=tuple(ranked),
+        distinct=int(used.size),
+        no_labels=int(np.count_nonzero(per_record == 0)) if num_records else 0,
+    )
 
 
-def _span(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
+def _span(values: Sequence[float] | np.ndarray) -> NumberSpan:
     arr = np.asarray(values, dtype=np.float64)
     if not arr.size:
-        return {"min": None, "mean": None, "max": None}
-    return {"min": _num(arr.min()), "mean": _num(arr.mean()), "max": _num(arr.max())}
+        return NumberSpan(min=None, mean=None, max=None)
+    return NumberSpan(min=_num(arr.min()), mean=_num(arr.mean()), max=_num(arr.max()))
 
 
-def _buckets(values: np.ndarray, edges: Sequence[float], labels: Sequence[str]) -> list[list[Any]]:
+def _buckets(values: np.ndarray, edges: Sequence[float], labels: Sequence[str]) -> Histogram:
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(labels))
-    return [[label, int(n)] for label, n in zip(labels, counts.tolist(), strict=True)]
+    return tuple((label, int(n)) for label, n in zip(labels, counts.tolist(), strict=True))
 
 
 def _count_labels() -> list[str]:
@@ -191,7 +229,7 @@ class _Tally:
     def __init__(self, spec: FieldSpec) -> None:
         self.spec = spec
         self.seen = 0
-        self.values: list[float] = []  # float values, text/bytes lengths
+        self.values_read: list[float] = []  # float values, text/bytes lengths
         self.arrays: list[np.ndarray] = []
         self.lengths: list[int] = []  # array lengths; boxes / keypoints per record
         self.areas: list[np.ndarray] = []
@@ -203,9 +241,9 @@ class _Tally:
         self.seen += 1
         kind = self.spec.type
         if kind == "float":
-            self.values.append(float(value))
+            self.values_read.append(float(value))
         elif kind in ("text", "bytes"):
-            self.values.append(len(value))
+            self.values_read.append(len(value))
         elif kind == "array":
             self.arrays.append(np.asarray(value, dtype=np.float64))
             self.lengths.append(int(np.size(value)))
@@ -223,67 +261,78 @@ class _Tally:
         elif kind == "mask":
             self.pixels += np.bincount(np.asarray(value).ravel(), minlength=256)[:256]
 
-    def result(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"seen": self.seen}
+    def values(self) -> FieldValues | None:
+        """What the field's type adds; None for a type without statistics."""
         kind = self.spec.type
-        if kind == "float":
-            arr = np.asarray(self.values, dtype=np.float64)
-            finite = arr[np.isfinite(arr)]
-            out.update(_span(finite))
-            if finite.size < arr.size:
-                out["non_finite"] = int(arr.size - finite.size)
-        elif kind in ("text", "bytes"):
-            out["length"] = _span(self.values)
-        elif kind == "array":
-            flat = np.concatenate([np.zeros(0), *self.arrays])
-            finite = flat[np.isfinite(flat)]
-            out.update(_span(finite))
-            if finite.size < flat.size:
-                out["non_finite"] = int(flat.size - finite.size)
-            lengths = self.lengths
-            out["length"] = {"min": min(lengths), "max": max(lengths)} if lengths else None
-        elif kind == "boxes":
-            out.update(self._boxes())
-        elif kind == "keypoints":
-            out.update(self._keypoints())
-        elif kind == "mask":
-            total = int(self.pixels.sum())
-            out["pixels"] = total
-            out["pixel_share"] = [
-                [int(v), _share(int(self.pixels[v]), total)] for v in np.flatnonzero(self.pixels)
-            ]
-        return out
+        if kind in ("text", "bytes"):
+            return LengthValues(length=_span(self.values_read))
+        results: dict[str, Callable[[], FieldValues]] = {
+            "float": self._floats,
+            "array": self._arrays,
+            "boxes": self._boxes,
+            "keypoints": self._keypoints,
+            "mask": self._masks,
+        }
+        result = results.get(kind)
+        return None if result is None else result()
 
-    def _boxes(self) -> dict[str, Any]:
+    def _floats(self) -> FloatValues:
+        arr = np.asarray(self.values_read, dtype=np.float64)
+        finite = arr[np.isfinite(arr)]
+        span = _span(finite)
+        return FloatValues(
+            min=span.min, mean=span.mean, max=span.max, non_finite=int(arr.size - finite.size)
+        )
+
+    def _arrays(self) -> ArrayValues:
+        flat = np.concatenate([np.zeros(0), *self.arrays])
+        finite = flat[np.isfinite(flat)]
+        span = _span(finite)
+        lengths = self.lengths
+        return ArrayValues(
+            min=span.min,
+            mean=span.mean,
+            max=span.max,
+            non_finite=int(flat.size - finite.size),
+            length=LengthRange(min=min(lengths), max=max(lengths)) if lengths else None,
+        )
+
+    def _boxes(self) -> BoxValues:
         per = np.asarray(self.lengths, dtype=np.int64)
         areas = np.concatenate([np.zeros(0), *self.areas])
-        labels = _count_labels()
-        out: dict[str, Any] = {
-            "boxes": int(per.sum()),
-            "per_image": {
-                "mean": _num(per.mean()) if per.size else None,
-                "max": int(per.max()) if per.size else None,
-                "histogram": _buckets(per, BOX_COUNT_BUCKETS[1:], labels),
-            },
-            "area": {
-                "mean": _num(areas.mean()) if areas.size else None,
-                "histogram": _buckets(areas, AREA_BUCKETS, AREA_LABELS),
-            },
-        }
-        if self.spec.length == 5:
-            out["classes"] = _top(self.classes)
-        return out
+        return BoxValues(
+            boxes=int(per.sum()),
+            per_image=BoxesPerImage(
+                mean=_num(per.mean()) if per.size else None,
+                max=int(per.max()) if per.size else None,
+                histogram=_buckets(per, BOX_COUNT_BUCKETS[1:], _count_labels()),
+            ),
+            area=BoxAreas(
+                mean=_num(areas.mean()) if areas.size else None,
+                histogram=_buckets(areas, AREA_BUCKETS, AREA_LABELS),
+            ),
+            classes=_top(self.classes) if self.spec.length == 5 else None,
+        )
 
-    def _keypoints(self) -> dict[str, Any]:
+    def _keypoints(self) -> KeypointValues:
         total = sum(self.visibility.values())
         labelled = sum(n for v, n in self.visibility.items() if v > 0)
         ranked = sorted(self.visibility.items())[:MAX_TOP]
-        return {
-            "points": total,
-            "per_record_max": max(self.lengths, default=0),
-            "visible_fraction": _share(labelled, total),
-            "visibility": [[int(v) if v.is_integer() else v, n] for v, n in ranked],
-        }
+        return KeypointValues(
+            points=total,
+            per_record_max=max(self.lengths, default=0),
+            visible_fraction=_share(labelled, total),
+            visibility=tuple((int(v) if v.is_integer() else v, n) for v, n in ranked),
+        )
+
+    def _masks(self) -> MaskValues:
+        total = int(self.pixels.sum())
+        return MaskValues(
+            pixels=total,
+            pixel_share=tuple(
+                (int(v), _share(int(self.pixels[v]), total)) for v in np.flatnonzero(self.pixels)
+            ),
+        )
 
 
 def _finite(value: float) -> float | str:

@@ -20,15 +20,73 @@ import numpy as np
 import numpy.typing as npt
 
 from datumio.errors import OptionError
+from datumio.inspect._json import json_value
 from datumio.sampling import Sampler, SamplingPlan, resolve_weights
 
 #: Draws (epochs x epoch size) above which per-rank counts and coverage are estimated.
 EXACT_DRAWS_LIMIT = 4_000_000
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassDraws:
+    """What a sampler draws of one class (a row of the report).
+
+    Attributes:
+        id, name: the class.
+        records: its records.
+        draws_per_epoch: exact draws per epoch over all ranks (the sampler's quota).
+        share: ``draws_per_epoch`` as a fraction of the epoch.
+        repeats_per_epoch: mean draws per record per epoch.
+        repeats_range: every record is drawn floor or ceil of it: ``(floor, ceil)``.
+        unique_per_epoch: distinct records drawn per epoch.
+        seen_after_epochs: distinct records drawn at least once in the epochs (an int
+            when measured, else the expected value).
+        coverage: ``seen_after_epochs / records`` (None for a class without records).
+        max_draws_of_a_record: the most times one record is drawn in the epochs (None
+            when not measured or without records).
+    """
+
+    id: int
+    name: str
+    records: int
+    draws_per_epoch: int
+    share: float
+    repeats_per_epoch: float
+    repeats_range: tuple[int, int]
+    unique_per_epoch: int
+    seen_after_epochs: float
+    coverage: float | None
+    max_draws_of_a_record: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankDraws:
+    """The draws of one rank over all epochs (ints when measured, else expected values)."""
+
+    rank: int
+    draws: float
+    by_class: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShardsPerBatch:
+    """Distinct shards a batch of ``batch_size`` reads from: mean, fewest and most over
+    rank 0's first epoch (at most 1,000 batches), of the dataset's ``shards``."""
+
+    batch_size: int
+    shards: int
+    mean: float
+    min: int
+    max: int
+
+
 @dataclass(frozen=True)
 class SamplingReport:
     """A sampler's plan over ``epochs`` epochs and ``world_size`` ranks.
+
+    Read the run from :attr:`plan` (``mode``, ``epoch_size``, ``rank_size``), by class
+    (:attr:`by_class`) and by rank (:attr:`by_rank`); :meth:`to_json` is the ``sampling``
+    object of ``datumio inspect --json``.
 
     Attributes:
         plan: the sampler's per-epoch plan (exact quotas, whole epoch, all ranks).
@@ -43,9 +101,8 @@ class SamplingReport:
         max_draws: the most times any one record of each class is drawn in the epochs
             (``[C]``; None when not measured).
         notes: warnings the sampler raised (empty classes skipped, ...).
-        shards_per_batch: for a sharded dataset, the distinct shards each batch of
-            ``batch_size`` draws from (rank 0, first epoch): ``{"batch_size", "shards",
-            "mean", "min", "max"}``; how scattered a batch's reads are (None otherwise).
+        shards_per_batch: for a sharded dataset, how scattered a batch's reads are (None
+            otherwise).
     """
 
     plan: SamplingPlan
@@ -59,68 +116,95 @@ class SamplingReport:
     seen: npt.NDArray[np.float64]
     max_draws: npt.NDArray[np.int64] | None
     notes: list[str] = field(default_factory=list)
-    shards_per_batch: dict[str, float] | None = None
+    shards_per_batch: ShardsPerBatch | None = None
 
     @property
     def world_size(self) -> int:
         return self.plan.world_size
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict: the run, then one entry per class and per rank."""
+    @property
+    def dropped_per_epoch(self) -> int:
+        """Draws of an epoch that no rank gets (the epoch does not split evenly)."""
         p = self.plan
-        counts, draws = p.class_counts, p.draws
-        seen_total = float(self.seen.sum())
+        return p.epoch_size - p.rank_size * p.world_size
 
-        def num(v: float) -> float | int:
-            return int(v) if self.exact else round(float(v), 1)
+    @property
+    def fraction_seen_per_epoch(self) -> float:
+        """The share of all records drawn in one epoch (6 places)."""
+        return round(self.plan.fraction_seen, 6)
 
-        classes = []
+    @property
+    def fraction_seen_total(self) -> float:
+        """The share of all records drawn in all the epochs (6 places)."""
+        return round(float(self.seen.sum()) / max(self.plan.num_records, 1), 6)
+
+    def _count(self, value: float) -> float:
+        """A measured count as an int, an expected one to one place."""
+        return int(value) if self.exact else round(float(value), 1)
+
+    @property
+    def by_class(self) -> tuple[ClassDraws, ...]:
+        """One row per class, in class id order."""
+        p = self.plan
+        rows = []
         for c, name in enumerate(self.class_names):
-            n, q = int(counts[c]), int(draws[c])
-            classes.append(
-                {
-                    "id": c,
-                    "name": name,
-                    "records": n,
-                    "draws_per_epoch": q,
-                    "share": round(q / p.epoch_size, 6) if p.epoch_size else 0.0,
-                    "repeats_per_epoch": round(float(p.mean_repeats[c]), 4),
-                    "repeats_range": [q // n, -(-q // n)] if n else [0, 0],
-                    "unique_per_epoch": int(p.unique[c]),
-                    "seen_after_epochs": num(self.seen[c]),
-                    "coverage": round(float(self.seen[c]) / n, 6) if n else None,
-                    "max_draws_of_a_record": (
+            n, q = int(p.class_counts[c]), int(p.draws[c])
+            rows.append(
+                ClassDraws(
+                    id=c,
+                    name=name,
+                    records=n,
+                    draws_per_epoch=q,
+                    share=round(q / p.epoch_size, 6) if p.epoch_size else 0.0,
+                    repeats_per_epoch=round(float(p.mean_repeats[c]), 4),
+                    repeats_range=(q // n, -(-q // n)) if n else (0, 0),
+                    unique_per_epoch=int(p.unique[c]),
+                    seen_after_epochs=self._count(self.seen[c]),
+                    coverage=round(float(self.seen[c]) / n, 6) if n else None,
+                    max_draws_of_a_record=(
                         None if self.max_draws is None or not n else int(self.max_draws[c])
                     ),
-                }
+                )
             )
+        return tuple(rows)
+
+    @property
+    def by_rank(self) -> tuple[RankDraws, ...]:
+        """One row per rank: its draws in all the epochs, in all and by class id."""
+        return tuple(
+            RankDraws(
+                rank=r,
+                draws=self._count(self.per_rank[r].sum()),
+                by_class=tuple(self._count(v) for v in self.per_rank[r]),
+            )
+            for r in range(self.world_size)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict: the run, then one entry per class and per rank."""
+        p, weights = self.plan, self.weights
         return {
             "mode": p.mode,
-            "weights": None
-            if self.weights is None
-            else {str(k): v for k, v in self.weights.items()},
+            "weights": None if weights is None else {str(k): v for k, v in weights.items()},
             "power": self.power,
             "seed": self.seed,
             "epochs": self.epochs,
             "world_size": p.world_size,
             "epoch_size": p.epoch_size,
             "rank_size": p.rank_size,
-            "dropped_per_epoch": p.epoch_size - p.rank_size * p.world_size,
+            "dropped_per_epoch": self.dropped_per_epoch,
             "exact": self.exact,
-            "fraction_seen_per_epoch": round(p.fraction_seen, 6),
-            "fraction_seen_total": round(seen_total / max(p.num_records, 1), 6),
-            "classes": classes,
-            "per_rank": [
-                {
-                    "rank": r,
-                    "draws": num(self.per_rank[r].sum()),
-                    "by_class": [num(v) for v in self.per_rank[r]],
-                }
-                for r in range(p.world_size)
-            ],
+            "fraction_seen_per_epoch": self.fraction_seen_per_epoch,
+            "fraction_seen_total": self.fraction_seen_total,
+            "classes": json_value(self.by_class),
+            "per_rank": json_value(self.by_rank),
             "notes": list(self.notes),
-            "shards_per_batch": self.shards_per_batch,
+            "shards_per_batch": json_value(self.shards_per_batch),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The same as :meth:`to_json` (its name in earlier versions)."""
+        return self.to_json()
 
 
 def sampling_report(
@@ -163,6 +247,7 @@ def sampling_report(
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise OptionError(f"world_size must be a positive int, got {world_size!r}")
     kwargs: dict[str, Any] = {
+        "mode": mode,  # a str checked by SamplerOptions
         "weights": weights if mode == "weights" else None,
         "power": power if mode == "power" else None,
         "epoch_size": epoch_size,
@@ -174,7 +259,7 @@ def sampling_report(
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        samplers = [Sampler(dataset, mode, rank=0, **kwargs)]
+        samplers = [Sampler(dataset, rank=0, **kwargs)]
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     plan = samplers[0].plan()
     labels = np.asarray(dataset.labels) if plan.epoch_size * epochs <= exact_limit else None
@@ -195,7 +280,7 @@ def sampling_report(
         return SamplingReport(**common, exact=False, per_rank=per_rank, seen=seen, max_draws=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # already recorded from rank 0
-        samplers += [Sampler(dataset, mode, rank=r, **kwargs) for r in range(1, world_size)]
+        samplers += [Sampler(dataset, rank=r, **kwargs) for r in range(1, world_size)]
     per_rank = np.zeros((world_size, num_classes), dtype=np.float64)
     drawn = []
     for r, sampler in enumerate(samplers):
@@ -254,7 +339,7 @@ def load_weights(path: str, class_names: Sequence[str]) -> dict[int, float]:
     return {c: float(w) for c, w in weights.items()}
 
 
-def _shards_per_batch(dataset: Any, sampler: Sampler, batch_size: int) -> dict[str, float] | None:
+def _shards_per_batch(dataset: Any, sampler: Sampler, batch_size: int) -> ShardsPerBatch | None:
     """Distinct shards per batch of ``batch_size`` over rank 0's first epoch (at most 1,000
     batches), for a dataset with ``shard_offsets``; None otherwise."""
     offsets = getattr(dataset, "shard_offsets", None)
@@ -267,13 +352,13 @@ def _shards_per_batch(dataset: Any, sampler: Sampler, batch_size: int) -> dict[s
     shards = np.searchsorted(np.asarray(offsets), ids, side="right") - 1
     rows = np.sort(shards.reshape(batches, batch_size), axis=1)
     distinct = (np.diff(rows, axis=1) != 0).sum(axis=1) + 1
-    return {
-        "batch_size": batch_size,
-        "shards": len(offsets) - 1,
-        "mean": round(float(distinct.mean()), 2),
-        "min": int(distinct.min()),
-        "max": int(distinct.max()),
-    }
+    return ShardsPerBatch(
+        batch_size=batch_size,
+        shards=len(offsets) - 1,
+        mean=round(float(distinct.mean()), 2),
+        min=int(distinct.min()),
+        max=int(distinct.max()),
+    )
 
 
 def _expected(

@@ -39,7 +39,7 @@ import os
 import time
 import weakref
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -48,22 +48,18 @@ from datumio.augment.finish import Finish
 from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError, printable
+from datumio.loader.defaults import loader_sampler, resolved_transform
 from datumio.loader.fields import plan_fields
 from datumio.loader.fill import DatasetJob
+from datumio.loader.ids import ID_WINDOW_BATCHES, IdWindow
 from datumio.loader.job import WorkerConfig
 from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
-from datumio.loader.options import LoaderOptions
+from datumio.loader.options import LoaderKeywords, LoaderOptions
+from datumio.loader.ordered import Pending, in_order
 from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
+from datumio.loader.resume import LOADER_STATE_FORMAT, check_resume
 from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
 from datumio.loader.stats import LoaderStats
-from datumio.loader.support import (
-    ID_WINDOW_BATCHES,
-    LOADER_STATE_FORMAT,
-    IdWindow,
-    check_resume,
-    loader_sampler,
-    resolved_transform,
-)
 from datumio.loader.watch import StallWatch
 from datumio.remote import open_dataset
 from datumio.sampling import Sampler
@@ -76,8 +72,6 @@ STATE_FORMAT = LOADER_STATE_FORMAT
 _POLL_S = 0.5
 
 Batch = tuple[np.ndarray, ...]
-#: Finished batches by number, and failed ones (raised when the loop reaches them).
-Pending = dict[int, BatchDone | BatchFailed]
 
 
 class _Runtime:
@@ -114,7 +108,8 @@ class Loader:
             224) and centre-cropped to 224x224.
         sampler: a ready :class:`~datumio.sampling.Sampler` (distributed, stratified, groups).
         options: a :class:`LoaderOptions` (workers, prefetch, seed, decode, readahead, ...).
-        overrides: any :class:`LoaderOptions` field on top of ``options``
+        overrides: typed keywords (:class:`~datumio.loader.options.LoaderKeywords`): any
+            :class:`LoaderOptions` field on top of ``options``
             (``Loader(path, 64, workers=4)``), and, when ``sampler`` is not given, the
             sampler's options (:class:`~datumio.sampling.SamplerOptions`): ``sampling``
             ("balanced" by default, "natural", "weights" with ``weights``, "power" with
@@ -139,7 +134,7 @@ class Loader:
         transform: Transform | None = None,
         sampler: Sampler | None = None,
         options: LoaderOptions | None = None,
-        **overrides: Any,
+        **overrides: Unpack[LoaderKeywords],
     ) -> None:
         self.options, sampling = LoaderOptions.with_overrides(options, batch_size, overrides)
         self.dataset = (
@@ -422,35 +417,30 @@ class Loader:
         stop = start + ((n - start) // size) * size if opts.drop_last else n
         starts = range(start, max(start, stop), size)
         pending: Pending = {}
-        planned = yielded = 0
-        self._check_current(gen, yielded, len(starts))
+        self._check_current(gen, 0, len(starts))
+
+        def dispatch(b: int) -> bool:
+            slot = runtime.ring.acquire()
+            if slot is None:
+                return False
+            lo = starts[b]
+            self._dispatch(runtime, gen, b, slot, epoch, lo, min(lo + size, stop), pending)
+            return True
+
+        def wait() -> None:
+            t0 = time.perf_counter()
+            self._wait(runtime, gen, pending)
+            stats.wait_s += time.perf_counter() - t0
+
+        # A failed batch raises when the loop reaches it: the batches before it are served.
+        batches = in_order(len(starts), opts.num_prefetch, dispatch, wait, pending, worker_error)
         try:
-            while yielded < len(starts):
-                t0 = time.perf_counter()
-                while planned < len(starts) and planned - yielded < opts.num_prefetch:
-                    slot = runtime.ring.acquire()
-                    if slot is None:
-                        break
-                    lo = starts[planned]
-                    self._dispatch(
-                        runtime, gen, planned, slot, epoch, lo, min(lo + size, stop), pending
-                    )
-                    planned += 1
-                done = pending.pop(yielded, None)
-                if done is None:
-                    self._wait(runtime, gen, pending)
-                    t1 = time.perf_counter()
-                    stats.main_s += t1 - t0
-                    stats.wait_s += t1 - t0
-                    continue
-                if isinstance(done, BatchFailed):
-                    # Raised when the loop reaches it: the batches before it are served.
-                    raise worker_error(done)
-                batch = self._hand_out(runtime, done)
-                yielded += 1
-                self._position = starts[yielded - 1] + done.count
+            t0 = time.perf_counter()
+            for yielded, finished in enumerate(batches, 1):
+                batch = self._hand_out(runtime, finished)
+                self._position = starts[yielded - 1] + finished.count
                 stats.batches += 1
-                stats.samples += done.count
+                stats.samples += finished.count
                 stats.worker_restarts = runtime.pool.restarts
                 now = time.perf_counter()
                 stats.main_s += now - t0
@@ -459,6 +449,7 @@ class Loader:
                 yield batch
                 del batch
                 self._check_current(gen, yielded, len(starts))
+                t0 = time.perf_counter()
             self._epoch, self._position = epoch + 1, 0
         finally:
             for done in pending.values():

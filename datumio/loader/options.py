@@ -6,15 +6,25 @@ import dataclasses
 import multiprocessing
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
+from datumio import checks
 from datumio.errors import OptionError, unknown_keywords
-from datumio.sampling import SamplerOptions
+from datumio.sampling import ClassWeights, Mode, SamplerOptions
 from datumio.shards.handles import check_max_open_shards
 
-EXTRAS = ("ids", "groups")
+#: Extra arrays a batch may carry after (images, labels).
+Extra = Literal["ids", "groups"]
+#: Where records are decoded: in the workers, or on the consumer's device.
+Decode = Literal["worker", "device"]
+#: How worker processes start (``multiprocessing`` start methods).
+StartMethod = Literal["spawn", "forkserver", "fork"]
+# The same choices at run time, for the checks and for ``if value in DECODES`` narrowing.
+EXTRAS: tuple[Extra, ...] = get_args(Extra)
+DECODES: tuple[Decode, ...] = get_args(Decode)
+START_METHODS: tuple[StartMethod, ...] = get_args(StartMethod)
 #: ``Loader`` keywords that go to the Sampler it builds: ``sampling`` (its ``mode``) and
 #: every :class:`~datumio.sampling.SamplerOptions` field but those the loader owns.
 SAMPLER_KEYWORDS = (
@@ -25,13 +35,21 @@ SAMPLER_KEYWORDS = (
         if f.name not in ("seed", "batch_size", "mode")
     ),
 )
-DECODES = ("worker", "device")
-START_METHODS = ("spawn", "forkserver", "fork")
 #: Worker processes allowed per usable core: beyond it the processes, their memory and
 #: their slots crowd the machine out long before a batch arrives.
 WORKERS_PER_CORE = 8
 #: The bound never goes below this, so a machine of one or two cores still runs a handful.
 MIN_WORKERS_BOUND = 16
+
+
+def _start_method(given: StartMethod | None) -> StartMethod:
+    """``given`` (None: :func:`default_start_method`) if this platform has it."""
+    method = default_start_method() if given is None else given
+    here = multiprocessing.get_all_start_methods()
+    if method not in here:
+        usable = ", ".join(repr(m) for m in START_METHODS if m in here)
+        raise OptionError(f"start_method={given!r} is not available here; give one of {usable}")
+    return method
 
 
 def usable_cores() -> int:
@@ -60,7 +78,7 @@ def check_worker_count(workers: int, option: str = "workers") -> None:
         )
 
 
-def default_start_method() -> str:
+def default_start_method() -> StartMethod:
     """``forkserver`` where it exists (Linux, macOS), else ``spawn``; never ``fork``.
 
     ``fork`` copies the training process (threads, CUDA contexts, open LMDB handles) and is
@@ -95,27 +113,27 @@ class LoaderOptions:
     #: Raise on a record that fails to read or decode instead of replacing it.
     strict: bool = False
     #: Extra arrays yielded after (images, labels), in this order: "ids", "groups".
-    extras: tuple[str, ...] = ()
+    extras: Sequence[Extra] = ()
     #: "spawn", "forkserver" or "fork"; None: :func:`default_start_method`.
-    start_method: str | None = None
+    start_method: StartMethod | None = None
     #: Longest wait for one batch before LoaderError (workers alive but stuck).
     batch_timeout_s: float = 300.0
     #: Replacement workers allowed for one batch before LoaderError.
     max_restarts: int = 3
     #: "worker": workers decode and augment; "device": workers hand over the JPEG bytes and
     #: the drawn crop/flip, the consumer decodes on its device (``datumio.augment.device``).
-    decode: str = "worker"
+    decode: Decode = "worker"
     #: Batches each worker asks the kernel to read ahead (``posix_fadvise(WILLNEED)`` over
     #: their records' bytes): its current batch and those already queued to it. 0: none.
     #: Records in memory cost nothing; from a cold disk the reads queue up at once.
     readahead: int = 3
     #: Record fields added to each batch after (images, labels), in this order
     #: (``datumio.loader.fields``); boxes, keypoints and masks follow the augmentation.
-    fields: tuple[str, ...] = ()
+    fields: Sequence[str] = ()
     #: Boxes keeping less than this fraction of their area in view are dropped.
     box_min_visible: float = 0.25
     #: Keypoint index pairs that swap when a sample is mirrored (left/right eye, ...).
-    keypoint_pairs: tuple[tuple[int, int], ...] = ()
+    keypoint_pairs: Sequence[tuple[int, int]] = ()
     #: Mask value outside the image after augmentation, and of records without a mask.
     mask_fill: int = 255
     #: Balance over this instead of the labels: "group" (the dataset's groups) or an int
@@ -165,58 +183,13 @@ class LoaderOptions:
         return SamplerOptions(**fields)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OptionError(f"{name}={value!r}; give a positive int")
+        checks.apply(self, _CHECKS)
         check_worker_count(self.workers)
-        prefetch = 2 * self.workers if self.prefetch is None else self.prefetch
-        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
-            raise OptionError(
-                f"prefetch={self.prefetch!r}; give a positive int (default 2*workers)"
-            )
-        object.__setattr__(self, "prefetch", prefetch)
-        slots = prefetch + 2 if self.slots is None else self.slots
-        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
-            raise OptionError(f"slots={self.slots!r}; give a positive int (default prefetch + 2)")
-        object.__setattr__(self, "slots", slots)
-        extras = tuple(self.extras)
-        for extra in extras:
-            if extra not in EXTRAS:
-                raise OptionError(f"extras={extras!r}: {extra!r} is unknown; use any of {EXTRAS}")
-        object.__setattr__(self, "extras", extras)
-        if isinstance(self.fields, str):
-            raise OptionError(f"fields={self.fields!r}: give a tuple of field names")
-        object.__setattr__(self, "fields", tuple(self.fields))
-        if not 0.0 <= float(self.box_min_visible) <= 1.0:
-            raise OptionError(f"box_min_visible={self.box_min_visible!r}; give 0 to 1")
-        try:
-            pairs = tuple((int(a), int(b)) for a, b in self.keypoint_pairs)
-        except (TypeError, ValueError):
-            raise OptionError(
-                f"keypoint_pairs={self.keypoint_pairs!r}; give pairs of keypoint indices"
-            ) from None
-        object.__setattr__(self, "keypoint_pairs", pairs)
-        if isinstance(self.mask_fill, bool) or not 0 <= int(self.mask_fill) <= 255:
-            raise OptionError(f"mask_fill={self.mask_fill!r}; give 0 to 255")
-        method = default_start_method() if self.start_method is None else self.start_method
-        if method not in START_METHODS or method not in multiprocessing.get_all_start_methods():
-            raise OptionError(
-                f"start_method={self.start_method!r}; use one of "
-                f"{[m for m in START_METHODS if m in multiprocessing.get_all_start_methods()]}"
-            )
-        object.__setattr__(self, "start_method", method)
-        if not self.batch_timeout_s > 0:
-            raise OptionError(f"batch_timeout_s={self.batch_timeout_s}; give seconds > 0")
-        if self.max_restarts < 0:
-            raise OptionError(f"max_restarts={self.max_restarts}; give 0 or more")
-        if isinstance(self.readahead, bool) or not isinstance(self.readahead, int):
-            raise OptionError(f"readahead={self.readahead!r}; give batches ahead (0: none)")
-        if self.readahead < 0:
-            raise OptionError(f"readahead={self.readahead}; give 0 or more batches")
         check_max_open_shards(self.max_open_shards)
-        if self.decode not in DECODES:
-            raise OptionError(f"decode={self.decode!r}; use one of {DECODES}")
+        prefetch = 2 * self.workers if self.prefetch is None else self.prefetch
+        object.__setattr__(self, "prefetch", prefetch)
+        object.__setattr__(self, "slots", prefetch + 2 if self.slots is None else self.slots)
+        object.__setattr__(self, "start_method", _start_method(self.start_method))
 
     @property
     def num_prefetch(self) -> int:
@@ -229,3 +202,67 @@ class LoaderOptions:
     @property
     def method(self) -> str:
         return str(self.start_method)
+
+
+class LoaderKeywords(TypedDict, total=False):
+    """The keywords of ``Loader(...)``: every :class:`LoaderOptions` field but
+    ``batch_size`` (a parameter of its own), and the sampler's (:data:`SAMPLER_KEYWORDS`;
+    ``sampling`` is its mode). The dataclasses hold the defaults and what each one means."""
+
+    workers: int
+    prefetch: int | None
+    slots: int | None
+    seed: int
+    drop_last: bool
+    copy: bool
+    strict: bool
+    extras: Sequence[Extra]
+    start_method: StartMethod | None
+    batch_timeout_s: float
+    max_restarts: int
+    decode: Decode
+    readahead: int
+    fields: Sequence[str]
+    box_min_visible: float
+    keypoint_pairs: Sequence[tuple[int, int]]
+    mask_fill: int
+    balance_by: str | None
+    max_open_shards: int | None
+    sampling: Mode | None
+    weights: ClassWeights | None
+    power: float | None
+    epoch_size: int | None
+    stratified: bool
+    pad: bool
+    rank: int | None
+    world_size: int | None
+    locality: int
+    lockstep: bool
+
+
+#: The check of each field (``datumio.checks``); the rules between fields (the worker bound,
+#: the defaults of prefetch and slots, the start methods of this platform) follow in
+#: :meth:`LoaderOptions.__post_init__`.
+_CHECKS: dict[str, checks.Check] = {
+    "batch_size": checks.positive_int,
+    "workers": checks.positive_int,
+    "prefetch": checks.optional(checks.integer(1, want="a positive int (default 2*workers)")),
+    "slots": checks.optional(checks.integer(1, want="a positive int (default prefetch + 2)")),
+    "seed": checks.non_negative_int,
+    "drop_last": checks.flag,
+    "copy": checks.flag,
+    "strict": checks.flag,
+    "extras": checks.sequence(checks.choice(EXTRAS)),
+    "start_method": checks.optional(checks.choice(START_METHODS)),
+    "batch_timeout_s": checks.number(0.0, above=True, want="seconds > 0"),
+    "max_restarts": checks.non_negative_int,
+    "decode": checks.choice(DECODES),
+    "readahead": checks.integer(0, want="batches ahead (0: none)"),
+    "fields": checks.sequence(checks.string(empty=False), want="a tuple of field names"),
+    "box_min_visible": checks.probability,
+    "keypoint_pairs": checks.sequence(
+        checks.pair(checks.non_negative_int), want="pairs of keypoint indices"
+    ),
+    "mask_fill": checks.integer(0, 255),
+    "balance_by": checks.optional(checks.string(empty=False)),
+}

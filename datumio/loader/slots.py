@@ -25,6 +25,7 @@ import re
 import secrets
 import sys
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from typing import Any
@@ -475,9 +476,7 @@ class SlotRing:
         """A snapshot of ``slot``'s progress record (written by the worker filling it)."""
         return tuple(int(v) for v in self.layout.progress(self.segments[slot].mmap))
 
-    def hand_out(
-        self, slot: int, n: int, extras: tuple[str, ...]
-    ) -> tuple[Lease, list[np.ndarray]]:
+    def hand_out(self, slot: int, n: int, extras: Sequence[str]) -> tuple[Lease, list[np.ndarray]]:
         """Arrays (images, labels, *fields, *extras[, params]) over the first ``n`` samples
         of ``slot`` (no images for a layout without them)."""
         lay = self.layout

@@ -4,13 +4,16 @@ read through a local shard cache (``docs/remote.md``)."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict, Unpack
 
+from datumio.errors import printable, unknown_keywords
 from datumio.remote.store import RemoteError, RemoteShards, open_remote
 from datumio.remote.urls import is_url, public
 from datumio.shards.dataset import Dataset
 
 __all__ = [
+    "OpenKeywords",
     "RemoteError",
     "RemoteShards",
     "is_url",
@@ -21,12 +24,49 @@ __all__ = [
 ]
 
 
-def open_dataset(path: str | os.PathLike[str], **options: Any) -> Dataset:
-    """A dataset directory, or a URL through its local cache (:func:`open_remote`'s
-    ``cache_dir``, ``cache_limit`` and ``storage_options`` apply to URLs only)."""
+class OpenKeywords(TypedDict, total=False):
+    """The keywords of ``datumio.open(path, ...)``: those of
+    :class:`~datumio.shards.Dataset` (``verify_crc``, ``background``, ``max_open_shards``)
+    and, for a URL, those of :func:`open_remote` (``cache_dir``, ``cache_limit``,
+    ``storage_options``); their defaults and meaning are documented there."""
+
+    verify_crc: bool
+    background: tuple[int, int, int] | None
+    max_open_shards: int | None
+    cache_dir: str | None
+    cache_limit: int | None
+    storage_options: Mapping[str, Any] | None
+
+
+#: The keywords of :class:`OpenKeywords` that only a dataset at a URL takes.
+REMOTE_KEYWORDS = ("cache_dir", "cache_limit", "storage_options")
+
+
+def open_dataset(path: str | os.PathLike[str], **options: Unpack[OpenKeywords]) -> Dataset:
+    """Open a dataset directory, or a URL through its local cache.
+
+    Args:
+        path: the dataset directory, or its URL (``s3://...``, ``https://...``).
+        options: see :class:`OpenKeywords`; ``cache_dir``, ``cache_limit`` and
+            ``storage_options`` apply to URLs only.
+
+    Raises:
+        TypeError: a keyword that is not an option (with the closest name), or a URL's
+            keyword given with a local directory.
+    """
+    error = unknown_keywords("open", options, OpenKeywords.__annotations__)
+    if error is not None:
+        raise error
     if is_url(path):
         return open_remote(str(path), **options)
-    return Dataset(path, **options)
+    remote = [name for name in REMOTE_KEYWORDS if name in options]
+    if remote:
+        raise TypeError(
+            f"open() got {', '.join(remote)} for {printable(os.fspath(path))!r}, a local "
+            "directory: they apply to a dataset at a URL only; leave them out"
+        )
+    local: dict[str, Any] = dict(options)
+    return Dataset(path, **local)
 
 
 def local_copy(path: str, **options: Any) -> str:

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
-from datumio.errors import OptionError, unknown_keywords
+from datumio.checks import (
+    Check,
+    apply,
+    choice,
+    finite,
+    flag,
+    non_negative_int,
+    number,
+    on_top,
+    optional,
+    positive_int,
+    refuse,
+)
+from datumio.errors import OptionError
 
-MODES = ("natural", "balanced", "weights", "power")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+#: How a Sampler draws: see :class:`SamplerOptions`.
+Mode = Literal["natural", "balanced", "weights", "power"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+#: ``{class id or class name: weight}``; the three spellings let a ``dict[int, float]``
+#: or a ``dict[str, float]`` through (``Mapping`` is invariant in its keys).
+ClassWeights = Mapping[int, float] | Mapping[str, float] | Mapping[int | str, float]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,8 +67,8 @@ class SamplerOptions:
             of being spread evenly over the class. Default False.
     """
 
-    mode: str | None = None
-    weights: Mapping[int | str, float] | None = None
+    mode: Mode | None = None
+    weights: ClassWeights | None = None
     power: float | None = None
     epoch_size: int | None = None
     seed: int = 0
@@ -78,58 +89,23 @@ class SamplerOptions:
         Raises:
             TypeError: a name that is not a field (with the closest field name).
         """
-        error = unknown_keywords("Sampler", overrides, FIELDS)
-        if error is not None:
-            raise error
-        if options is None:
-            return cls(**overrides)
         fields = dict(overrides)
-        if "mode" not in fields and ("weights" in fields or "power" in fields):
+        if (
+            options is not None
+            and "mode" not in fields
+            and ("weights" in fields or "power" in fields)
+        ):
             fields["mode"] = None  # the mode options resolved to came from its own fields
-        return dataclasses.replace(options, **fields)
+        return on_top(cls, options, fields, "Sampler")
 
     def __post_init__(self) -> None:
-        mode = self.mode
-        if mode is not None and mode not in MODES:
-            raise OptionError(f"mode must be one of {MODES}, got {mode!r}")
-        if self.weights is not None and self.power is not None:
-            raise OptionError("pass either weights= or power=, not both")
-        if self.weights is not None:
-            if mode not in (None, "weights"):
-                raise OptionError(f"weights= needs mode='weights' (or no mode), got mode={mode!r}")
-            mode = "weights"
-            object.__setattr__(self, "weights", _check_weights(self.weights))
-        elif self.power is not None:
-            if mode not in (None, "power"):
-                raise OptionError(f"power= needs mode='power' (or no mode), got mode={mode!r}")
-            mode = "power"
-            if isinstance(self.power, bool) or not isinstance(self.power, numbers.Real):
-                raise OptionError(f"power must be a number, got {self.power!r}")
-            if not math.isfinite(self.power):
-                raise OptionError(f"power must be finite, got {self.power!r}")
-            object.__setattr__(self, "power", float(self.power))
-        elif mode == "weights":
-            raise OptionError("mode='weights' needs weights={class: weight}")
-        elif mode == "power":
-            raise OptionError("mode='power' needs power=a (e.g. 0.5 for square-root)")
-        object.__setattr__(self, "mode", mode or "balanced")
-        if self.epoch_size is not None and (not _is_int(self.epoch_size) or self.epoch_size < 1):
-            raise OptionError(f"epoch_size must be a positive int or None, got {self.epoch_size!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise OptionError(f"seed must be a non-negative int, got {self.seed!r}")
-        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
-            raise OptionError(f"batch_size must be a positive int or None, got {self.batch_size!r}")
+        apply(self, _CHECKS)
+        object.__setattr__(self, "mode", _resolved_mode(self.mode, self.weights, self.power))
         if self.stratified and self.batch_size is None:
             raise OptionError(
                 "stratified=True needs batch_size= (the layout is built per batch); "
                 "pass the batch size you will give to batches()"
             )
-        if self.rank is not None and (not _is_int(self.rank) or self.rank < 0):
-            raise OptionError(f"rank must be a non-negative int or None, got {self.rank!r}")
-        if self.world_size is not None and (not _is_int(self.world_size) or self.world_size < 1):
-            raise OptionError(f"world_size must be a positive int or None, got {self.world_size!r}")
-        if not _is_int(self.locality) or self.locality < 0:
-            raise OptionError(f"locality must be shards per window (0: off), got {self.locality!r}")
         if self.locality:
             if self.batch_size is None:
                 raise OptionError(
@@ -137,8 +113,6 @@ class SamplerOptions:
                     "spreads every class evenly over the batches)"
                 )
             object.__setattr__(self, "stratified", True)
-        if not isinstance(self.lockstep, bool):
-            raise OptionError(f"lockstep must be True or False, got {self.lockstep!r}")
         if self.lockstep and not self.locality:
             raise OptionError("lockstep=True needs locality=K (the shards per window)")
 
@@ -157,28 +131,77 @@ class SamplerOptions:
         }
 
 
-def _check_weights(weights: object) -> dict[int | str, float]:
-    if not isinstance(weights, Mapping):
-        raise OptionError(
-            f"weights must be a mapping {{class id or name: weight}}, got {type(weights)}; "
-            "for one weight per class in a list, pass dict(enumerate(weights))"
+def _resolved_mode(mode: Mode | None, weights: object, power: object) -> Mode:
+    """The mode ``mode`` names, or the one ``weights=`` or ``power=`` implies."""
+    if weights is not None and power is not None:
+        raise OptionError("pass either weights= or power=, not both")
+    implied: Mode | None = "weights" if weights is not None else None
+    implied = "power" if power is not None else implied
+    if implied is None and mode in _NEEDS:
+        raise OptionError(_NEEDS[mode])
+    if implied is not None and mode not in (None, implied):
+        raise OptionError(f"{implied}= needs mode={implied!r} (or no mode), got mode={mode!r}")
+    return implied or mode or "balanced"
+
+
+_NEEDS = {
+    "weights": "mode='weights' needs weights={class: weight}",
+    "power": "mode='power' needs power=a (e.g. 0.5 for square-root)",
+}
+_WEIGHT = number(0.0, want="a finite number >= 0")
+
+
+def _class_weights(name: str, value: Any) -> dict[int | str, float]:
+    """``{class id or class name: weight >= 0}`` with at least one positive weight."""
+    if not isinstance(value, Mapping):
+        raise refuse(
+            name,
+            value,
+            "a mapping {class id or name: weight} (for one weight per class in a list, "
+            "dict(enumerate(weights)))",
         )
     checked: dict[int | str, float] = {}
-    for key, value in weights.items():
-        is_id = _is_int(key) or (hasattr(key, "__index__") and not isinstance(key, bool))
-        if not is_id and not isinstance(key, str):
-            raise OptionError(f"weights keys must be class ids or class names, got {key!r}")
-        try:
-            w = float(value)
-        except (TypeError, ValueError):
-            raise OptionError(f"weights[{key!r}] must be a number, got {value!r}") from None
-        if not math.isfinite(w) or w < 0:
-            raise OptionError(f"weights[{key!r}] must be finite and >= 0, got {value!r}")
-        checked[key if isinstance(key, str) else int(key)] = w
+    for key, weight in value.items():
+        if isinstance(key, bool) or (not isinstance(key, str) and not hasattr(key, "__index__")):
+            raise refuse(f"a key of {name}", key, "class ids or class names")
+        key = key if isinstance(key, str) else int(key)
+        checked[key] = _WEIGHT(f"{name}[{key!r}]", weight)
     if not any(w > 0 for w in checked.values()):
-        raise OptionError("weights must give at least one class a positive weight")
+        raise refuse(name, value, "at least one class a positive weight")
     return checked
 
 
-#: The option names of :class:`SamplerOptions` (keywords of ``Sampler`` and ``Loader``).
-FIELDS = tuple(f.name for f in dataclasses.fields(SamplerOptions))
+#: The check of each field, in order (``datumio.checks``); the rules between fields follow
+#: in :meth:`SamplerOptions.__post_init__`.
+_CHECKS: dict[str, Check] = {
+    "mode": optional(choice(MODES)),
+    "weights": optional(_class_weights),
+    "power": optional(finite),
+    "epoch_size": optional(positive_int),
+    "seed": non_negative_int,
+    "stratified": flag,
+    "batch_size": optional(positive_int),
+    "pad": flag,
+    "rank": optional(non_negative_int),
+    "world_size": optional(positive_int),
+    "locality": non_negative_int,
+    "lockstep": flag,
+}
+
+
+class SamplerKeywords(TypedDict, total=False):
+    """The keywords of ``Sampler(...)``: every :class:`SamplerOptions` field, with its type
+    (the dataclass holds the defaults and what each one means)."""
+
+    mode: Mode | None
+    weights: ClassWeights | None
+    power: float | None
+    epoch_size: int | None
+    seed: int
+    stratified: bool
+    batch_size: int | None
+    pad: bool
+    rank: int | None
+    world_size: int | None
+    locality: int
+    lockstep: bool

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ from datumio.sampling._class_index import ClassIndex
 from datumio.sampling._distributed import resolve_rank
 from datumio.sampling._feistel import U64, derive_keys, permute
 from datumio.sampling._locality import local_order, lockstep_order
-from datumio.sampling._options import SamplerOptions
+from datumio.sampling._options import Mode, SamplerKeywords, SamplerOptions
 from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._quotas import I64, check_drawn, largest_remainder_quotas, target_weights
 from datumio.sampling._source import resolve_source
@@ -47,8 +47,10 @@ class Sampler:
         labels_or_dataset: 1-D integer labels, or a dataset (:class:`ClassIndex`: ``labels``,
             and where present ``class_offsets``, ``class_ids``, ``num_classes``,
             ``shard_offsets``).
-        mode: see :class:`SamplerOptions` (default ``"balanced"``, or implied by
-            ``weights=``/``power=``).
+        mode: a :data:`~datumio.sampling.Mode` (default ``"balanced"``, or implied by
+            ``weights=``/``power=``), second or by name; see :class:`SamplerOptions`.
+        options: a :class:`SamplerOptions`; the keywords (:class:`SamplerKeywords`, every
+            field of it, typed) go on top.
         weights: ``{class id or name: weight}`` (names of the dataset's classes; a key
             that is none of its classes is refused).
         power: exponent ``a`` of ``n_c ** a``.
@@ -72,15 +74,19 @@ class Sampler:
     def __init__(
         self,
         labels_or_dataset: npt.ArrayLike | ClassIndex,
-        mode: str | None = None,
+        mode: Mode | None = None,
+        /,
         *,
         groups: npt.ArrayLike | None = None,
         options: SamplerOptions | None = None,
-        **overrides: Any,
+        **overrides: Unpack[SamplerKeywords],
     ) -> None:
         r"""``options`` (default :class:`SamplerOptions`\ ``()``) with any of its fields
-        given as keywords on top (``Sampler(ds, "power", power=0.5, seed=1)``)."""
+        given as keywords on top (``Sampler(ds, "power", power=0.5, seed=1)``); ``mode``
+        goes second or by name."""
         if mode is not None:
+            if "mode" in overrides:
+                raise TypeError("Sampler() got mode twice: second and as mode=")
             overrides["mode"] = mode
         self._init(labels_or_dataset, SamplerOptions.with_overrides(options, overrides), groups)
 
@@ -109,8 +115,7 @@ class Sampler:
                 options.weights, self._source.class_names, self._source.num_classes
             )
             if weights != dict(options.weights):  # names given: the options hold ids
-                by_id = cast(Mapping[int | str, float], weights)
-                options = dataclasses.replace(options, weights=by_id)
+                options = dataclasses.replace(options, weights=weights)
         self.options = options
         self._rank, self._world = resolve_rank(options.rank, options.world_size)
         n = self._source.num_records

@@ -3,13 +3,14 @@ sampler balances (the one rule of ``Sampler``, ``Loader`` and ``datumio inspect`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from datumio.errors import OptionError
+from datumio.sampling._options import ClassWeights
 
 
 def resolve_weights(
-    weights: Mapping[int | str, float],
+    weights: ClassWeights,
     class_names: Sequence[str] | None,
     num_classes: int | None,
     where: str = "weights",

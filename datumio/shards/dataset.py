@@ -32,7 +32,7 @@ from datumio.shards.identity import check_same_dataset, check_shard_identity
 from datumio.shards.index import check_offsets, check_range, load_index_array
 from datumio.shards.manifest import Manifest, read_manifest
 
-__all__ = ["Dataset", "ShardStore", "open"]
+__all__ = ["Dataset", "ShardStore"]
 
 
 class _ShardMeta(NamedTuple):
@@ -553,8 +553,3 @@ class Dataset:
             f"Dataset({self.path!r}: {len(self)} records, {self.num_classes} classes, "
             f"{self.num_shards} {self.backend} shards, encoding={self.encoding})"
         )
-
-
-def open(path: str | os.PathLike[str], **options: Any) -> Dataset:
-    """Open a dataset directory for reading; see :class:`Dataset` for the options."""
-    return Dataset(path, **options)

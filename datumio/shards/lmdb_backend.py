@@ -4,6 +4,15 @@ Thread/fork/pickle rules (from py-lmdb): an environment must not be used across
 ``fork``; readers open their own environment in the process that reads, which
 :class:`datumio.shards.dataset.Dataset` guarantees. The dataset is immutable once
 written, so readers open with ``lock=False`` and need no lock file.
+
+The writer takes no lock either (``lock=False``): one thread writes a shard under a
+private name, and only that thread reads it (between writes) until it is finished. With a
+lock, LMDB would create ``PATH-lock``, extend it with ``ftruncate`` (a hole) and write its
+header through a shared memory map; on a full disk (a tmpfs above all) that page cannot be
+backed and the kernel kills the process with SIGBUS instead of returning an error, leaving
+the lock file behind. Without it every write LMDB makes is a ``pwrite`` (no ``writemap``),
+so a full disk is an error (``lmdb.DiskError``, or "Input/output error" after a short
+write) that :mod:`datumio.ingest.disk` recognises.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ class LmdbShardWriter:
             subdir=False,
             map_size=self._map_size,
             max_dbs=3,
+            lock=False,  # no lock file: its page is written through a map (see above)
             sync=False,
             metasync=False,
             meminit=False,
@@ -140,9 +150,6 @@ class LmdbShardWriter:
         self._write(sorted(meta), self._meta)
         self._env.sync(True)
         self._env.close()
-        lock = self._path + "-lock"
-        if os.path.exists(lock):
-            os.remove(lock)
         return ShardSummary(
             file=os.path.basename(self._path),
             num_records=len(self._buffer),

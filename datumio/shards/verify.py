@@ -29,6 +29,8 @@ from datumio.shards.index import load_index_array
 from datumio.shards.manifest import ListedShard, Manifest, read_manifest
 
 Progress = Callable[[int, int], None]
+#: The index arrays by name (``fields``: each field's global index, by field name).
+Index = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,13 @@ class _Check:
             return None
 
 
-def _check_index(check: _Check, manifest: Manifest) -> dict[str, Any] | None:
+def _check_index(check: _Check, manifest: Manifest) -> Index | None:
+    """The index files against the manifest and each other; the arrays, or None where one
+    is missing or damaged (the shards are then not checked)."""
     n = manifest.num_records
-    num_classes = manifest.num_classes
     arrays = {
         "labels": check.index(fmt.LABELS, n),
-        "class_offsets": check.index(fmt.CLASS_OFFSETS, num_classes + 1),
+        "class_offsets": check.index(fmt.CLASS_OFFSETS, manifest.num_classes + 1),
         "class_ids": check.index(fmt.CLASS_IDS, n),
         "shard_offsets": check.index(fmt.SHARD_OFFSETS, len(manifest.shards) + 1),
         "shapes": check.index(fmt.SHAPES, n),
@@ -120,11 +123,23 @@ def _check_index(check: _Check, manifest: Manifest) -> dict[str, Any] | None:
     }
     if any(a is None for a in arrays.values()):
         return None
-    index: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+    index: Index = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+    if not _check_classes(check, manifest, index):
+        return None
+    _check_groups(check, manifest)
+    index["fields"] = _field_indexes(check, manifest)
+    _check_offsets(check, manifest, index)
+    return index
+
+
+def _check_classes(check: _Check, manifest: Manifest, index: Index) -> bool:
+    """Labels in range (else False: nothing else can be compared), the class offsets and
+    the manifest's class counts, and the class ids grouping the records by class."""
+    n, num_classes = manifest.num_records, manifest.num_classes
     labels, offsets, ids = index["labels"], index["class_offsets"], index["class_ids"]
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         check.problem(f"index/labels.npy holds labels outside 0..{num_classes - 1}")
-        return None
+        return False
     counts = np.bincount(labels, minlength=num_classes)
     if not np.array_equal(np.diff(offsets), counts):
         check.problem("index/class_offsets.npy disagrees with the labels' class counts")
@@ -135,11 +150,21 @@ def _check_index(check: _Check, manifest: Manifest) -> dict[str, Any] | None:
     )
     if not grouped or np.bincount(ids, minlength=n).max(initial=1) != 1:
         check.problem("index/class_ids.npy does not group record ids by class")
-    if manifest.groups is not None:
-        groups = check.index(fmt.GROUPS, n)
-        num_groups = len(manifest.groups.names)
-        if groups is not None and groups.size and (groups.min() < 0 or groups.max() >= num_groups):
-            check.problem(f"index/groups.npy holds groups outside 0..{num_groups - 1}")
+    return True
+
+
+def _check_groups(check: _Check, manifest: Manifest) -> None:
+    """Group ids in range, when the dataset has groups."""
+    if manifest.groups is None:
+        return
+    groups = check.index(fmt.GROUPS, manifest.num_records)
+    num_groups = len(manifest.groups.names)
+    if groups is not None and groups.size and (groups.min() < 0 or groups.max() >= num_groups):
+        check.problem(f"index/groups.npy holds groups outside 0..{num_groups - 1}")
+
+
+def _field_indexes(check: _Check, manifest: Manifest) -> dict[str, FieldIndex]:
+    """The global index of each int and multilabel field, by name (damaged ones reported)."""
     fields: dict[str, FieldIndex] = {}
     for spec in manifest.fields:
         try:
@@ -149,8 +174,13 @@ def _check_index(check: _Check, manifest: Manifest) -> dict[str, Any] | None:
             continue
         if found is not None:
             fields[spec.name] = found
-    index["fields"] = fields
-    firsts = [s.first_id for s in manifest.shards] + [n]
+    return fields
+
+
+def _check_offsets(check: _Check, manifest: Manifest, index: Index) -> None:
+    """Shard offsets as the manifest lists the shards; source offsets running from 0 up to
+    the length of ``sources.npy``."""
+    firsts = [s.first_id for s in manifest.shards] + [manifest.num_records]
     if index["shard_offsets"].tolist() != firsts:
         check.problem("index/shard_offsets.npy disagrees with the manifest's shard list")
     sources = index["source_offsets"]
@@ -158,13 +188,11 @@ def _check_index(check: _Check, manifest: Manifest) -> dict[str, Any] | None:
         check.problem("index/source_offsets.npy does not run from 0 without decreasing")
     else:
         check.index(fmt.SOURCES, int(sources[-1]))  # reports a damaged or short sources.npy
-    return index
 
 
-def _check_shard(check: _Check, entry: ListedShard, index: dict[str, Any]) -> None:
+def _check_shard(check: _Check, entry: ListedShard, index: Index) -> None:
     path = os.path.join(check.root, entry.file)
-    name = entry.file
-    first, n = entry.first_id, entry.num_records
+    name, n = entry.file, entry.num_records
     if not os.path.isfile(path):
         check.problem("shard file is missing", shard=name)
         check.done += n
@@ -183,7 +211,7 @@ def _check_shard(check: _Check, entry: ListedShard, index: dict[str, Any]) -> No
         check.done += n
         return
     try:
-        _check_records(check, reader, name, first, n, entry, index)
+        _check_records(check, reader, entry, index)
     except (DatumioError, OSError, KeyError, ValueError) as exc:
         check.problem(f"shard cannot be read: {exc}", shard=name)
     finally:
@@ -191,23 +219,35 @@ def _check_shard(check: _Check, entry: ListedShard, index: dict[str, Any]) -> No
     check.report.shards_checked += 1
 
 
-def _check_records(
-    check: _Check,
-    reader: ShardReader,
-    name: str,
-    first: int,
-    n: int,
-    entry: ListedShard,
-    index: dict[str, Any],
-) -> None:
-    crcs = reader.meta("crc32")
-    labels = reader.meta("labels")
-    shapes = reader.meta("shapes")
+def _check_records(check: _Check, reader: ShardReader, entry: ListedShard, index: Index) -> None:
+    """A shard's metadata against the manifest and the index; with ``records``, every
+    record's fields and payload too."""
+    meta = _check_meta(check, reader, entry, index)
+    if meta is None:
+        return
+    fields_crc = _fields_crc(check, reader, entry)
+    if not check.records:
+        check.done += entry.num_records
+        return
+    if fields_crc is not None:
+        _check_fields(check, reader, entry.file, entry.first_id, fields_crc, index)
+    crcs, shapes = meta
+    _check_payloads(check, reader, entry, crcs, shapes)
+
+
+def _check_meta(
+    check: _Check, reader: ShardReader, entry: ListedShard, index: Index
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The shard's record list (CRC32s, labels, shapes) against the manifest and the index,
+    and the dataset it was written for; its CRC32s and shapes, or None when their length
+    is not the manifest's (nothing more of the shard can be compared)."""
+    name, first, n = entry.file, entry.first_id, entry.num_records
+    crcs, labels, shapes = (reader.meta(key) for key in ("crc32", "labels", "shapes"))
     if len(crcs) != n or len(labels) != n or len(shapes) != n:
         check.problem(
             f"shard metadata holds {len(crcs)} records, the manifest says {n}", shard=name
         )
-        return
+        return None
     if not np.array_equal(labels, index["labels"][first : first + n]):
         check.problem("shard labels disagree with index/labels.npy", shard=name)
     if not np.array_equal(shapes, index["shapes"][first : first + n]):
@@ -221,19 +261,29 @@ def _check_records(
             f"shard was written for another dataset ({found}, this one is {expected})",
             shard=name,
         )
-    fields_ok = True
-    if check.manifest is not None and check.manifest.fields:
-        fields_crc = reader.meta(fmt.FIELDS_CRC)
-        fields_ok = len(fields_crc) == n and records_crc32(fields_crc) == entry.fields_crc32
-        if not fields_ok:
-            check.problem(
-                "shard's fields CRC32 list disagrees with the manifest's fields_crc32", shard=name
-            )
-    if not check.records:
-        check.done += n
-        return
-    if check.manifest is not None and check.manifest.fields and fields_ok:
-        _check_fields(check, reader, name, first, fields_crc, index)
+    return crcs, shapes
+
+
+def _fields_crc(check: _Check, reader: ShardReader, entry: ListedShard) -> np.ndarray | None:
+    """The shard's per-record fields CRC32s when the records have fields and the list
+    matches the manifest's ``fields_crc32``; else None (a mismatch is reported)."""
+    if check.manifest is None or not check.manifest.fields:
+        return None
+    fields_crc = reader.meta(fmt.FIELDS_CRC)
+    if len(fields_crc) == entry.num_records and records_crc32(fields_crc) == entry.fields_crc32:
+        return fields_crc
+    check.problem(
+        "shard's fields CRC32 list disagrees with the manifest's fields_crc32", shard=entry.file
+    )
+    return None
+
+
+def _check_payloads(
+    check: _Check, reader: ShardReader, entry: ListedShard, crcs: np.ndarray, shapes: np.ndarray
+) -> None:
+    """Every payload of the shard against its CRC32 (then decoded, with ``decode``); keys
+    outside the shard's ids and missing records are reported."""
+    name, first, n = entry.file, entry.first_id, entry.num_records
     seen = np.zeros(n, dtype=bool)
     for local, payload in reader.iter_records():
         if not 0 <= local < n:
@@ -244,16 +294,8 @@ def _check_records(
         key = fmt.record_key(local).hex() if check.backend == "lmdb" else str(local)
         if zlib.crc32(payload) != int(crcs[local]):
             check.problem("CRC32 mismatch (bit rot)", shard=name, record=record, key=key)
-        elif check.encoding == fmt.NO_IMAGE:
-            if payload:  # records without an image store nothing
-                what = f"holds a {len(payload)}-byte payload in a dataset without images"
-                check.problem(what, shard=name, record=record, key=key)
-        elif check.decode:
-            shape = tuple(int(v) for v in shapes[local])
-            try:
-                decode_record(payload, check.encoding, (shape[0], shape[1], shape[2]))
-            except DatumioError as exc:
-                check.problem(f"does not decode: {exc}", shard=name, record=record, key=key)
+        else:
+            _check_payload(check, payload, shapes[local], shard=name, record=record, key=key)
         check.report.records_checked += 1
         check.done += 1
         if check.progress is not None and check.done % 256 == 0:
@@ -262,13 +304,24 @@ def _check_records(
         check.problem("record is missing", shard=name, record=first + int(local), key=str(local))
 
 
+def _check_payload(check: _Check, payload: bytes, shape: np.ndarray, **where: Any) -> None:
+    """A payload whose CRC32 matched: empty in a dataset without images; with ``decode``,
+    an image of the listed shape."""
+    if check.encoding == fmt.NO_IMAGE:
+        if payload:  # records without an image store nothing
+            check.problem(
+                f"holds a {len(payload)}-byte payload in a dataset without images", **where
+            )
+    elif check.decode:
+        height, width, channels = (int(v) for v in shape)
+        try:
+            decode_record(payload, check.encoding, (height, width, channels))
+        except DatumioError as exc:
+            check.problem(f"does not decode: {exc}", **where)
+
+
 def _check_fields(
-    check: _Check,
-    reader: ShardReader,
-    name: str,
-    first: int,
-    crcs: np.ndarray,
-    index: dict[str, Any],
+    check: _Check, reader: ShardReader, name: str, first: int, crcs: np.ndarray, index: Index
 ) -> None:
     """Every record's fields against their CRC32; with ``decode``, decoded (masks too) and
     the int and multilabel values against the global index."""

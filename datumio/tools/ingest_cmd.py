@@ -63,6 +63,14 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
     parser.set_defaults(prog=prog)
     parser.add_argument("src", metavar="SRC", help="input folder (one sub-folder per class)")
     parser.add_argument("out", metavar="OUT", help="dataset to create: NAME.lmdb or NAME.h5")
+    _add_input_options(parser)
+    _add_storage_options(parser)
+    _add_run_options(parser)
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """The "input" group: where the files and their labels come from."""
     src = parser.add_argument_group("input")
     src.add_argument(
         "--labels",
@@ -82,6 +90,10 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
         metavar="A,B,...",
         help="fixed class list and order for --labels; other labels are rejected",
     )
+
+
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """The "storage" group: backend, encoding, sizes, shards and record order."""
     store = parser.add_argument_group("storage")
     store.add_argument("--format", choices=["lmdb", "hdf5"], help="default: from OUT's suffix")
     store.add_argument(
@@ -115,6 +127,10 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
     )
     store.add_argument("--shuffle", action="store_true", help="shuffle record order (seeded)")
     store.add_argument("--seed", type=int, default=0, help="seed for --shuffle (default 0)")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The "run" group: processes, bad files, what the run does to OUT, what it prints."""
     run = parser.add_argument_group("run")
     run.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     run.add_argument(
@@ -161,7 +177,6 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
-    return parser
 
 
 def options_from_args(args: argparse.Namespace) -> IngestOptions:

@@ -5,26 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from PIL import Image
 
 from datumio.augment import opencv_probe
 from datumio.errors import DatumioError, OptionError, printable
 from datumio.inspect.fields import DEFAULT_FIELD_SAMPLE
+from datumio.inspect.record import describe_record
 from datumio.inspect.sampling import SamplingReport, parse_sampling, sampling_report
-from datumio.inspect.summary import describe_record, summarize
+from datumio.inspect.summary import DatasetSummary, summarize
 from datumio.remote import local_copy
 from datumio.shards.dataset import Dataset
-from datumio.shards.verify import Problem, VerifyReport, verify
-from datumio.tools.field_text import field_lines, fields_header, record_field_lines
+from datumio.shards.verify import VerifyReport, verify
+from datumio.tools.inspect_html import html_report
+from datumio.tools.inspect_text import render_record, render_summary
 from datumio.tools.outputs import check_distinct, check_image_file, check_output_file
-from datumio.tools.pictures import class_histogram, contact_sheet, html_report
-from datumio.tools.render import bar_chart, human_bytes, json_text, lines_text, progress_bar
+from datumio.tools.pictures import class_histogram, contact_sheet
+from datumio.tools.render import json_text, plural, progress_bar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: With more classes than this, the text bar chart shows the largest and smallest only.
-_CHART_ROWS = 40
 
 EXAMPLES = """\
 examples:
@@ -157,257 +156,57 @@ def build_report(args: argparse.Namespace, ds: Dataset) -> SamplingReport | None
     )
 
 
-def _sizes(d: dict[str, Any]) -> str:
-    if not d:
-        return "unknown"
-    w, h, a = d["width"], d["height"], d["aspect"]
-    if w["min"] == w["max"] and h["min"] == h["max"]:
-        return f"{w['min']:.0f}x{h['min']:.0f} (all), aspect {a['min']:.2f}"
-    return (
-        f"{w['min']:.0f}-{w['max']:.0f} x {h['min']:.0f}-{h['max']:.0f} (median "
-        f"{w['median']:.0f}x{h['median']:.0f}), aspect w/h {a['min']:.2f}-{a['max']:.2f} "
-        f"(median {a['median']:.2f})"
-    )
-
-
-def _n(count: int, one: str, many: str = "") -> str:
-    """``1 group``, ``2 groups``: a count with its noun."""
-    return f"{count:,} {one if count == 1 else many or one + 's'}"
-
-
-def _rounded(values: Sequence[float] | None) -> str:
-    return "unknown" if not values else " ".join(f"{v:.2f}" for v in values)
-
-
-def render_summary(s: dict[str, Any]) -> str:
-    """The readable text form of a :func:`datumio.inspect.summary.summarize` object."""
-    shards, size, image, ingest = s["shards"], s["bytes"], s["image"], s["ingest"]
-    formats = ", ".join(f"{k} {v}" for k, v in image["source_formats"].items())
-    per_shard = (
-        f"{shards['records_min']}"
-        if shards["records_min"] == shards["records_max"]
-        else f"{shards['records_min']}-{shards['records_max']}"
-    )
-    lines = [
-        f"{s['path']}: datumio format v{s['format_version']}, {s['backend']} backend, "
-        f"encoding {s['encoding']}",
-        f"  records   {s['records']:,} in {_n(shards['count'], 'shard')} ({per_shard} per shard)",
-        f"  on disk   {human_bytes(size['total'])} (shards {human_bytes(size['shards'])}, index "
-        f"{human_bytes(size['index'])}); payload {human_bytes(shards['payload_bytes'])}",
-    ]
-    if s["encoding"] == "none":
-        lines.append("  images    none: records of a label and fields (see fields below)")
-    else:
-        lines += [
-            f"  stored    {_sizes(image['stored'])}",
-            f"  source    {_sizes(image['source'])}" + (f"; {formats}" if formats else ""),
-            f"  pixels    {_n(image['channels'], 'channel')}, mean "
-            f"{_rounded(s['channel_stats']['mean'])}  std "
-            f"{_rounded(s['channel_stats']['std'])} ({s['channel_stats']['scale']})",
-        ]
-    if ingest.get("source"):
-        lines.append(f"  ingested  from {ingest['source']} ({ingest.get('input', '?')})")
-    ratio = s["imbalance_ratio"]
-    lines.append(
-        f"classes: {s['num_classes']}, imbalance ratio "
-        + ("n/a" if ratio is None else f"{ratio:.1f}")
-        + " (largest / smallest non-empty)"
-    )
-    chart = bar_chart([c["name"] for c in s["classes"]], [c["count"] for c in s["classes"]])
-    if len(chart) > _CHART_ROWS:
-        hidden = len(chart) - _CHART_ROWS
-        chart = [*chart[: _CHART_ROWS - 10], f"  ... {hidden} more classes ...", *chart[-10:]]
-    lines += chart
-    for empty in s["empty_classes"]:
-        lines.append(f"  note: class {empty['name']!r} has no records ({empty['why']})")
-    if s["fields"]:
-        lines.append(fields_header(s["fields"], s["records"]))
-        lines += [line for f in s["fields"] for line in field_lines(f)]
-    lines += _render_integrity(s["integrity"])
-    lines += _render_rejects(s["rejects"])
-    lines += _render_duplicates(s["duplicates"], s["integrity"], s["encoding"] == "none")
-    if s["sampling"] is not None:
-        lines += render_sampling(s["sampling"])
-    return lines_text(lines)
-
-
-def _render_rejects(r: dict[str, Any]) -> list[str]:
-    if not r["count"]:
-        return ["rejected at ingest: none"]
-    lines = [f"rejected at ingest: {_n(r['count'], 'file')} (listed in {r['file']})"]
-    lines += [f"  {n:>6}  {reason}" for reason, n in list(r["by_reason"].items())[:8]]
-    for row in r["sample"][:3]:
-        detail = f" ({row['detail']})" if row.get("detail") else ""
-        lines.append(f"  e.g. {row.get('path')}: {row.get('reason')}{detail}"[:110])
-    return lines
-
-
-def _render_integrity(d: dict[str, Any] | None) -> list[str]:
-    if d is None:
-        return []
-    if d["ok"]:
-        return [
-            "integrity: sound (manifest, index and shard metadata agree; datumio verify also "
-            "reads every record)"
-        ]
-    problems = [str(Problem(**p)) for p in d["problems"]]
-    lines = [f"integrity: {_n(len(problems), 'problem')} (run datumio verify for the full check)"]
-    lines += [f"  {text}"[:160] for text in problems[:10]]
-    if len(problems) > 10:
-        lines.append(f"  ... {len(problems) - 10} more")
-    return lines
-
-
-def _render_duplicates(
-    d: dict[str, Any] | None, integrity: dict[str, Any] | None, no_images: bool = False
-) -> list[str]:
-    if d is None and integrity is not None and not integrity["ok"]:
-        return ["duplicates: not checked (the dataset has integrity problems)"]
-    if d is None and no_images:
-        return ["duplicates: not checked (no images)"]
-    if d is None:
-        return ["duplicates: not checked (--no-duplicates)"]
-    how = (
-        f"found by CRC32 and shape; {_n(d['records_read'], 'record')} read to confirm byte for byte"
-    )
-    if not d["groups"]:
-        return [f"duplicates: none ({how})"]
-    within, across = d["within_class"], d["across_classes"]
-    lines = [
-        f"duplicates: {_n(d['groups'], 'group')} of identical records, "
-        f"{_n(d['duplicate_records'], 'extra copy', 'extra copies')}",
-        f"  within a class: {_n(within['redundant_records'], 'extra copy', 'extra copies')}",
-        f"  across classes: {_n(across['groups'], 'group')}, {_n(across['records'], 'record')} "
-        "with different labels",
-    ]
-    for pair in across["class_pairs"][:5]:
-        lines.append(f"    {' / '.join(pair['classes'])}: {_n(pair['groups'], 'group')}")
-    if across["groups_over_two_classes"]:
-        many = _n(across["groups_over_two_classes"], "group")
-        lines.append(f"    {many} span more than two classes")
-    for ex in d["examples"][:5]:
-        lines.append(f"  e.g. {ex['size']} copies:")
-        shown = list(zip(ex["ids"], ex["sources"], ex["classes"], strict=True))[:4]
-        lines += [f"    #{i:<8} {printable(cls)[:24]:<24} {src}" for i, src, cls in shown]
-        if ex["size"] > len(shown):
-            lines.append(f"    ... {ex['size'] - len(shown)} more")
-    if d["unreadable_count"]:
-        lines.append(
-            f"  {_n(d['unreadable_count'], 'record')} could not be read; run datumio verify"
-        )
-    return [*lines, f"  ({how})"]
-
-
-def render_sampling(sp: dict[str, Any]) -> list[str]:
-    """Text lines of a sampling report dict (``SamplingReport.to_dict()``)."""
-    how = {"power": f"power={sp['power']}", "weights": "weights"}.get(sp["mode"], sp["mode"])
-    how_exact = "measured" if sp["exact"] else "expected values"
-    lines = [
-        f"sampling: {how}, {_n(sp['epochs'], 'epoch')}, world size {sp['world_size']}, seed "
-        f"{sp['seed']} ({how_exact})",
-        f"  per epoch {sp['epoch_size']:,} draws, {sp['rank_size']:,} per rank"
-        + (f" ({sp['dropped_per_epoch']} dropped)" if sp["dropped_per_epoch"] else "")
-        + f"; {sp['fraction_seen_per_epoch']:.1%} of records seen per epoch, "
-        f"{sp['fraction_seen_total']:.1%} after {sp['epochs']}",
-        f"  {'class':<16} {'records':>8} {'draws/ep':>9} {'share':>6} {'repeats/ep':>11} "
-        f"{'seen':>14} {'max':>4} {'per rank':>13}",
-    ]
-    rows = sorted(sp["classes"], key=lambda c: (-c["records"], c["name"]))
-    if len(rows) > _CHART_ROWS:  # the largest and the smallest classes tell the story
-        hidden = len(rows) - _CHART_ROWS
-        rows = [*rows[: _CHART_ROWS - 10], {"hidden": hidden}, *rows[-10:]]
-    for c in rows:
-        if "hidden" in c:
-            lines.append(f"  ... {c['hidden']} more classes ...")
-            continue
-        low, high = c["repeats_range"]
-        rep = f"{c['repeats_per_epoch']:.2f}" + ("" if low == high else f" ({low}-{high})")
-        seen = f"{c['seen_after_epochs']} ({c['coverage']:.0%})" if c["records"] else "-"
-        ranks = [r["by_class"][c["id"]] for r in sp["per_rank"]]
-        spread = f"{min(ranks)}" if min(ranks) == max(ranks) else f"{min(ranks)}-{max(ranks)}"
-        top = "-" if c["max_draws_of_a_record"] is None else str(c["max_draws_of_a_record"])
-        lines.append(
-            f"  {printable(c['name'])[:16]:<16} {c['records']:>8} {c['draws_per_epoch']:>9} "
-            f"{c['share']:>6.1%} {rep:>11} {seen:>14} {top:>4} {spread:>13}"
-        )
-    lines += [
-        "  (seen: distinct records drawn in all epochs; max: most draws of one record in them;",
-        "   per rank: fewest-most draws of the class on one rank, all epochs)",
-    ]
-    totals = ", ".join(str(r["draws"]) for r in sp["per_rank"][:16])
-    lines.append(f"  draws per rank, all epochs: {totals}{' ...' if sp['world_size'] > 16 else ''}")
-    spb = sp.get("shards_per_batch")
-    if spb:
-        lines.append(
-            f"  a batch of {spb['batch_size']} reads from {spb['mean']:.1f} of the "
-            f"{spb['shards']} shards on average ({spb['min']}-{spb['max']}; rank 0, epoch 0)"
-        )
-    lines += [f"  note: {n}" for n in sp["notes"]]
-    return lines
-
-
-def render_record(info: dict[str, Any]) -> str:
-    h, w, c = info["shape"]
-    lines = [
-        f"record {info['id']}",
-        f"  class     {info['class']} (label {info['label']})",
-        f"  source    {info['source']}",
-        f"  shard     {info['shard']} ({info['shard_file']}), local id {info['local_id']}",
-        f"  shape     {h}x{w}x{c} (height x width x channels)",
-        f"  payload   {info['payload_bytes']:,} bytes, {info['payload_format']}",
-        f"  crc32     {info['crc32']} ({'ok' if info['crc32_ok'] else 'MISMATCH: run verify'})",
-    ]
-    if "group" in info:
-        lines.append(f"  group     {info['group']}")
-    lines += record_field_lines(info)
-    return lines_text(lines)
+def _save_record(args: argparse.Namespace, ds: Dataset) -> dict[str, object]:
+    """``--save-record N OUT.png``: write record N's pixels; ``{"id", "file"}`` for --json."""
+    text, path = args.save_record
+    try:
+        i = int(text)
+    except ValueError:
+        raise OptionError(f"--save-record N OUT.png: N must be a record id, got {text!r}") from None
+    pixels = ds.image(i)
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(path)
+    if not args.json and not args.quiet:
+        note = f"record {i} ({pixels.shape[1]}x{pixels.shape[0]}) written to {path}"
+        print(printable(note), file=sys.stderr)
+    return {"id": i, "file": path}
 
 
 def _records(args: argparse.Namespace, ds: Dataset) -> int:
     """``--record`` / ``--save-record``: one record, not the dataset summary."""
-    out: dict[str, Any] = {}
-    if args.record is not None:
-        out = describe_record(ds, args.record)
-    if args.save_record is not None:
-        text, path = args.save_record
-        try:
-            i = int(text)
-        except ValueError:
-            raise OptionError(
-                f"--save-record N OUT.png: N must be a record id, got {text!r}"
-            ) from None
-        pixels = ds.image(i)
-        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(path)
-        note = f"record {i} ({pixels.shape[1]}x{pixels.shape[0]}) written to {path}"
-        if args.json:
-            out.setdefault("saved", {"id": i, "file": path})
-        elif not args.quiet:
-            print(printable(note), file=sys.stderr)
+    info = None if args.record is None else describe_record(ds, args.record)
+    saved = None if args.save_record is None else _save_record(args, ds)
     if args.json:
-        print(json_text(out))
-    elif args.record is not None:
-        print(render_record(out))
-    if out.get("crc32_ok") is False:
-        print(f"record {out['id']} fails its CRC32 check: run datumio verify", file=sys.stderr)
+        out = {} if info is None else info.to_json()
+        print(json_text(out if saved is None else {**out, "saved": saved}))
+    elif info is not None:
+        print(render_record(info))
+    if info is None:
+        return EXIT_OK
+    if not info.crc32_ok:
+        print(f"record {info.id} fails its CRC32 check: run datumio verify", file=sys.stderr)
         return EXIT_FAILED
-    if "fields_error" in out:
-        print(printable(f"record {out['id']}: {out['fields_error']}"), file=sys.stderr)
+    if info.fields_error is not None:
+        print(printable(f"record {info.id}: {info.fields_error}"), file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-def _pictures(args: argparse.Namespace, ds: Dataset, summary: dict[str, Any]) -> None:
+def _histogram(args: argparse.Namespace, ds: Dataset, summary: DatasetSummary) -> Image.Image:
+    """Records per class; with --sampling, the draws per epoch beside them."""
+    sp = summary.sampling
+    drawn = None if sp is None else [c.draws_per_epoch for c in sp.by_class]
+    spec = "" if sp is None else "weights" if sp.plan.mode == "weights" else args.sampling
+    natural = [c.count for c in summary.classes]
+    label = f"{spec} draws per epoch"
+    return class_histogram(ds.class_names, natural, drawn, sampled_label=label)
+
+
+def _pictures(args: argparse.Namespace, ds: Dataset, summary: DatasetSummary) -> None:
     """Write --histogram, --grid and --html (the page holds both pictures)."""
-    sp = summary["sampling"]
-    drawn = None if sp is None else [c["draws_per_epoch"] for c in sp["classes"]]
-    spec = "" if sp is None else "weights" if sp["mode"] == "weights" else args.sampling
     images: dict[str, Image.Image] = {}
     written = []
     if args.histogram or args.html:
-        natural = [c["count"] for c in summary["classes"]]
-        label = f"{spec} draws per epoch"
-        hist = class_histogram(ds.class_names, natural, drawn, sampled_label=label)
-        images["Records per class"] = hist
+        hist = images["Records per class"] = _histogram(args, ds, summary)
         if args.histogram:
             hist.save(args.histogram)
             written.append(args.histogram)
@@ -434,7 +233,7 @@ def _integrity_status(prog: str, ds: Dataset, integrity: VerifyReport) -> int:
     if integrity.ok:
         return EXIT_OK
     first = printable(
-        f"{ds.path} has {_n(len(integrity.problems), 'integrity problem')} "
+        f"{ds.path} has {plural(len(integrity.problems), 'integrity problem')} "
         f"(the first: {integrity.problems[0]})"
     )
     print(f"{prog}: {first}; run datumio verify for the full check", file=sys.stderr)
@@ -514,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             field_bar.close()
         if args.json:
-            print(json_text(summary))
+            print(json_text(summary.to_json()))
         else:
             print(render_summary(summary))
             print(f"decoding here: {opencv_probe.describe()}")

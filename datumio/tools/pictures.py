@@ -1,4 +1,5 @@
-"""Pictures of a dataset, drawn with Pillow alone: a contact sheet, a class histogram, a page.
+"""Pictures of a dataset, drawn with Pillow alone: a contact sheet and a class histogram
+(:mod:`datumio.tools.inspect_html` puts them in a page).
 
 No plotting library: the charts are rectangles and text on a Pillow canvas, in DejaVu Sans
 (or another common TrueType font) when the system has one, else Pillow's bundled font.
@@ -6,13 +7,9 @@ No plotting library: the charts are rectangles and text on a Pillow canvas, in D
 
 from __future__ import annotations
 
-import base64
 import functools
-import html
 import io
-import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -21,8 +18,6 @@ from datumio.errors import DatumioError, printable
 from datumio.shards.dataset import Dataset
 from datumio.tools.annotate import draw as draw_annotations
 from datumio.tools.annotate import has_annotations, record_annotations
-from datumio.tools.field_text import field_lines, fields_header
-from datumio.tools.render import human_bytes
 
 THUMB = 72
 GAP = 6
@@ -241,174 +236,3 @@ def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
-max-width:1100px;color:#222;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.15em;
-margin-top:2em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.5em 0}
-td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:left}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;
-border:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
-.muted{color:#777}
-"""
-
-
-def _esc(value: object) -> str:
-    """``value`` as HTML text: :func:`~datumio.errors.printable`, then HTML-escaped."""
-    return html.escape(printable(value))
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int]) -> str:
-    def cell(tag: str, k: int, v: Any) -> str:
-        cls = ' class="n"' if k in numeric else ""
-        return f"<{tag}{cls}>{_esc(v)}</{tag}>"
-
-    head = "".join(cell("th", k, h) for k, h in enumerate(header)) if any(header) else ""
-    body = "".join(
-        "<tr>" + "".join(cell("td", k, v) for k, v in enumerate(row)) + "</tr>" for row in rows
-    )
-    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
-
-
-def _span(d: Mapping[str, Any], digits: int = 0) -> str:
-    lo, hi = f"{d['min']:.{digits}f}", f"{d['max']:.{digits}f}"
-    return lo if lo == hi else f"{lo}–{hi} (median {d['median']:.{digits}f})"
-
-
-def _plural(count: int, one: str, many: str = "") -> str:
-    return f"{count:,} {one if count == 1 else many or one + 's'}"
-
-
-def _overview(s: Mapping[str, Any]) -> list[tuple[str, str]]:
-    stats, ratio = s["channel_stats"], s["imbalance_ratio"]
-    rows = [
-        ("format", f"{s['format']} v{s['format_version']}, {s['backend']} backend"),
-        ("encoding", s["encoding"]),
-        ("records", f"{s['records']:,} in {_plural(s['shards']['count'], 'shard')}"),
-        ("classes", f"{s['num_classes']:,}, imbalance ratio {'n/a' if ratio is None else ratio}"),
-        ("bytes on disk", human_bytes(s["bytes"]["total"])),
-    ]
-    for label, size in (
-        ("stored size", s["image"]["stored"]),
-        ("source size", s["image"]["source"]),
-    ):
-        if size:
-            rows.append(
-                (
-                    label,
-                    f"width {_span(size['width'])}, height {_span(size['height'])}, "
-                    f"aspect w/h {_span(size['aspect'], 2)}",
-                )
-            )
-    if stats["mean"]:
-        rows.append(
-            (
-                f"channel mean / std ({stats['scale']})",
-                " ".join(f"{v:.1f}" for v in stats["mean"])
-                + " / "
-                + " ".join(f"{v:.1f}" for v in stats["std"]),
-            )
-        )
-    return rows
-
-
-def _duplicates_html(dup: Mapping[str, Any] | None) -> list[str]:
-    if dup is None:
-        return ['<p class="muted">not checked (--no-duplicates)</p>']
-    within, across = dup["within_class"], dup["across_classes"]
-    parts = [
-        f"<p>{_plural(dup['groups'], 'group')} of identical records: "
-        f"{_plural(within['redundant_records'], 'extra copy', 'extra copies')} within a class, "
-        f"{_plural(across['groups'], 'group')} across classes. "
-        f'<span class="muted">({_plural(dup["records_read"], "record")} sharing a CRC32 '
-        "and shape compared byte for byte)</span></p>"
-    ]
-    rows = [
-        (e["size"], ", ".join(sorted(set(e["classes"]))), " | ".join(e["sources"]))
-        for e in dup["examples"]
-    ]
-    if rows:
-        parts.append(_table(["copies", "classes", "sources"], rows, {0}))
-    return parts
-
-
-def _sampling_html(sp: Mapping[str, Any]) -> list[str]:
-    how = "measured" if sp["exact"] else "expected values"
-    rows = []
-    for c in sorted(sp["classes"], key=lambda c: (-c["records"], c["name"])):
-        ranks = [r["by_class"][c["id"]] for r in sp["per_rank"]]
-        coverage = "–" if c["coverage"] is None else f"{c['coverage']:.0%}"
-        rows.append(
-            (
-                c["name"],
-                c["records"],
-                c["draws_per_epoch"],
-                f"{c['share']:.1%}",
-                f"{c['repeats_per_epoch']:.2f}",
-                f"{c['seen_after_epochs']} ({coverage})",
-                f"{min(ranks)}–{max(ranks)}" if min(ranks) != max(ranks) else min(ranks),
-            )
-        )
-    head = ["class", "records", "draws/epoch", "share", "repeats/epoch", "seen", "per rank"]
-    return [
-        f"<h2>Sampling: {_esc(sp['mode'])}, {_plural(sp['epochs'], 'epoch')}, "
-        f"world size {sp['world_size']}</h2>",
-        f"<p>{sp['epoch_size']:,} draws per epoch, {sp['rank_size']:,} per rank; "
-        f"{sp['fraction_seen_per_epoch']:.1%} of records seen per epoch, "
-        f"{sp['fraction_seen_total']:.1%} after all epochs ({how}). <i>seen</i>: distinct "
-        "records drawn in all epochs; <i>per rank</i>: draws of the class on one rank.</p>",
-        _table(head, rows, {1, 2, 3, 4, 5, 6}),
-        *[f'<p class="muted">note: {_esc(n)}</p>' for n in sp["notes"]],
-    ]
-
-
-def html_report(summary: Mapping[str, Any], images: Mapping[str, Image.Image]) -> str:
-    """One self-contained HTML page: the summary as tables, then ``images`` (title -> image)
-    inlined as base64 PNGs, then the full summary JSON. Nothing is fetched from elsewhere.
-
-    Text is shown :func:`~datumio.errors.printable`, then HTML-escaped; the summary JSON at
-    the end (ASCII, ``\\u`` escapes) holds the exact names.
-    """
-    s = summary
-    rejects = s["rejects"]
-    classes = sorted(s["classes"], key=lambda c: (-c["count"], c["name"]))
-    parts = [
-        f"<h1>datumio inspect: {_esc(s['path'])}</h1>",
-        _table(["", ""], _overview(s), set()),
-        "<h2>Classes</h2>",
-        _table(
-            ["id", "class", "records", "rejected at ingest"],
-            [(c["id"], c["name"], c["count"], c["rejected"]) for c in classes],
-            {0, 2, 3},
-        ),
-        f"<h2>Rejected at ingest: {rejects['count']:,}</h2>",
-    ]
-    if rejects["by_reason"]:
-        parts.append(_table(["reason", "files"], list(rejects["by_reason"].items()), {1}))
-        sample = [
-            (r.get("path", ""), r.get("reason", ""), r.get("detail", "")) for r in rejects["sample"]
-        ]
-        parts.append(_table(["first files", "reason", "detail"], sample, set()))
-    parts += ["<h2>Duplicates</h2>", *_duplicates_html(s["duplicates"])]
-    if s.get("fields"):
-        lines = [fields_header(s["fields"], s["records"])]
-        lines += [line for f in s["fields"] for line in field_lines(f)]
-        parts += ["<h2>Fields</h2>", f"<pre>{chr(10).join(_esc(line) for line in lines)}</pre>"]
-    if s["sampling"] is not None:
-        parts += _sampling_html(s["sampling"])
-    for title, img in images.items():
-        data = base64.b64encode(png_bytes(img)).decode("ascii")
-        parts.append(f"<h2>{_esc(title)}</h2>")
-        parts.append(f'<img alt="{_esc(title)}" src="data:image/png;base64,{data}">')
-    parts.append("<h2>Summary JSON</h2>")
-    parts.append(
-        f"<details><summary>show</summary><pre>{html.escape(json.dumps(s, indent=2))}</pre>"
-        "</details>"
-    )
-    body = "\n".join(parts)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>datumio inspect: {_esc(s['path'])}</title><style>{_CSS}</style></head>"
-        f"<body>\n{body}\n</body></html>\n"
-    )

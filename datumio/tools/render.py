@@ -78,6 +78,11 @@ def _json_escape(ch: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+def plural(count: int, one: str, many: str = "") -> str:
+    """``1 group``, ``2 groups``, ``1,000 extra copies``: a count with its noun."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":

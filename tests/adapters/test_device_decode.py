@@ -7,9 +7,11 @@ everything else (slots, parameters, crop/resize/flip/normalise in torch) is the 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import Drawing, Slot, build_dataset, draw_file, make_dataset
 from PIL import Image
 
 import datumio
@@ -34,26 +36,25 @@ def pil_decoder(datas: list) -> list:
     return out
 
 
-def _textured(rng: np.random.Generator, h: int, w: int) -> Image.Image:
+def _textured(slot: Slot, rng: np.random.Generator) -> np.ndarray:
+    h, w = slot.height, slot.width
     small = rng.integers(0, 256, (max(2, h // 8), max(2, w // 8), 3), dtype=np.uint8)
-    return Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC)
+    return np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC))
+
+
+#: 18 smooth random textures of 3 classes, each side 40..89 pixels.
+TEXTURES = Drawing(
+    {"a": 6, "b": 6, "c": 6}, size=range(40, 90), picture=_textured, names="{k}", seed=5
+)
 
 
 @pytest.fixture(scope="module")
 def jpeg_dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("device-decode")
-    rng = np.random.default_rng(5)
-    for name in ("a", "b", "c"):
-        (root / "src" / name).mkdir(parents=True)
-        for k in range(6):
-            h, w = (int(v) for v in rng.integers(40, 90, 2))
-            _textured(rng, h, w).save(root / "src" / name / f"{k}.png")
-    out = root / "jpeg.lmdb"
-    datumio.ingest(str(root / "src"), str(out), datumio.IngestOptions(workers=1, encode="jpeg"))
-    return str(out)
+    return str(make_dataset(root, TEXTURES, encode="jpeg"))
 
 
-def _loader(path: str, **kw) -> datumio.Loader:
+def _loader(path: str | Path, **kw) -> datumio.Loader:
     opts = {"workers": 2, "transform": SPEC, "seed": 11, "epoch_size": 32, **kw}
     return datumio.Loader(path, 8, **opts)
 
@@ -120,7 +121,7 @@ def test_uint8_transform_gives_uint8_in_its_layout(jpeg_dataset: str) -> None:
 
 
 def test_what_the_device_cannot_do_is_refused_with_the_way_out(
-    jpeg_dataset: str, small_dataset: str
+    jpeg_dataset: str, shapes_lmdb: Path
 ) -> None:
     with pytest.raises(OptionError, match=r"rotation.*decode=\"worker\""):
         _loader(
@@ -129,7 +130,7 @@ def test_what_the_device_cannot_do_is_refused_with_the_way_out(
             transform=datumio.Transform(size=(24, 24), rotation_range=(-10, 10)),
         )
     with pytest.raises(OptionError, match="--encode jpeg"):
-        _loader(small_dataset, decode="device")  # PNG records kept as they were
+        _loader(shapes_lmdb, decode="device")  # PNG records kept as they were
     with pytest.raises(OptionError, match="decode="):
         _loader(jpeg_dataset, decode="gpu")
 
@@ -137,20 +138,15 @@ def test_what_the_device_cannot_do_is_refused_with_the_way_out(
 def test_a_record_too_large_for_its_row_is_replaced_not_fatal(tmp_path) -> None:
     """Rows hold 4x the mean record: one noisy record among flat ones does not fit; it is
     replaced by one of its class, logged and counted, like an unreadable record."""
-    rng = np.random.default_rng(1)
-    for name in ("flat", "mixed"):
-        (tmp_path / "src" / name).mkdir(parents=True)
-        for k in range(8):
-            Image.new("RGB", (64, 64), (10 * k, 90, 200)).save(tmp_path / "src" / name / f"{k}.png")
-    noise = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
-    Image.fromarray(noise).save(tmp_path / "src" / "mixed" / "noise.png")
-    out = tmp_path / "o.lmdb"
-    datumio.ingest(str(tmp_path / "src"), str(out), datumio.IngestOptions(workers=1, encode="jpeg"))
-    ds = datumio.open(str(out))
+    flat = Drawing({"flat": 8, "mixed": 8}, size=(64, 64), picture="solid", names="{k}")
+    src = flat.draw(tmp_path / "src")
+    draw_file(src / "mixed" / "noise.png", (400, 400), seed=1)
+    out = build_dataset(src, tmp_path / "o.lmdb", encode="jpeg")
+    ds = datumio.open(out)
     sizes = [len(ds.read(i)) for i in range(len(ds))]
     spec = datumio.Transform(size=(4, 4), crop_scale=(0.5, 1.0), normalize=False)
     with datumio.Loader(
-        str(out), 17, transform=spec, decode="device", workers=1, epoch_size=17 * 6, copy=True
+        out, 17, transform=spec, decode="device", workers=1, epoch_size=17 * 6, copy=True
     ) as loader:
         row = loader.layout.sample_shape[0]
         assert max(sizes) > row > 4 * np.mean(sizes) - 64

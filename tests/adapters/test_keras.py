@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,18 +21,18 @@ from datumio.adapters.keras import KerasDataset  # noqa: E402
 SPEC = datumio.Transform(size=(16, 16), layout="HWC", flip=0.5)
 
 
-def _loader(path: str, **kw) -> datumio.Loader:
+def _loader(path: str | Path, **kw) -> datumio.Loader:
     return datumio.Loader(path, 4, **{"workers": 1, "transform": SPEC, "seed": 5, **kw})
 
 
-def _epochs(path: str, n: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+def _epochs(path: str | Path, n: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     with _loader(path, copy=True) as loader:
         return [[(a, b) for a, b in loader] for _ in range(n)]
 
 
-def test_in_order_is_the_loader_stream_and_epochs_advance(small_dataset):
-    expected = _epochs(small_dataset, 2)
-    with _loader(small_dataset) as loader:
+def test_in_order_is_the_loader_stream_and_epochs_advance(shapes_lmdb):
+    expected = _epochs(shapes_lmdb, 2)
+    with _loader(shapes_lmdb) as loader:
         ds = KerasDataset(loader)
         assert len(ds) == ds.num_batches == len(loader)
         for epoch in range(2):
@@ -44,9 +45,9 @@ def test_in_order_is_the_loader_stream_and_epochs_advance(small_dataset):
         ds.close()
 
 
-def test_random_access_is_exact_and_warns_once(small_dataset):
-    expected = _epochs(small_dataset, 1)[0]
-    with _loader(small_dataset) as loader:
+def test_random_access_is_exact_and_warns_once(shapes_lmdb):
+    expected = _epochs(shapes_lmdb, 1)[0]
+    with _loader(shapes_lmdb) as loader:
         ds = KerasDataset(loader)
         with pytest.warns(UserWarning, match="shuffle=False"):
             got = ds[5]
@@ -62,8 +63,8 @@ def test_random_access_is_exact_and_warns_once(small_dataset):
         ds.close()
 
 
-def test_fit_on_the_torch_backend(small_dataset):
-    with _loader(small_dataset) as loader:
+def test_fit_on_the_torch_backend(shapes_lmdb):
+    with _loader(shapes_lmdb) as loader:
         ds = KerasDataset(loader)
         model = keras.Sequential(
             [
@@ -83,8 +84,8 @@ def test_fit_on_the_torch_backend(small_dataset):
         ds.close()
 
 
-def test_keras_workers_are_refused(small_dataset):
-    with _loader(small_dataset) as loader:
+def test_keras_workers_are_refused(shapes_lmdb):
+    with _loader(shapes_lmdb) as loader:
         with pytest.raises(OptionError, match="own worker pool"):
             KerasDataset(loader, workers=2)
         with pytest.raises(OptionError, match="own worker pool"):

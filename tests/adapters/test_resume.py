@@ -61,7 +61,7 @@ def _json(state: dict[str, Any]) -> dict[str, Any]:
 # -- TorchIterable, in process ---------------------------------------------------------------
 
 
-def _torch_loader(path: str) -> datumio.Loader:
+def _torch_loader(path: str | Path) -> datumio.Loader:
     spec = datumio.Transform(size=(16, 16), flip=0.5)
     # Roomy slots: a batch held by the loop, the transfer thread's queue and the prefetch.
     return datumio.Loader(path, BATCH, workers=2, seed=3, extras=("ids",), transform=spec, slots=8)
@@ -77,7 +77,7 @@ def _read_ahead(loader: datumio.Loader, served: dict[str, Any]) -> None:
 
 
 def _torch_steps(
-    path: str, device: str | None, state: dict[str, Any] | None = None, stop_after: int = 0
+    path: str | Path, device: str | None, state: dict[str, Any] | None = None, stop_after: int = 0
 ) -> tuple[list[Step], dict[str, Any] | None]:
     """The steps of ``DataLoader(TorchIterable)`` to the end of EPOCHS, from ``state``; with
     ``stop_after``, leave after that many steps and return the state saved then."""
@@ -100,28 +100,28 @@ def _torch_steps(
 
 
 @functools.cache
-def _torch_reference(path: str, device: str | None) -> list[Step]:
+def _torch_reference(path: str | Path, device: str | None) -> list[Step]:
     return _torch_steps(path, device)[0]
 
 
 @pytest.mark.parametrize("device", [None, "cpu"], ids=["cpu-tensors", "transfer-thread"])
 @pytest.mark.parametrize("stop", list(STOPS))
-def test_torch_resume_in_a_new_loader(small_dataset: str, device: str | None, stop: str) -> None:
-    expected = _torch_reference(small_dataset, device)
+def test_torch_resume_in_a_new_loader(shapes_lmdb: Path, device: str | None, stop: str) -> None:
+    expected = _torch_reference(shapes_lmdb, device)
     assert len(expected) == EPOCHS * PER_EPOCH
-    before, state = _torch_steps(small_dataset, device, stop_after=STOPS[stop])
+    before, state = _torch_steps(shapes_lmdb, device, stop_after=STOPS[stop])
     assert state is not None and len(before) == STOPS[stop]
-    after, _ = _torch_steps(small_dataset, device, state=state)
+    after, _ = _torch_steps(shapes_lmdb, device, state=state)
     assert before + after == expected
 
 
 @pytest.mark.parametrize("then", ["load_state_dict", "iterate_again"])
-def test_torch_resume_while_the_left_iterator_lives(small_dataset: str, then: str) -> None:
+def test_torch_resume_while_the_left_iterator_lives(shapes_lmdb: Path, then: str) -> None:
     """A loop left with its DataLoader iterator still referenced: the transfer thread has
     batches read ahead; the next iteration (after load_state_dict, or not) must serve them,
     and the old thread must never move the loader again."""
-    expected = _torch_reference(small_dataset, "cpu")
-    with _torch_loader(small_dataset) as loader:
+    expected = _torch_reference(shapes_lmdb, "cpu")
+    with _torch_loader(shapes_lmdb) as loader:
         feed = TorchIterable(loader, device="cpu")
         batches = DataLoader(feed, batch_size=None)
         it = iter(batches)
@@ -145,8 +145,8 @@ def test_torch_resume_while_the_left_iterator_lives(small_dataset: str, then: st
     assert got == expected
 
 
-def test_torch_state_is_plain_and_fresh(small_dataset: str) -> None:
-    with _torch_loader(small_dataset) as loader:
+def test_torch_state_is_plain_and_fresh(shapes_lmdb: Path) -> None:
+    with _torch_loader(shapes_lmdb) as loader:
         feed = TorchIterable(loader, device="cpu")
         for _batch in DataLoader(feed, batch_size=None):
             state = feed.state_dict()
@@ -161,7 +161,7 @@ def test_torch_state_is_plain_and_fresh(small_dataset: str) -> None:
 # -- KerasDataset, in process ----------------------------------------------------------------
 
 
-def _keras_loader(path: str) -> datumio.Loader:
+def _keras_loader(path: str | Path) -> datumio.Loader:
     spec = datumio.Transform(size=(16, 16), layout="HWC", flip=0.5)
     return datumio.Loader(path, BATCH, workers=2, seed=5, transform=spec)
 
@@ -176,7 +176,7 @@ def _keras_epoch(ds: Any, steps: list[Step]) -> None:
 
 
 @functools.cache
-def _keras_reference(path: str) -> list[Step]:
+def _keras_reference(path: str | Path) -> list[Step]:
     from datumio.adapters.keras import KerasDataset
 
     steps: list[Step] = []
@@ -189,14 +189,14 @@ def _keras_reference(path: str) -> list[Step]:
 
 
 @pytest.mark.parametrize("stop", list(STOPS))
-def test_keras_resume_in_a_new_dataset(small_dataset: str, stop: str) -> None:
+def test_keras_resume_in_a_new_dataset(shapes_lmdb: Path, stop: str) -> None:
     pytest.importorskip("keras")
     from datumio.adapters.keras import KerasDataset
 
-    expected = _keras_reference(small_dataset)
+    expected = _keras_reference(shapes_lmdb)
     trained = STOPS[stop]
     got: list[Step] = []
-    with _keras_loader(small_dataset) as loader:
+    with _keras_loader(shapes_lmdb) as loader:
         ds = KerasDataset(loader)
         while len(got) + len(ds) < trained:
             _keras_epoch(ds, got)
@@ -210,7 +210,7 @@ def test_keras_resume_in_a_new_dataset(small_dataset: str, stop: str) -> None:
         assert ds.state_dict()["position"] == ahead * BATCH  # default: what Keras was given
         state = _json(ds.state_dict(trained=done))
         ds.close()
-    with _keras_loader(small_dataset) as loader:
+    with _keras_loader(shapes_lmdb) as loader:
         ds = KerasDataset(loader)
         ds.load_state_dict(state)
         if done == PER_EPOCH:  # saved after an epoch's last batch: the next one, whole
@@ -226,7 +226,7 @@ def test_keras_resume_in_a_new_dataset(small_dataset: str, stop: str) -> None:
     assert got == expected
 
 
-def _keras_fit_steps(path: str, epochs: int, state: Any = None, stop_after: int = 0) -> Any:
+def _keras_fit_steps(path: str | Path, epochs: int, state: Any = None, stop_after: int = 0) -> Any:
     """The steps ``fit`` trains on (a fresh model each time: ``fit`` peeks at a batch to
     build it); with ``stop_after``, the state saved by a callback after that many steps."""
     import keras
@@ -265,23 +265,23 @@ def _keras_fit_steps(path: str, epochs: int, state: Any = None, stop_after: int 
 
 
 @pytest.mark.parametrize("stop_after", [PER_EPOCH - 1, PER_EPOCH - 2, 5])
-def test_keras_fit_resumes_with_few_batches_left(small_dataset: str, stop_after: int) -> None:
+def test_keras_fit_resumes_with_few_batches_left(shapes_lmdb: Path, stop_after: int) -> None:
     """``fit`` reads a batch (two on the TensorFlow backend) before training, then calls
     ``on_epoch_end``: with one or two batches left that must not end the resumed epoch."""
     pytest.importorskip("keras")
-    expected, _ = _keras_fit_steps(small_dataset, EPOCHS)
+    expected, _ = _keras_fit_steps(shapes_lmdb, EPOCHS)
     assert len(expected) == EPOCHS * PER_EPOCH
-    before, state = _keras_fit_steps(small_dataset, EPOCHS, stop_after=stop_after)
+    before, state = _keras_fit_steps(shapes_lmdb, EPOCHS, stop_after=stop_after)
     assert state is not None and len(before) == stop_after
-    after, _ = _keras_fit_steps(small_dataset, EPOCHS, state=state)
+    after, _ = _keras_fit_steps(shapes_lmdb, EPOCHS, state=state)
     assert before + after == expected
 
 
-def test_keras_state_dict_refuses_a_bad_count_and_on_epoch_end_warns(small_dataset: str) -> None:
+def test_keras_state_dict_refuses_a_bad_count_and_on_epoch_end_warns(shapes_lmdb: Path) -> None:
     pytest.importorskip("keras")
     from datumio.adapters.keras import KerasDataset
 
-    with _keras_loader(small_dataset) as loader:
+    with _keras_loader(shapes_lmdb) as loader:
         ds = KerasDataset(loader)
         for i in range(4):
             ds[i]
@@ -320,7 +320,7 @@ def _checksum(out: str) -> float:
 
 @pytest.mark.parametrize("device", [None, "cpu"], ids=["cpu-tensors", "transfer-thread"])
 def test_example_resume_torch_in_processes(
-    small_dataset: str, tmp_path: Path, device: str | None
+    shapes_lmdb: Path, tmp_path: Path, device: str | None
 ) -> None:
     example = ROOT / "examples" / "resume_torch.py"
     # The run never stopped is a copy without the __main__ guard: the loader's workers must
@@ -330,7 +330,7 @@ def test_example_resume_torch_in_processes(
     assert guard in text
     unguarded = tmp_path / "resume_torch_unguarded.py"
     unguarded.write_text(text.replace(guard, "if True:"))
-    common = [small_dataset, "--epochs", str(EPOCHS), "--batch-size", str(BATCH)]
+    common = [str(shapes_lmdb), "--epochs", str(EPOCHS), "--batch-size", str(BATCH)]
     common += ["--workers", "1", "--workdir", str(tmp_path)]
     common += ["--device", device] if device else []
     resumed, full = tmp_path / "resumed.jsonl", tmp_path / "full.jsonl"
@@ -352,15 +352,15 @@ def test_example_resume_torch_in_processes(
 
 
 @pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras not installed")
-def test_keras_resume_in_processes(small_dataset: str, tmp_path: Path) -> None:
+def test_keras_resume_in_processes(shapes_lmdb: Path, tmp_path: Path) -> None:
     script = Path(__file__).with_name("resume_keras.py")
     state = str(tmp_path / "state.json")
     resumed, full = tmp_path / "resumed.jsonl", tmp_path / "full.jsonl"
-    run = [small_dataset, state, str(resumed)]
+    run = [str(shapes_lmdb), state, str(resumed)]
     assert "steps 5" in _run(script, *run, "--stop-after", "5")
     # the rest of epoch 0 in a fit of its own, then epoch 1 in another
     assert "steps 22" in _run(script, *run, "--resume")
-    _run(script, small_dataset, state + ".unused", str(full))
+    _run(script, str(shapes_lmdb), state + ".unused", str(full))
 
     got, expected = _trace(resumed), _trace(full)
     assert len(expected) == EPOCHS * PER_EPOCH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,13 +19,13 @@ from datumio.adapters.torch import TorchIterable, TorchSampler  # noqa: E402
 SPEC = datumio.Transform(size=(16, 16), normalize=False)
 
 
-def _loader(path: str, **kw) -> datumio.Loader:
+def _loader(path: str | Path, **kw) -> datumio.Loader:
     opts = {"workers": 1, "transform": SPEC, "extras": ("ids",), "seed": 3, **kw}
     return datumio.Loader(path, 4, **opts)
 
 
-def test_tensors_view_the_slot_without_copy(small_dataset):
-    with _loader(small_dataset, prefetch=1, slots=3) as loader:
+def test_tensors_view_the_slot_without_copy(shapes_lmdb):
+    with _loader(shapes_lmdb, prefetch=1, slots=3) as loader:
         for images, labels, _ in DataLoader(TorchIterable(loader), batch_size=None):
             assert isinstance(images, torch.Tensor) and images.dtype == torch.float32
             assert images.shape == (4, 3, 16, 16) and labels.dtype == torch.int64
@@ -33,12 +34,12 @@ def test_tensors_view_the_slot_without_copy(small_dataset):
             break
 
 
-def test_held_tensors_are_not_overwritten(small_dataset):
+def test_held_tensors_are_not_overwritten(shapes_lmdb):
     """Hold the tensors of the first two batches through a whole epoch: they never change.
 
     slots=4: one in flight, the loop's current batch, and the two held ones.
     """
-    with _loader(small_dataset, prefetch=1, slots=4) as loader:
+    with _loader(shapes_lmdb, prefetch=1, slots=4) as loader:
         held, snapshots = [], []
         batches = 0
         for batch in TorchIterable(loader):
@@ -52,16 +53,16 @@ def test_held_tensors_are_not_overwritten(small_dataset):
                 assert torch.equal(t, s)
         # and they are the records the ids say
         images, _, ids = held[1]
-        with _loader(small_dataset, copy=True) as again:
+        with _loader(shapes_lmdb, copy=True) as again:
             first = list(again)[:2]
         assert np.array_equal(first[1][2], ids.numpy())
         assert np.array_equal(first[1][0], images.numpy())
 
 
-def test_same_batches_as_the_loader(small_dataset):
-    with _loader(small_dataset, copy=True) as loader:
+def test_same_batches_as_the_loader(shapes_lmdb):
+    with _loader(shapes_lmdb, copy=True) as loader:
         expected = list(loader)
-    with _loader(small_dataset) as loader:
+    with _loader(shapes_lmdb) as loader:
         got = [tuple(t.clone() for t in b) for b in TorchIterable(loader)]
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
@@ -69,8 +70,8 @@ def test_same_batches_as_the_loader(small_dataset):
             assert np.array_equal(t.numpy(), a)
 
 
-def test_dataloader_num_workers_is_refused(small_dataset):
-    with _loader(small_dataset) as loader:
+def test_dataloader_num_workers_is_refused(shapes_lmdb):
+    with _loader(shapes_lmdb) as loader:
         dl = DataLoader(
             TorchIterable(loader), batch_size=None, num_workers=1, multiprocessing_context="fork"
         )
@@ -79,8 +80,8 @@ def test_dataloader_num_workers_is_refused(small_dataset):
         assert "OptionError" in repr(info.value) or isinstance(info.value, OptionError)
 
 
-def test_pin_memory_without_accelerator_warns_and_copies_nothing(small_dataset):
-    with _loader(small_dataset) as loader:
+def test_pin_memory_without_accelerator_warns_and_copies_nothing(shapes_lmdb):
+    with _loader(shapes_lmdb) as loader:
         ds = TorchIterable(loader, pin_memory=True, device="cpu")
         if torch.cuda.is_available():
             images = next(iter(ds))[0]
@@ -91,8 +92,8 @@ def test_pin_memory_without_accelerator_warns_and_copies_nothing(small_dataset):
         assert images.device.type == "cpu"
 
 
-def test_len_and_set_epoch(small_dataset):
-    with _loader(small_dataset) as loader:
+def test_len_and_set_epoch(shapes_lmdb):
+    with _loader(shapes_lmdb) as loader:
         ds = TorchIterable(loader)
         assert len(ds) == len(loader)
         ds.set_epoch(5)
@@ -150,3 +151,42 @@ def test_sampler_targets_dataset_and_pickle():
     clone = pickle.loads(pickle.dumps(sampler))
     assert list(clone) == list(sampler)
     assert isinstance(clone, TorchSampler)
+
+
+def test_sampler_mode_second_or_by_name_and_balanced_gives_way_to_weights():
+    labels = np.repeat(np.arange(3), [30, 10, 5])
+    natural = list(TorchSampler(labels, "natural", seed=4))
+    assert list(TorchSampler(labels, mode="natural", seed=4)) == natural
+    assert natural != list(TorchSampler(labels, seed=4))  # the default is balanced
+    with pytest.raises(TypeError, match="mode twice"):
+        TorchSampler(labels, "natural", mode="power", power=0.5)
+    weights = {0: 1.0, 2: 3.0}
+    expected = datumio.Sampler(labels, weights=weights, seed=4)
+    for given in (
+        TorchSampler(labels, "balanced", weights=weights, seed=4),
+        TorchSampler(labels, mode="balanced", weights=weights, seed=4),
+    ):
+        assert given.sampler.options.mode == "weights"
+        assert list(given) == [int(i) for i in expected.epoch_ids(0)]
+
+
+def test_sampler_takes_every_sampler_keyword_and_refuses_others():
+    labels = np.repeat(np.arange(4), [40, 20, 10, 2])
+    sampler = TorchSampler(labels, stratified=True, batch_size=8, epoch_size=64, seed=1)
+    drawn = np.asarray(list(sampler))
+    assert len(drawn) == 64
+    for batch in drawn.reshape(8, 8):  # stratified: every batch holds each class twice
+        assert np.bincount(labels[batch], minlength=4).tolist() == [2, 2, 2, 2]
+    with pytest.raises(TypeError, match="seed"):
+        TorchSampler(labels, sed=1)
+
+
+def test_the_adapters_are_plain_classes_of_this_module(shapes_lmdb):
+    assert issubclass(TorchIterable, torch.utils.data.IterableDataset)
+    assert issubclass(TorchSampler, torch.utils.data.Sampler)
+    assert (TorchIterable.__module__, TorchIterable.__qualname__) == (
+        "datumio.adapters.torch",
+        "TorchIterable",
+    )
+    with _loader(shapes_lmdb) as loader, pytest.raises(OptionError, match="ahead=0"):
+        TorchIterable(loader, ahead=0)

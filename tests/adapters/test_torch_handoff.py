@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ _WAIT_S = 30.0
 Batch = tuple[torch.Tensor, ...]
 
 
-def _loader(path: str, transform: datumio.Transform = SPEC, **kw: Any) -> datumio.Loader:
+def _loader(path: str | Path, transform: datumio.Transform = SPEC, **kw: Any) -> datumio.Loader:
     opts: dict[str, Any] = {"workers": 1, "extras": ("ids",), "seed": 5, **kw}
     return datumio.Loader(path, BATCH, transform=transform, **opts)
 
@@ -54,7 +55,7 @@ def _cloned(batches: Iterable[Batch]) -> list[Batch]:
     return [tuple(t.clone() for t in batch) for batch in batches]
 
 
-def _float_path(path: str, epochs: int = 1, **kw: Any) -> list[Batch]:
+def _float_path(path: str | Path, epochs: int = 1, **kw: Any) -> list[Batch]:
     """What the non-device float path yields for the same seed and transform."""
     with _loader(path, **kw) as loader:
         ds = TorchIterable(loader)
@@ -188,8 +189,8 @@ def test_apply_finish_in_a_half_dtype(dtype: torch.dtype, rtol: float) -> None:
 # -- Loader.defer_finish --------------------------------------------------------------------
 
 
-def test_defer_finish_before_start_switches_to_uint8_nhwc(small_dataset: str) -> None:
-    with _loader(small_dataset) as loader:
+def test_defer_finish_before_start_switches_to_uint8_nhwc(shapes_lmdb: Path) -> None:
+    with _loader(shapes_lmdb) as loader:
         assert loader.finish is None
         finish = loader.defer_finish()
         assert isinstance(finish, Finish) and loader.finish is finish
@@ -202,8 +203,8 @@ def test_defer_finish_before_start_switches_to_uint8_nhwc(small_dataset: str) ->
         assert ids.shape == (BATCH,)
 
 
-def test_defer_finish_after_start_raises(small_dataset: str) -> None:
-    with _loader(small_dataset) as loader:
+def test_defer_finish_after_start_raises(shapes_lmdb: Path) -> None:
+    with _loader(shapes_lmdb) as loader:
         loader.start()
         with pytest.raises(LoaderError, match="defer_finish"):
             loader.defer_finish()
@@ -223,9 +224,9 @@ def test_defer_finish_after_start_raises(small_dataset: str) -> None:
     ids=["uint8", "sample_zmuv"],
 )
 def test_defer_finish_changes_nothing_it_cannot_move(
-    small_dataset: str, spec: datumio.Transform, dtype: type
+    shapes_lmdb: Path, spec: datumio.Transform, dtype: type
 ) -> None:
-    with _loader(small_dataset, transform=spec) as loader:
+    with _loader(shapes_lmdb, transform=spec) as loader:
         transform, layout = loader.transform, loader.layout
         assert loader.defer_finish() is None
         assert loader.finish is None
@@ -235,12 +236,12 @@ def test_defer_finish_changes_nothing_it_cannot_move(
 
 
 @pytest.mark.parametrize("layout", ["CHW", "HWC"])
-def test_deferred_finish_gives_the_same_pixels(small_dataset: str, layout: str) -> None:
+def test_deferred_finish_gives_the_same_pixels(shapes_lmdb: Path, layout: str) -> None:
     spec = replace(SPEC, layout=layout)
-    with _loader(small_dataset, transform=spec, copy=True) as loader:
+    with _loader(shapes_lmdb, transform=spec, copy=True) as loader:
         expected = list(loader)
     # two workers here: the same pixels whatever the path and the number of workers
-    with _loader(small_dataset, transform=spec, copy=True, workers=2) as loader:
+    with _loader(shapes_lmdb, transform=spec, copy=True, workers=2) as loader:
         finish = loader.defer_finish()
         assert finish is not None
         got = list(loader)
@@ -256,9 +257,9 @@ def test_deferred_finish_gives_the_same_pixels(small_dataset: str, layout: str) 
 # -- TorchIterable(device="cpu"): the transfer thread with the SyncEngine ---------------------
 
 
-def test_device_cpu_yields_the_float_path_batches(small_dataset: str) -> None:
-    expected = _float_path(small_dataset)
-    with _loader(small_dataset, slots=ROOMY_SLOTS) as loader:
+def test_device_cpu_yields_the_float_path_batches(shapes_lmdb: Path) -> None:
+    expected = _float_path(shapes_lmdb)
+    with _loader(shapes_lmdb, slots=ROOMY_SLOTS) as loader:
         ds = TorchIterable(loader, device="cpu")
         assert loader.finish is not None and loader.transform.dtype == "uint8"
         assert len(ds) == len(loader) == len(expected)
@@ -272,9 +273,9 @@ def test_device_cpu_yields_the_float_path_batches(small_dataset: str) -> None:
     _assert_no_transfer_thread()
 
 
-def test_device_cpu_without_finish_on_device_keeps_float_workers(small_dataset: str) -> None:
-    expected = _float_path(small_dataset)
-    with _loader(small_dataset, slots=ROOMY_SLOTS) as loader:
+def test_device_cpu_without_finish_on_device_keeps_float_workers(shapes_lmdb: Path) -> None:
+    expected = _float_path(shapes_lmdb)
+    with _loader(shapes_lmdb, slots=ROOMY_SLOTS) as loader:
         ds = TorchIterable(loader, device="cpu", finish_on_device=False)
         assert loader.finish is None and loader.transform.dtype == "float32"
         got = _cloned(ds)
@@ -284,10 +285,10 @@ def test_device_cpu_without_finish_on_device_keeps_float_workers(small_dataset: 
             assert torch.equal(gt, et)  # the same worker arithmetic: bit for bit
 
 
-def test_device_cpu_two_epochs(small_dataset: str) -> None:
-    expected = _float_path(small_dataset, epochs=2)
+def test_device_cpu_two_epochs(shapes_lmdb: Path) -> None:
+    expected = _float_path(shapes_lmdb, epochs=2)
     n = len(expected) // 2
-    with _loader(small_dataset, slots=ROOMY_SLOTS) as loader:
+    with _loader(shapes_lmdb, slots=ROOMY_SLOTS) as loader:
         ds = TorchIterable(loader, device="cpu")
         first = _cloned(ds)
         second = _cloned(ds)
@@ -297,9 +298,9 @@ def test_device_cpu_two_epochs(small_dataset: str) -> None:
     assert not torch.equal(first[0][2], second[0][2])  # another epoch, other records
 
 
-def test_break_stops_the_transfer_thread_and_a_new_iteration_works(small_dataset: str) -> None:
-    expected = _float_path(small_dataset)
-    with _loader(small_dataset, slots=ROOMY_SLOTS) as loader:
+def test_break_stops_the_transfer_thread_and_a_new_iteration_works(shapes_lmdb: Path) -> None:
+    expected = _float_path(shapes_lmdb)
+    with _loader(shapes_lmdb, slots=ROOMY_SLOTS) as loader:
         ds = TorchIterable(loader, device="cpu")
         first: list[Batch] = []
         for batch in ds:
@@ -319,11 +320,11 @@ def test_break_stops_the_transfer_thread_and_a_new_iteration_works(small_dataset
 
 
 @pytest.mark.timeout(60)
-def test_a_worker_error_is_raised_in_the_consuming_thread(small_dataset: str) -> None:
+def test_a_worker_error_is_raised_in_the_consuming_thread(shapes_lmdb: Path) -> None:
     spec = replace(SPEC, user_fn=handoff_hooks.fail_on_ninth_call)
     # prefetch=1: the failing batch is planned only once the one before has been yielded
     # (with more, a failure read together with the batch before it is raised first)
-    with _loader(small_dataset, transform=spec, slots=ROOMY_SLOTS, prefetch=1) as loader:
+    with _loader(shapes_lmdb, transform=spec, slots=ROOMY_SLOTS, prefetch=1) as loader:
         got: list[Batch] = []
         with pytest.raises(WorkerError, match="boom on call 9") as info:
             for batch in TorchIterable(loader, device="cpu"):
@@ -335,8 +336,8 @@ def test_a_worker_error_is_raised_in_the_consuming_thread(small_dataset: str) ->
 
 
 @pytest.mark.timeout(60)
-def test_a_loader_that_cannot_start_raises_in_the_consuming_thread(small_dataset: str) -> None:
-    loader = _loader(small_dataset)
+def test_a_loader_that_cannot_start_raises_in_the_consuming_thread(shapes_lmdb: Path) -> None:
+    loader = _loader(shapes_lmdb)
     ds = TorchIterable(loader, device="cpu")
     loader.close()
     with pytest.raises(LoaderError, match="closed"):
@@ -458,9 +459,9 @@ class _LateEngine(torch_handoff.SyncEngine):
         self.handed.append(event.number)
 
 
-def test_a_staging_buffer_is_refilled_only_after_its_event(small_dataset: str) -> None:
-    expected = _float_path(small_dataset)
-    with _LateEngine(keep=True) as engine, _loader(small_dataset) as loader:
+def test_a_staging_buffer_is_refilled_only_after_its_event(shapes_lmdb: Path) -> None:
+    expected = _float_path(shapes_lmdb)
+    with _LateEngine(keep=True) as engine, _loader(shapes_lmdb) as loader:
         finish = loader.defer_finish()
         transfer = torch_handoff.Transfer(
             loader, engine, pin=True, finish=finish, dtype=torch.float32, ahead=1
@@ -497,9 +498,9 @@ def test_a_staging_buffer_is_refilled_only_after_its_event(small_dataset: str) -
 
 
 def test_without_pin_each_batch_waits_for_its_event_before_its_slot_goes(
-    small_dataset: str,
+    shapes_lmdb: Path,
 ) -> None:
-    expected = _float_path(small_dataset)
+    expected = _float_path(shapes_lmdb)
     slot_held: list[bool] = []
 
     def on_complete(event: _LateEvent) -> None:
@@ -510,7 +511,7 @@ def test_without_pin_each_batch_waits_for_its_event_before_its_slot_goes(
         slot_held.append(slot not in ring._free and slot not in ring.returned)
 
     engine = _LateEngine(keep=False, on_complete=on_complete)
-    with engine, _loader(small_dataset) as loader:
+    with engine, _loader(shapes_lmdb) as loader:
         ds = TorchIterable(loader, device="cpu", ahead=1)
         ds.engine = engine
         got = _cloned(ds)
@@ -544,10 +545,10 @@ class _CountingEngine(torch_handoff.SyncEngine):
             return self.changed.wait_for(lambda: self.moved >= count, timeout_s)
 
 
-def test_device_cpu_lets_the_caller_keep_its_spare_slots(small_dataset: str) -> None:
+def test_device_cpu_lets_the_caller_keep_its_spare_slots(shapes_lmdb: Path) -> None:
     """Without device a caller may keep as many batches as the loader has spare slots
     (default slots = prefetch + 2); the same loop with ``device="cpu"`` must not run out."""
-    with _loader(small_dataset) as loader:
+    with _loader(shapes_lmdb) as loader:
         ds = TorchIterable(loader, device="cpu")
         ds.engine = engine = _CountingEngine()
         kept: list[Batch] = []
@@ -562,9 +563,9 @@ def test_device_cpu_lets_the_caller_keep_its_spare_slots(small_dataset: str) -> 
         assert seen == len(loader)
 
 
-def test_break_loses_no_batch_the_loop_did_not_see(small_dataset: str) -> None:
-    expected = _float_path(small_dataset)
-    with _loader(small_dataset, slots=ROOMY_SLOTS) as loader:
+def test_break_loses_no_batch_the_loop_did_not_see(shapes_lmdb: Path) -> None:
+    expected = _float_path(shapes_lmdb)
+    with _loader(shapes_lmdb, slots=ROOMY_SLOTS) as loader:
         ds = TorchIterable(loader, device="cpu")
         ds.engine = engine = _CountingEngine()
         for _batch in ds:
@@ -578,10 +579,10 @@ def test_break_loses_no_batch_the_loop_did_not_see(small_dataset: str) -> None:
     _assert_same_batches(rest, expected[1:])
 
 
-def test_a_cuda_device_without_cuda_is_refused_at_construction(small_dataset: str) -> None:
+def test_a_cuda_device_without_cuda_is_refused_at_construction(shapes_lmdb: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with datumio.Loader(small_dataset, 4, workers=1) as loader:
+    with datumio.Loader(shapes_lmdb, 4, workers=1) as loader:
         with pytest.raises(OptionError, match=r"device='cuda'.*no CUDA device.*device=None"):
             TorchIterable(loader, device="cuda")
         assert loader.worker_pids == []  # refused before anything started

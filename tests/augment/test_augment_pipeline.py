@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,13 +50,13 @@ def test_same_stream_same_pixels_and_streams_differ() -> None:
     assert not np.array_equal(out[0], out[2])
 
 
-def test_loader_gives_the_same_augmented_pixels_on_one_or_two_workers(tiny_dataset: str) -> None:
+def test_loader_gives_the_same_augmented_pixels_on_one_or_two_workers(tiny_lmdb: Path) -> None:
     spec = Transform(
         **{**{k: getattr(AUG, k) for k in AUG.__dataclass_fields__}, "batch_zmuv": True}
     )
     batches = {}
     for workers in (1, 2):
-        with Loader(tiny_dataset, 4, transform=spec, workers=workers, seed=5, copy=True) as ld:
+        with Loader(tiny_lmdb, 4, transform=spec, workers=workers, seed=5, copy=True) as ld:
             batches[workers] = [images for images, _ in ld]
     assert len(batches[1]) == len(batches[2]) == 2
     for a, b in zip(batches[1], batches[2], strict=True):

@@ -4,9 +4,11 @@ picks OpenCV when installed, errors are clear."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import Drawing, Slot, make_dataset
 from PIL import Image
 
 import datumio
@@ -94,23 +96,22 @@ def test_a_bad_backend_is_refused_with_the_choices() -> None:
         transform_image(_smooth(), warp_kwargs={"backend": "skimage"})
 
 
+def _rotated(slot: Slot, rng: np.random.Generator) -> np.ndarray:
+    return np.asarray(Image.fromarray(_smooth(slot.height, slot.width)).rotate(17 * slot.k))
+
+
+#: 6 smooth pictures, each side 120..199 pixels, turned 17 degrees more from one to the next.
+ROTATED = Drawing({"a": 3, "b": 3}, size=range(120, 200), picture=_rotated, names="{k}", seed=7)
+
+
 @pytest.fixture(scope="module", params=["RGB", "L"])
-def jpeg_dataset(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+def jpeg_dataset(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """Records re-encoded as JPEG by the ingest (colour, or grey with ``gray=True``)."""
     root = tmp_path_factory.mktemp("jpeg-records")
-    rng = np.random.default_rng(7)
-    for name in ("a", "b"):
-        (root / "src" / name).mkdir(parents=True)
-        for k in range(3):
-            h, w = (int(v) for v in rng.integers(120, 200, 2))
-            Image.fromarray(_smooth(h, w)).rotate(17 * k).save(root / "src" / name / f"{k}.png")
-    out = root / "out.lmdb"
-    options = datumio.IngestOptions(workers=1, encode="jpeg", gray=request.param == "L")
-    datumio.ingest(str(root / "src"), str(out), options)
-    return str(out)
+    return make_dataset(root, ROTATED, encode="jpeg", gray=request.param == "L")
 
 
-def test_opencv_jpeg_decode_is_bit_identical_to_pillow(jpeg_dataset: str) -> None:
+def test_opencv_jpeg_decode_is_bit_identical_to_pillow(jpeg_dataset: Path) -> None:
     ds = datumio.open(jpeg_dataset)
     assert ds.encoding == "jpeg"
     for i in range(len(ds)):
@@ -127,7 +128,7 @@ def test_opencv_jpeg_decode_is_bit_identical_to_pillow(jpeg_dataset: str) -> Non
 
 
 @pytest.mark.parametrize("size", [(96, 96), (40, 40), (20, 20)])  # 20: DCT-scaled decode
-def test_records_decoded_by_opencv_give_pillows_pixels(jpeg_dataset: str, size: tuple) -> None:
+def test_records_decoded_by_opencv_give_pillows_pixels(jpeg_dataset: Path, size: tuple) -> None:
     """Without a general warp (resize, crop, flip) ``auto`` decodes with OpenCV
     (bit-identical) and resizes a box with fractional edges with Pillow, exactly as
     ``pillow`` does; a box with whole-pixel edges goes to ``cv2.resize``, within a grey level
@@ -190,7 +191,7 @@ def test_uint8_chw_output_is_split_by_opencv_exactly(channels: int) -> None:
         np.testing.assert_array_equal(out, view.transpose(2, 0, 1))
 
 
-def test_a_truncated_jpeg_record_still_fails_to_decode(jpeg_dataset: str) -> None:
+def test_a_truncated_jpeg_record_still_fails_to_decode(jpeg_dataset: Path) -> None:
     ds = datumio.open(jpeg_dataset)
     data = ds.read(0)[:-500]
     for backend in ("pillow", "auto"):
@@ -229,7 +230,7 @@ def test_the_output_never_aliases_an_input_array(backend: str) -> None:
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_the_random_resized_crop_fast_path_gives_the_general_paths_pixels(
-    jpeg_dataset: str, dtype: str
+    jpeg_dataset: Path, dtype: str
 ) -> None:
     """``apply`` takes a short cut for the ImageNet recipe (crop + flip, no matrix); its
     output must be the general path's (``decode_for`` + ``write``), bit for bit."""

@@ -8,19 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import DatasetFactory, Drawing
 from PIL import Image
 
 import datumio
 from datumio.augment import Transform, apply, sample_rng
 from datumio.loader import Loader
-from datumio.loader.support import DEFAULT_SIZE, default_transform
+from datumio.loader.defaults import DEFAULT_SIZE, default_transform
 
 pytestmark = pytest.mark.timeout(60)
 
 DOCS_LOADER = Path(__file__).resolve().parents[2] / "docs" / "loader.md"
 
 
-def test_docs_and_docstring_say_the_same(tiny_dataset: str) -> None:
+def test_docs_and_docstring_say_the_same(tiny_lmdb: Path) -> None:
     row = next(
         line for line in DOCS_LOADER.read_text().splitlines() if line.startswith("| `transform`")
     )
@@ -31,8 +32,8 @@ def test_docs_and_docstring_say_the_same(tiny_dataset: str) -> None:
         assert words in doc, doc
 
 
-def test_mixed_sizes_are_resized_and_centre_cropped(tiny_dataset: str) -> None:
-    with datumio.open(tiny_dataset) as ds:
+def test_mixed_sizes_are_resized_and_centre_cropped(tiny_lmdb: Path) -> None:
+    with datumio.open(tiny_lmdb) as ds:
         assert len({ds.shape(i)[:2] for i in range(len(ds))}) > 1  # the fixture's sizes differ
         spec = default_transform(ds)
         expected = Transform(size=DEFAULT_SIZE, layout="HWC", dtype="uint8")
@@ -52,23 +53,17 @@ def test_mixed_sizes_are_resized_and_centre_cropped(tiny_dataset: str) -> None:
     assert np.abs(out.astype(float) - crop).mean() < 6
 
 
-def test_the_loader_without_a_transform_yields_224_batches(tiny_dataset: str) -> None:
-    with Loader(tiny_dataset, 4, workers=1, sampling="natural") as loader:
+def test_the_loader_without_a_transform_yields_224_batches(tiny_lmdb: Path) -> None:
+    with Loader(tiny_lmdb, 4, workers=1, sampling="natural") as loader:
         images, labels = next(iter(loader))
         assert loader.transform.size == (224, 224)
     assert images.shape == (4, 224, 224, 3) and images.dtype == np.uint8
     assert labels.shape == (4,)
 
 
-def test_one_stored_size_gives_the_stored_pixels(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    for name in ("a", "b"):
-        (tmp_path / "src" / name).mkdir(parents=True)
-        for i in range(2):
-            pixels = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(tmp_path / "src" / name / f"{i}.png")
-    datumio.ingest(tmp_path / "src", tmp_path / "d.lmdb", datumio.IngestOptions(workers=1))
-    with datumio.open(tmp_path / "d.lmdb") as ds:
+def test_one_stored_size_gives_the_stored_pixels(dataset_factory: DatasetFactory) -> None:
+    path = dataset_factory(Drawing({"a": 2, "b": 2}, size=(12, 20), names="{k}", seed=1))
+    with datumio.open(path) as ds:
         spec = default_transform(ds)
         assert spec.size == (12, 20) and spec.layout == "HWC" and spec.dtype == "uint8"
         out = np.empty(spec.output_shape(3), np.uint8)

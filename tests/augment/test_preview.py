@@ -18,16 +18,16 @@ SPEC = (
 )
 
 
-def _grid(dataset: str, out: Path, *args: str) -> tuple[int, int]:
+def _grid(dataset: Path, out: Path, *args: str) -> tuple[int, int]:
     """Run ``datumio preview`` and return the (width, height) of the PNG it wrote."""
-    assert preview_cmd.main([dataset, "--transform", SPEC, "-o", str(out), *args]) == 0
+    assert preview_cmd.main([str(dataset), "--transform", SPEC, "-o", str(out), *args]) == 0
     with Image.open(out) as img:
         assert img.format == "PNG"
         return img.size
 
 
 def test_the_grid_has_a_row_per_class_and_a_tile_per_record_and_view(
-    tiny_dataset: str, tmp_path: Path
+    tiny_lmdb: Path, tmp_path: Path
 ) -> None:
     """The documented layout (``datumio preview --help``): a row per class, and per record a
     stored tile then its views, each tile --thumb pixels square. The margins and gaps are
@@ -35,7 +35,7 @@ def test_the_grid_has_a_row_per_class_and_a_tile_per_record_and_view(
     --thumb adds, never the code's size formula."""
 
     def size(*args: str) -> tuple[int, int]:
-        return _grid(tiny_dataset, tmp_path / "grid.png", "--seed", "1", *args)
+        return _grid(tiny_lmdb, tmp_path / "grid.png", "--seed", "1", *args)
 
     base = size("--per-class", "2", "--views", "3", "--thumb", "48")
     one_row = size("--per-class", "2", "--views", "3", "--thumb", "48", "--max-classes", "1")
@@ -54,7 +54,7 @@ def test_the_grid_has_a_row_per_class_and_a_tile_per_record_and_view(
     assert (bigger[0] - base[0], bigger[1] - base[1]) == (2 * 4 * 10, 2 * 10)
 
 
-def test_preview_reads_a_json_file_and_original_names(tiny_dataset: str, tmp_path: Path) -> None:
+def test_preview_reads_a_json_file_and_original_names(tiny_lmdb: Path, tmp_path: Path) -> None:
     spec = tmp_path / "spec.json"
     spec.write_text(
         json.dumps(
@@ -66,24 +66,25 @@ def test_preview_reads_a_json_file_and_original_names(tiny_dataset: str, tmp_pat
         )
     )
     out = tmp_path / "g.png"
-    argv = [tiny_dataset, "--transform", str(spec), "-o", str(out), "--seed", "3", "--thumb", "48"]
+    argv = [str(tiny_lmdb), "--transform", str(spec), "-o", str(out), "--seed", "3"]
+    argv += ["--thumb", "48"]
     assert preview_cmd.main(argv) == 0
     # The same grid as from the same spec in datumio's own names, as a JSON object.
     same = (
         '{"size": [30, 30], "keep_scale": true, "fill_mode": "reflect", "rotation_range": [0, 360]}'
     )
     again = tmp_path / "again.png"
-    argv = [tiny_dataset, "--transform", same, "-o", str(again), "--seed", "3", "--thumb", "48"]
+    argv = [str(tiny_lmdb), "--transform", same, "-o", str(again), "--seed", "3", "--thumb", "48"]
     assert preview_cmd.main(argv) == 0
     with Image.open(out) as a, Image.open(again) as b:
         assert a.size == b.size and a.tobytes() == b.tobytes()
 
 
-def test_preview_bad_spec_is_a_usage_error(tiny_dataset: str, tmp_path: Path) -> None:
+def test_preview_bad_spec_is_a_usage_error(tiny_lmdb: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "x.png")
     assert (
-        preview_cmd.main([tiny_dataset, "--transform", '{"size": [8, 8], "spin": 1}', "-o", out])
+        preview_cmd.main([str(tiny_lmdb), "--transform", '{"size": [8, 8], "spin": 1}', "-o", out])
         == 2
     )
-    assert preview_cmd.main([tiny_dataset, "--transform", "nope.json", "-o", out]) == 2
+    assert preview_cmd.main([str(tiny_lmdb), "--transform", "nope.json", "-o", out]) == 2
     assert preview_cmd.main([str(tmp_path), "--transform", '{"size": [8, 8]}', "-o", out]) == 1

@@ -113,8 +113,8 @@ def test_auto_workers_rule(data):
     assert augmented._choose_workers(None, 100) == 0  # too small to pay for processes
     assert augmented._choose_workers(None, 10_000) == min(4, os.cpu_count() or 1)
     assert augmented._choose_workers(3, 10) == 3
-    with pytest.raises(OptionError):
-        augmented._choose_workers(-1, 10)
+    with pytest.raises(OptionError, match=r"workers=-1; give an int >= 0"):
+        augmented.get_batch(workers=-1)
 
 
 def test_resample_dataset_balances_labels(data):

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import Drawing
 from leaks import leaks, remove_segments_of, session_members, wait_until
-from PIL import Image
 
 from datumio import LoaderError, OptionError, WorkerError
 from datumio._process import pid_alive
@@ -97,15 +97,9 @@ def failing_loader(path: str, victim: str) -> np.ndarray:
 @pytest.fixture
 def pictures(tmp_path: Path) -> list[str]:
     """NUM_FILES small random PNG pictures, all distinct."""
-    rng = np.random.default_rng(5)
-    root = tmp_path / "pictures"
-    root.mkdir()
-    paths = []
-    for i in range(NUM_FILES):
-        path = root / f"{i:03d}.png"
-        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
+    drawing = Drawing({"pictures": NUM_FILES}, size=(12, 12), seed=5)
+    drawing.draw(tmp_path)
+    return [str(tmp_path / rel) for *_, rel in drawing.files()]
 
 
 def _files(paths: list[str], data_loader: Callable[..., np.ndarray], **kw: object) -> DataGenerator:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import SEEDED_NAMES, build_dataset, draw_classes, widening
 from console import console_argv
 from leaks import session_members
 from PIL import Image
@@ -23,13 +24,9 @@ from datumio import IngestOptions
 from datumio.shards.verify import verify
 
 
-def draw(root: Path, classes: dict[str, int], seed: int, size: int = 24) -> None:
-    rng = np.random.default_rng(seed)
-    for name, count in classes.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            arr = rng.integers(0, 256, (size, size + i % 5, 3), dtype=np.uint8)
-            Image.fromarray(arr).save(root / name / f"{seed}-{i:03d}.png")
+def draw(root: Path, classes: dict[str, int], seed: int, size: int = 24) -> Path:
+    """Noise PNGs ``CLASS/SEED-NNN.png``, ``size`` high, up to 4 pixels wider."""
+    return draw_classes(root, classes, size=widening(size, size, 5), seed=seed, names=SEEDED_NAMES)
 
 
 def digest(path: Path) -> list[tuple[int, str, int, int]]:
@@ -168,8 +165,7 @@ def test_append_keeps_old_ids_and_adds_new_ones(src: Path, tmp_path: Path) -> No
 def test_two_loader_ranks_read_disjoint_records_covering_the_epoch(
     src: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "r.lmdb"
-    datumio.ingest(src, out, IngestOptions(workers=2, size=(16, 16), encode="raw"))
+    out = build_dataset(src, tmp_path / "r.lmdb", rejects=1, workers=2, size=(16, 16), encode="raw")
     ds = datumio.open(out)
     seen: list[set[int]] = []
     for rank in range(2):

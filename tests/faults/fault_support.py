@@ -1,4 +1,5 @@
-"""Helpers of the loader fault tests: a small drawn dataset, batch digests, bounded waits.
+"""Helpers of the loader fault tests: a small drawn dataset, batch digests, bounded waits
+(ingest runs of the fault tests come from ``tests/builders.py``).
 
 The dataset has several shards (so a record's shard in a message means something) and one
 "poison" record: a solid blue picture that :func:`fault_hooks.hang_on_poison` recognises
@@ -19,13 +20,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from image_helpers import class_picture
+from builders import SEEDED_NAMES, Drawing, build_dataset, draw_classes, widening
 from leaks import wait_until  # noqa: F401  (the fault tests import it from here)
 from PIL import Image
 
 import datumio
 
 CLASS_SIZES = {"cat": 12, "dog": 8, "eel": 5}
+#: The drawn pictures of the fault dataset; the poison picture joins them.
+DRAWING = Drawing(CLASS_SIZES, size=range(36, 64), picture="gradient", seed=97)
 #: Records per shard: 26 records -> 4 shards.
 SHARD_RECORDS = 7
 #: The poison picture's colour; every other picture has a white bar (red channel 255).
@@ -33,74 +36,26 @@ POISON_RGB = (0, 0, 255)
 POISON_CLASS = "dog"
 
 
-def write_source(root: Path) -> Path:
-    rng = np.random.default_rng(97)
-    src = root / "src"
-    for label, (name, count) in enumerate(CLASS_SIZES.items()):
-        (src / name).mkdir(parents=True)
-        for k in range(count):
-            Image.fromarray(class_picture(label, k, rng, sides=(36, 64))).save(
-                src / name / f"{k:03d}.png"
-            )
+def build_poisoned(root: Path) -> Path:
+    """:data:`DRAWING` and the poison picture ingested (PNG payloads, several shards) as
+    ``root/faults.lmdb``; its path."""
+    src = DRAWING.draw(root / "src")
     poison = np.empty((48, 48, 3), np.uint8)
     poison[:] = POISON_RGB
     Image.fromarray(poison).save(src / POISON_CLASS / "poison.png")
-    return src
-
-
-def build_dataset(root: Path) -> str:
-    """Ingest the drawn pictures (PNG payloads, several shards); the dataset's path."""
-    out = root / "faults.lmdb"
-    options = datumio.IngestOptions(workers=1, encode="png", shard_records=SHARD_RECORDS)
-    report = datumio.ingest(str(write_source(root)), str(out), options)
-    assert not report.rejects, report.rejects
-    with datumio.open(str(out)) as ds:
+    out = build_dataset(src, root / "faults.lmdb", encode="png", shard_records=SHARD_RECORDS)
+    with datumio.open(out) as ds:
         assert ds.num_shards >= 3 and len(ds) == sum(CLASS_SIZES.values()) + 1
-    return str(out)
-
-
-# -- ingest runs: drawn folders and the command line ----------------------------------------
-
-#: The longest an ingest run of a fault test may take.
-INGEST_TIMEOUT_S = 120
+    return out
 
 
 def draw_folders(
     root: Path, classes: dict[str, int], seed: int, side: int = 20, vary: bool = True
 ) -> Path:
-    """Random PNGs ``CLASS/SEED-NNN.png`` (names differ between inputs of other seeds),
-    ``side`` pixels square, or a pixel or two wider in turn with ``vary``."""
-    rng = np.random.default_rng(seed)
-    for name, count in classes.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            width = side + (i % 3 if vary else 0)
-            pixels = rng.integers(0, 256, (side, width, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{seed}-{i:03d}.png")
-    return root
-
-
-def ingest_cli(
-    src: Path,
-    out: Path,
-    *args: str,
-    flags: Iterable[str] = (),
-    hook: str | None = None,
-    check: bool = False,
-) -> subprocess.CompletedProcess[str]:
-    """``datumio-ingest SRC OUT *flags *args`` in a fresh interpreter (``hook``: the
-    ``DATUMIO_TEST_HOOK`` it runs with; ``check``: its exit status must be 0)."""
-    env = {**os.environ, "DATUMIO_TEST_HOOK": hook} if hook else None
-    proc = subprocess.run(
-        [sys.executable, "-m", "datumio", "ingest", str(src), str(out), *flags, *args],
-        capture_output=True,
-        text=True,
-        timeout=INGEST_TIMEOUT_S,
-        env=env,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+    """Noise PNGs ``CLASS/SEED-NNN.png`` (names differ between inputs of other seeds),
+    ``side`` pixels square, or a pixel or two wider in turn with ``vary``; ``root``."""
+    size = widening(side, side, 3 if vary else 1)
+    return draw_classes(root, classes, size=size, seed=seed, names=SEEDED_NAMES)
 
 
 def is_poison(image: np.ndarray) -> bool:
@@ -108,7 +63,7 @@ def is_poison(image: np.ndarray) -> bool:
     return int(image[..., 0].max()) < 40 and int(image[..., 2].min()) > 200
 
 
-def poison_record(path: str) -> int:
+def poison_record(path: str | Path) -> int:
     """The id of the poison record, found by decoding every record."""
     with datumio.open(path) as ds:
         found = [i for i in range(len(ds)) if is_poison(ds[i][0])]
@@ -187,7 +142,7 @@ READER_EPOCH_SIZE = 48
 READER_EPOCHS = 2
 
 
-def reader_loader(path: str, seed: int, workers: int) -> datumio.Loader:
+def reader_loader(path: str | Path, seed: int, workers: int) -> datumio.Loader:
     spec = datumio.Transform(size=(16, 16), flip=0.5)
     return datumio.Loader(
         path,
@@ -219,10 +174,10 @@ def reader_main() -> None:
     print(json.dumps(digests), flush=True)
 
 
-def reader_command(path: str, seed: int, *more: str) -> list[str]:
+def reader_command(path: str | Path, seed: int, *more: str) -> list[str]:
     """argv that runs :func:`reader_main` in a fresh interpreter."""
     here = os.path.dirname(os.path.abspath(__file__))
-    paths = [here, os.path.dirname(here)]  # fault_support and the shared image_helpers
+    paths = [here, os.path.dirname(here)]  # fault_support and the shared builders
     code = f"import sys; sys.path[:0] = {paths!r}; from fault_support import reader_main"
     code += "; reader_main()"
-    return [sys.executable, "-c", code, path, str(seed), *more]
+    return [sys.executable, "-c", code, str(path), str(seed), *more]

@@ -26,6 +26,7 @@ from typing import Any
 import h5py
 import lmdb
 import numpy as np
+from builders import build_dataset
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -160,12 +161,13 @@ def build_pristine(root: Path) -> dict[str, Pristine]:
     src, labels = write_source(root)
     out = {}
     for backend, suffix in BACKENDS.items():
-        path = root / f"pristine{suffix}"
-        options = datumio.IngestOptions(
-            workers=1, encode="png", shard_records=SHARD_RECORDS, labels_file=str(labels)
+        path = build_dataset(
+            src,
+            root / f"pristine{suffix}",
+            encode="png",
+            shard_records=SHARD_RECORDS,
+            labels_file=str(labels),
         )
-        report = datumio.ingest(src, path, options)
-        assert not report.rejects, report.rejects
         out[backend] = read_pristine(str(path), backend)
     return out
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from builders import Drawing, Slot, build_dataset, noise
 
 import datumio
 from datumio.errors import FormatError, RecordError
@@ -28,30 +28,24 @@ from datumio.shards.verify import verify
 pytestmark = pytest.mark.faults
 
 
-def _draw(root: Path) -> Path:
-    rng = np.random.default_rng(11)
-    rows = ["path,label,group"]
-    for label, (name, count) in enumerate({"cat": 9, "dog": 6, "eel": 3}.items()):
-        (root / name).mkdir(parents=True)
-        for k in range(count):
-            arr = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-            arr[..., 1] = 80 * label
-            Image.fromarray(arr).save(root / name / f"{k}.png")
-            rows.append(f"{name}/{k}.png,{name},site{k % 2}")
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    return root
+def _tinted(slot: Slot, rng: np.random.Generator) -> np.ndarray:
+    pixels = noise(slot, rng)
+    pixels[..., 1] = 80 * slot.label
+    return pixels
+
+
+#: 18 noise PNGs of 3 classes, a green level per class; the labels file puts them in 2 groups.
+DRAWING = Drawing({"cat": 9, "dog": 6, "eel": 3}, picture=_tinted, names="{k}", seed=11)
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corrupt")
-    src = _draw(root / "images")
-    out = root / "clean.lmdb"
-    options = datumio.IngestOptions(
-        workers=1, encode="png", shard_records=5, labels_file=str(src / "labels.csv")
+    src = DRAWING.draw(root / "images")
+    labels = DRAWING.write_labels(src / "labels.csv", groups=2)
+    return build_dataset(
+        src, root / "clean.lmdb", encode="png", shard_records=5, labels_file=str(labels)
     )
-    datumio.ingest(src, out, options)
-    return out
 
 
 @pytest.fixture

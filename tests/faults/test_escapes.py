@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import build_dataset
 from PIL import Image
 
 import datumio
@@ -148,10 +149,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset, in a folder named with escapes, ingested from the JSONL labels file."""
     root = tmp_path_factory.mktemp("escapes")
     src = draw_source(root)
-    out = root / HOSTILE_DIR / "set.lmdb"
-    options = datumio.IngestOptions(workers=1, labels_file=str(write_jsonl(root / "l.jsonl")))
-    datumio.ingest(src, out, options)
-    return out
+    labels = write_jsonl(root / "l.jsonl")
+    return build_dataset(src, root / HOSTILE_DIR / "set.lmdb", rejects=1, labels_file=str(labels))
 
 
 def test_printable_rule() -> None:

@@ -14,9 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from builders import Drawing, make_dataset
 
 import datumio
 
@@ -29,17 +28,11 @@ SHARDS = 150
 
 @pytest.fixture(scope="module", params=["lmdb", "h5"])
 def many_shards(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """300 noise PNGs of 3 classes, 2 records a shard: :data:`SHARDS` shards."""
+    drawing = Drawing({f"c{c}": SHARDS * 2 // 3 for c in range(3)}, size=(12, 12), seed=5)
     root = tmp_path_factory.mktemp(f"many-{request.param}")
-    rng = np.random.default_rng(5)
-    for c in range(3):
-        (root / "src" / f"c{c}").mkdir(parents=True)
-        for k in range(SHARDS * 2 // 3):
-            pixels = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / "src" / f"c{c}" / f"{k:03d}.png")
-    out = root / f"many.{request.param}"
-    options = datumio.IngestOptions(workers=2, shard_records=2)
-    datumio.ingest(str(root / "src"), str(out), options)
-    with datumio.open(str(out)) as ds:
+    out = make_dataset(root, drawing, suffix=f".{request.param}", workers=2, shard_records=2)
+    with datumio.open(out) as ds:
         assert ds.num_shards == SHARDS
     return str(out)
 

@@ -1,9 +1,10 @@
 """A full disk: an error that says where and what to do, and no finished work lost.
 
 The disk is a real tmpfs mounted for the test (root or CAP_SYS_ADMIN; skipped otherwise),
-sized from an uninterrupted run so that the first shards fit and a later one does not.
-Records are raw pixels, so shards have real bytes. After the failure the disk is made
-larger (a remount) or a filler file is deleted, and ``--resume`` finishes the run.
+sized from an uninterrupted run so that the first shards fit and a later one does not, or
+filled to its last page by a filler file at a chosen moment. Records are raw pixels, so
+shards have real bytes. After the failure the disk is made larger (a remount) or the filler
+is deleted, and ``--resume`` finishes the run.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
+import shutil
 import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import builders
 import fault_support
 import pytest
+from fault_support import wait_until
 
 import datumio
 from datumio import errors
@@ -26,7 +32,7 @@ from datumio.shards.verify import verify
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
-RUN_TIMEOUT_S = fault_support.INGEST_TIMEOUT_S
+RUN_TIMEOUT_S = builders.INGEST_TIMEOUT_S
 #: Four raw 64x64 RGB records (48 KiB of payload) per shard, two shards at a time.
 FLAGS = ["--encode", "raw", "--shard-size", "4", "--workers", "2", "--quiet"]
 BIG_KIB = 8192
@@ -43,6 +49,21 @@ class Disk:
 
     def entries(self) -> list[str]:
         return sorted(p.name for p in self.path.iterdir())
+
+    def fill(self) -> Path:
+        """Take every free page with a filler file (unbuffered writes: nothing is left to
+        flush, so nothing fails later); its path."""
+        filler = self.path / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            while True:
+                os.write(fd, bytes(4096))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        assert shutil.disk_usage(self.path).free == 0
+        return filler
 
 
 @pytest.fixture
@@ -68,7 +89,7 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
 draw = functools.partial(fault_support.draw_folders, side=64, vary=False)
 
 
-ingest_cli = functools.partial(fault_support.ingest_cli, flags=FLAGS)
+ingest_cli = functools.partial(builders.ingest_cli, flags=FLAGS)
 
 
 def digest(path: Path) -> list[tuple[str, int, int]]:
@@ -134,28 +155,21 @@ def test_a_full_disk_while_writing_the_index_keeps_every_shard(tmp_path: Path, d
     (a filler file takes what is left), then the index cannot be written."""
     src = draw(tmp_path / "src", {"a": 8, "b": 8}, 0)
     out = disk.path / "out.lmdb"
-    filler = disk.path / "filler"
     options = datumio.IngestOptions(encode="raw", shard_records=4, workers=2)
 
     def fill_the_disk(done: int, total: int) -> None:
         if done == total:
-            with open(filler, "wb") as fh:
-                try:
-                    while True:
-                        fh.write(bytes(4096))
-                        fh.flush()
-                except OSError:
-                    pass
+            disk.fill()
 
     with pytest.raises(errors.DatumioError) as caught:
         datumio.ingest(src, out, options, progress=fill_the_disk)
     build = kept_build(disk, out.name)
     assert isinstance(caught.value, errors.DiskFullError)
     message = str(caught.value)
-    assert f"cannot write {build}" in message and "free on its filesystem now" in message
-    assert caught.value.path.startswith(str(build)) and "resume" in message
+    assert f"cannot write {build / 'index'}" in message and "free on its filesystem now" in message
+    assert caught.value.path.startswith(str(build / "index")) and "resume" in message
     assert finished_shards(build) == 4
-    filler.unlink()
+    (disk.path / "filler").unlink()
     report = datumio.ingest(src, out, dataclasses.replace(options, resume=True))
     assert report.shards_reused == 4 and report.num_records == 16
     assert verify(out).ok
@@ -186,5 +200,41 @@ def test_a_full_disk_during_an_append_keeps_the_dataset_and_resume_finishes_it(
     assert json.loads(resumed.stdout)["shards_reused"] == finished
     assert ingest_cli(new, fresh, "--append").returncode == 0
     assert digest(out) == digest(fresh)
+    assert verify(out).ok
+    assert disk.entries() == [out.name]
+
+
+@pytest.mark.parametrize("suffix", [".lmdb", ".h5"])
+def test_a_disk_full_to_its_last_page_when_the_shards_start_is_an_error_not_a_crash(
+    tmp_path: Path, disk: Disk, suffix: str
+) -> None:
+    """Not a page free when the tasks open their shard writers. LMDB once made a lock file
+    beside each shard and wrote its first page through a memory map: on a full tmpfs the
+    kernel killed the worker with SIGBUS, leaving that file, and the run lost its build."""
+    src = draw(tmp_path / "src", {"a": 4, "b": 4}, 0)
+    out = disk.path / f"out{suffix}"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    command = [sys.executable, "-m", "datumio", "ingest", str(src), str(out), *FLAGS]
+    hook = {**os.environ, "DATUMIO_TEST_HOOK": f"ready={ready};hold={go}"}
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=hook) as run:
+        try:
+            assert wait_until(lambda: ready.exists() or run.poll() is not None, RUN_TIMEOUT_S)
+            assert ready.exists(), "the run never reached its start"
+            filler = disk.fill()  # the build folder and the plan are written: shards are next
+            go.touch()
+            _, err = run.communicate(timeout=RUN_TIMEOUT_S)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    assert run.returncode == 1, err
+    build = kept_build(disk, out.name)
+    assert_says_the_disk_is_full(err, disk, build)
+    assert f"cannot write {build / 'shards'}" in err, err
+    assert finished_shards(build) == 0 and not out.exists()
+    filler.unlink()
+    resumed = ingest_cli(src, out, "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert report["records"] == 8 and report["shards_reused"] == 0
     assert verify(out).ok
     assert disk.entries() == [out.name]

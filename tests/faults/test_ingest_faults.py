@@ -21,6 +21,7 @@ import time
 import zlib
 from pathlib import Path
 
+import builders
 import fault_support
 import pytest
 from leaks import session_members
@@ -32,14 +33,14 @@ from datumio.shards.verify import verify
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
-RUN_TIMEOUT_S = fault_support.INGEST_TIMEOUT_S
+RUN_TIMEOUT_S = builders.INGEST_TIMEOUT_S
 FLAGS = ["--encode", "png", "--shard-size", "6", "--workers", "2", "--quiet"]
 
 
 draw = fault_support.draw_folders
 
 
-ingest_cli = functools.partial(fault_support.ingest_cli, flags=FLAGS)
+ingest_cli = functools.partial(builders.ingest_cli, flags=FLAGS)
 
 
 def digest(path: Path) -> list[tuple[int, str, int, int]]:

@@ -36,7 +36,6 @@ import pytest
 from console import console_argv
 from fault_support import (
     LineReader,
-    build_dataset,
     digest,
     poison_record,
     reader_command,
@@ -60,12 +59,7 @@ PROC_TIMEOUT_S = 60.0
 STALL = "without progress"
 
 
-@pytest.fixture(scope="module")
-def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_dataset(tmp_path_factory.mktemp("loader-faults"))
-
-
-def _natural(path: str, **kw: object) -> Loader:
+def _natural(path: Path, **kw: object) -> Loader:
     kw.setdefault("transform", SPEC)
     kw.setdefault("workers", 1)
     return Loader(path, BATCH, sampling="natural", extras=("ids",), **kw)  # type: ignore[arg-type]
@@ -83,8 +77,8 @@ def _ids(batches: list[np.ndarray]) -> np.ndarray:
 # -- 1. one iterator at a time ------------------------------------------------------------
 
 
-def test_inner_loop_over_the_same_loader_ends_the_outer_loop(dataset_path: str) -> None:
-    with _natural(dataset_path) as loader:
+def test_inner_loop_over_the_same_loader_ends_the_outer_loop(poison_lmdb: Path) -> None:
+    with _natural(poison_lmdb) as loader:
         n = len(loader)
         outer, inner = [], []
         with pytest.raises(LoaderError) as info:
@@ -101,8 +95,8 @@ def test_inner_loop_over_the_same_loader_ends_the_outer_loop(dataset_path: str) 
         np.testing.assert_array_equal(_ids(inner), _expected_ids(loader, 0, BATCH, n * BATCH))
 
 
-def test_validation_peek_inside_the_loop_ends_the_outer_loop(dataset_path: str) -> None:
-    with _natural(dataset_path) as loader:
+def test_validation_peek_inside_the_loop_ends_the_outer_loop(poison_lmdb: Path) -> None:
+    with _natural(poison_lmdb) as loader:
         n = len(loader)
         outer, peeked = [], []
         with pytest.raises(LoaderError, match=r"another iter\(loader\) was started") as info:
@@ -117,8 +111,8 @@ def test_validation_peek_inside_the_loop_ends_the_outer_loop(dataset_path: str) 
         np.testing.assert_array_equal(_ids(peeked), _expected_ids(loader, 0, 2 * BATCH, 3 * BATCH))
 
 
-def test_a_new_iterator_takes_over_and_the_old_one_raises(dataset_path: str) -> None:
-    with _natural(dataset_path, workers=2) as loader:
+def test_a_new_iterator_takes_over_and_the_old_one_raises(poison_lmdb: Path) -> None:
+    with _natural(poison_lmdb, workers=2) as loader:
         old = iter(loader)
         first = next(old)[2].copy()
         new = iter(loader)
@@ -134,9 +128,9 @@ def test_a_new_iterator_takes_over_and_the_old_one_raises(dataset_path: str) -> 
 
 @pytest.mark.parametrize("action", ["set_epoch", "load_state_dict"])
 def test_set_epoch_or_load_state_dict_ends_a_suspended_iterator(
-    dataset_path: str, action: str
+    poison_lmdb: Path, action: str
 ) -> None:
-    with _natural(dataset_path) as loader:
+    with _natural(poison_lmdb) as loader:
         it = iter(loader)
         next(it)
         next(it)
@@ -155,8 +149,8 @@ def test_set_epoch_or_load_state_dict_ends_a_suspended_iterator(
         np.testing.assert_array_equal(ids, _expected_ids(loader, epoch, lo, lo + BATCH))
 
 
-def test_close_ends_an_iterator_and_a_closed_loader_refuses_iter(dataset_path: str) -> None:
-    loader = _natural(dataset_path)
+def test_close_ends_an_iterator_and_a_closed_loader_refuses_iter(poison_lmdb: Path) -> None:
+    loader = _natural(poison_lmdb)
     it = iter(loader)
     held = next(it)
     loader.close()
@@ -168,8 +162,8 @@ def test_close_ends_an_iterator_and_a_closed_loader_refuses_iter(dataset_path: s
     del held
 
 
-def test_usual_epoch_loops_do_not_raise(dataset_path: str) -> None:
-    with _natural(dataset_path, workers=2) as loader:
+def test_usual_epoch_loops_do_not_raise(poison_lmdb: Path) -> None:
+    with _natural(poison_lmdb, workers=2) as loader:
         n = len(loader)
         # Leaving an epoch early with break, then set_epoch for the next one.
         seen: dict[int, list[np.ndarray]] = {}
@@ -205,8 +199,8 @@ def test_usual_epoch_loops_do_not_raise(dataset_path: str) -> None:
 # -- 2. pickling --------------------------------------------------------------------------
 
 
-def test_pickling_a_loader_raises_a_clear_type_error(dataset_path: str) -> None:
-    with _natural(dataset_path) as loader:
+def test_pickling_a_loader_raises_a_clear_type_error(poison_lmdb: Path) -> None:
+    with _natural(poison_lmdb) as loader:
         for when in ("before start", "while iterating"):
             for protocol in (0, pickle.HIGHEST_PROTOCOL):
                 with pytest.raises(TypeError) as info:
@@ -234,11 +228,11 @@ def _stall_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 
 
 def test_a_stopped_worker_is_reported_once_then_raises(
-    dataset_path: str, caplog: pytest.LogCaptureFixture
+    poison_lmdb: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="datumio")
     loader = Loader(
-        dataset_path, BATCH, transform=SPEC, workers=2, epoch_size=64,
+        poison_lmdb, BATCH, transform=SPEC, workers=2, epoch_size=64,
         batch_timeout_s=BATCH_TIMEOUT_S,
     )  # fmt: skip
     victim = 0
@@ -270,11 +264,11 @@ def test_a_stopped_worker_is_reported_once_then_raises(
 
 
 def test_a_worker_stuck_on_one_record_names_it_and_its_shard(
-    dataset_path: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    poison_lmdb: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="datumio")
-    poison = poison_record(dataset_path)
-    with datumio.open(dataset_path) as ds:
+    poison = poison_record(poison_lmdb)
+    with datumio.open(poison_lmdb) as ds:
         shard = ds.shard_path(ds.locate(poison)[0])
         assert ds.locate(poison)[0] > 0  # not the first shard: the message must find it
     gate = tmp_path / "release"
@@ -282,7 +276,7 @@ def test_a_worker_stuck_on_one_record_names_it_and_its_shard(
         size=(16, 16), layout="HWC", dtype="uint8",
         user_fn=functools.partial(fault_hooks.hang_on_poison, gate=str(gate)),
     )  # fmt: skip
-    with _natural(dataset_path, transform=spec, batch_timeout_s=BATCH_TIMEOUT_S) as loader:
+    with _natural(poison_lmdb, transform=spec, batch_timeout_s=BATCH_TIMEOUT_S) as loader:
         order = list(loader.sampler.epoch_ids(0))
         stuck_batch = order.index(poison) // BATCH
         assert stuck_batch < len(loader)
@@ -316,14 +310,14 @@ def _epoch(loader: Loader) -> Iterator[tuple[np.ndarray, ...]]:
 
 
 def test_a_killed_worker_changes_no_batch(
-    dataset_path: str, caplog: pytest.LogCaptureFixture
+    poison_lmdb: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="datumio")
     spec = Transform(size=(16, 16), flip=0.5, user_fn=fault_hooks.slow)
 
     def make() -> Loader:
         return Loader(
-            dataset_path, BATCH, transform=spec, workers=2, seed=9, epoch_size=48,
+            poison_lmdb, BATCH, transform=spec, workers=2, seed=9, epoch_size=48,
             extras=("ids",),
         )  # fmt: skip
 
@@ -351,14 +345,14 @@ def test_a_killed_worker_changes_no_batch(
 # -- 5. concurrent readers ----------------------------------------------------------------
 
 
-def test_four_processes_read_the_same_dataset_at_once(dataset_path: str) -> None:
+def test_four_processes_read_the_same_dataset_at_once(poison_lmdb: Path) -> None:
     seed = 21
-    with reader_loader(dataset_path, seed, workers=2) as loader:
+    with reader_loader(poison_lmdb, seed, workers=2) as loader:
         reference = reader_digests(loader)
     assert len(set(reference)) == len(reference)  # distinct batches: a mix-up would show
     procs = [
         subprocess.Popen(
-            reader_command(dataset_path, seed, "go"),
+            reader_command(poison_lmdb, seed, "go"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -478,13 +472,13 @@ def shared_tmp() -> Iterator[str]:
         shutil.rmtree(root)
 
 
-def test_a_read_only_dataset_is_read_and_left_untouched(dataset_path: str, shared_tmp: str) -> None:
+def test_a_read_only_dataset_is_read_and_left_untouched(poison_lmdb: Path, shared_tmp: str) -> None:
     copy = os.path.join(shared_tmp, "ro.lmdb")
-    shutil.copytree(dataset_path, copy)
+    shutil.copytree(poison_lmdb, copy)
     with datumio.open(copy) as ds:
         records = len(ds)
     seed = 4
-    with reader_loader(dataset_path, seed, workers=1) as loader:
+    with reader_loader(poison_lmdb, seed, workers=1) as loader:
         reference = reader_digests(loader)
     _set_modes(copy, 0o555, 0o444)
     before = tree_snapshot(copy)

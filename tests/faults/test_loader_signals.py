@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fault_support import LineReader, build_dataset, wait_until
+from fault_support import LineReader, wait_until
 from leaks import remove_segments_of, session_members
 
 from datumio.augment import Transform
@@ -41,11 +41,6 @@ TRAIN = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_dataset(tmp_path_factory.mktemp("loader-signals"))
-
-
 @pytest.mark.parametrize(
     ("sig", "whole_group"),
     [
@@ -57,12 +52,12 @@ def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     ids=["ctrl-c", "sigterm", "sigkill", "sigkill-group"],
 )
 def test_training_process_killed(
-    dataset_path: str, tmp_path: Path, sig: signal.Signals, whole_group: bool
+    poison_lmdb: Path, tmp_path: Path, sig: signal.Signals, whole_group: bool
 ) -> None:
     script = tmp_path / "train.py"
     script.write_text(TRAIN)
     proc = subprocess.Popen(
-        [sys.executable, str(script), dataset_path],
+        [sys.executable, str(script), poison_lmdb],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -82,7 +77,7 @@ def test_training_process_killed(
         if sig == signal.SIGKILL and whole_group:
             # Nothing of the dead run is left to clean up: the next Loader start does it.
             assert all(os.path.exists(f"/dev/shm/{n}") for n in names)
-            with Loader(dataset_path, 2, transform=Transform(size=(8, 8)), workers=1) as nxt:
+            with Loader(poison_lmdb, 2, transform=Transform(size=(8, 8)), workers=1) as nxt:
                 nxt.start()
         assert wait_until(lambda: not any(os.path.exists(f"/dev/shm/{n}") for n in names), 5)
     finally:

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pytest
 import refusal_hooks
-from fault_support import build_dataset
 
 import datumio
 from datumio import Transform
@@ -48,12 +47,7 @@ BATCH = 4
 PROC_TIMEOUT_S = 60.0
 
 
-@pytest.fixture(scope="module")
-def dataset_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_dataset(tmp_path_factory.mktemp("refusals"))
-
-
-def _loader(path: str, **kw: Any) -> Loader:
+def _loader(path: Path, **kw: Any) -> Loader:
     kw.setdefault("transform", SPEC)
     kw.setdefault("workers", 1)
     return Loader(path, BATCH, **kw)
@@ -66,11 +60,11 @@ def _cores() -> int:
 # -- workers ------------------------------------------------------------------------------
 
 
-def test_workers_far_beyond_the_cores_are_refused(dataset_path: str) -> None:
+def test_workers_far_beyond_the_cores_are_refused(poison_lmdb: Path) -> None:
     cores = _cores()
     bound = max(8 * cores, 16)
     with pytest.raises(OptionError) as info:
-        _loader(dataset_path, workers=1000)
+        _loader(poison_lmdb, workers=1000)
     text = str(info.value)
     assert f"workers=1000 is more than {bound} worker processes" in text
     assert f"{cores} cores here" in text and f"give workers={cores} or fewer" in text
@@ -112,10 +106,10 @@ def test_nan_or_inf_in_a_transform_is_refused(field: str, value: object) -> None
     ],
 )
 def test_a_user_fn_result_a_cast_would_wrap_fails_its_batch(
-    dataset_path: str, user_fn: Callable[..., np.ndarray], says: str
+    poison_lmdb: Path, user_fn: Callable[..., np.ndarray], says: str
 ) -> None:
     spec = Transform(size=(16, 16), user_fn=user_fn)  # float32 CHW, normalised
-    with _loader(dataset_path, transform=spec, sampling="natural") as loader:
+    with _loader(poison_lmdb, transform=spec, sampling="natural") as loader:
         first = int(loader.sampler.epoch_ids(0)[0])
         with pytest.raises(WorkerError) as info:
             next(iter(loader))
@@ -130,10 +124,10 @@ def test_a_user_fn_result_a_cast_would_wrap_fails_its_batch(
 
 
 def test_weights_of_a_class_the_dataset_lacks_are_refused_and_names_are_taken(
-    dataset_path: str,
+    poison_lmdb: Path,
 ) -> None:
     lacks = r"7 is neither a class name nor a class id of the dataset; give class ids 0-2 or "
-    with datumio.open(dataset_path) as ds:
+    with datumio.open(poison_lmdb) as ds:
         assert ds.class_names == ["cat", "dog", "eel"]
         with pytest.raises(OptionError, match=lacks + "names: cat, dog, eel"):
             Sampler(ds, weights={0: 1, 7: 5})
@@ -145,8 +139,8 @@ def test_weights_of_a_class_the_dataset_lacks_are_refused_and_names_are_taken(
         np.testing.assert_array_equal(by_name.epoch_ids(0), by_id.epoch_ids(0))
         by_id.load_state_dict(by_name.state_dict())  # one plan, whichever keys built it
     with pytest.raises(OptionError, match=lacks):
-        _loader(dataset_path, weights={0: 1, 7: 5})
-    with _loader(dataset_path, weights={"dog": 1}) as loader:
+        _loader(poison_lmdb, weights={0: 1, 7: 5})
+    with _loader(poison_lmdb, weights={"dog": 1}) as loader:
         labels = np.concatenate([batch[1].copy() for batch in loader])
     assert labels.size == len(loader) * BATCH and set(labels.tolist()) == {1}
 
@@ -154,21 +148,21 @@ def test_weights_of_a_class_the_dataset_lacks_are_refused_and_names_are_taken(
 # -- epochs without a batch ---------------------------------------------------------------
 
 
-def test_an_epoch_without_a_batch_is_refused(dataset_path: str) -> None:
-    with datumio.open(dataset_path) as ds:
+def test_an_epoch_without_a_batch_is_refused(poison_lmdb: Path) -> None:
+    with datumio.open(poison_lmdb) as ds:
         n = len(ds)
         with pytest.raises(OptionError, match=f"an epoch has {n} draws on this rank"):
             Sampler(ds).batches(n + 1)
         with pytest.raises(OptionError, match="pad=True"):
             Sampler(ds, rank=0, world_size=n + 1).batches(1)
     with pytest.raises(OptionError) as info:
-        Loader(dataset_path, 64, transform=SPEC)
+        Loader(poison_lmdb, 64, transform=SPEC)
     text = str(info.value)
     assert "batch_size=64 with drop_last=True" in text and f"{n} draws on this rank" in text
     assert "drop_last=False" in text and f"batch_size of at most {n}" in text
     with pytest.raises(OptionError, match=f"{n // 2} draws on this rank \\({n} over 2 ranks\\)"):
-        Loader(dataset_path, n, transform=SPEC, rank=0, world_size=2)
-    with Loader(dataset_path, 64, transform=SPEC, drop_last=False, workers=1) as loader:
+        Loader(poison_lmdb, n, transform=SPEC, rank=0, world_size=2)
+    with Loader(poison_lmdb, 64, transform=SPEC, drop_last=False, workers=1) as loader:
         assert len(loader) == 1
         assert [len(batch[1]) for batch in loader] == [n]
 
@@ -188,9 +182,9 @@ def test_an_epoch_without_a_batch_is_refused(dataset_path: str) -> None:
     ],
 )
 def test_what_is_not_a_state_of_this_loader_is_refused(
-    dataset_path: str, make: Callable[[Loader], object], says: str
+    poison_lmdb: Path, make: Callable[[Loader], object], says: str
 ) -> None:
-    with _loader(dataset_path, sampling="natural") as loader:
+    with _loader(poison_lmdb, sampling="natural") as loader:
         batches = iter(loader)
         next(batches)
         place = (loader.epoch, loader.position)
@@ -200,10 +194,10 @@ def test_what_is_not_a_state_of_this_loader_is_refused(
         assert (loader.sampler.epoch, loader.sampler.position) == (0, 0)
 
 
-def test_what_is_not_a_sampler_state_is_refused(dataset_path: str) -> None:
-    with _loader(dataset_path) as loader:
+def test_what_is_not_a_sampler_state_is_refused(poison_lmdb: Path) -> None:
+    with _loader(poison_lmdb) as loader:
         loader_state = loader.state_dict()
-    with datumio.open(dataset_path) as ds:
+    with datumio.open(poison_lmdb) as ds:
         sampler = Sampler(ds)
         with pytest.raises(OptionError, match="got NoneType, not a datumio state"):
             sampler.load_state_dict(None)  # type: ignore[arg-type]
@@ -237,7 +231,7 @@ _SHM_SETUPS = {
 _NO_MOUNT = 97
 
 
-def _in_private_mounts(setup: str, path: str) -> str:
+def _in_private_mounts(setup: str, path: Path) -> str:
     """The child's LoaderError text, run after ``setup`` in a mount namespace of its own."""
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1) here to make a private mount namespace")
@@ -265,9 +259,9 @@ def _in_private_mounts(setup: str, path: str) -> str:
     ("kind", "says"), [("read-only", "mount -o remount,rw"), ("missing", "mount -t tmpfs")]
 )
 def test_a_read_only_or_missing_dev_shm_is_named_with_the_fix(
-    dataset_path: str, kind: str, says: str
+    poison_lmdb: Path, kind: str, says: str
 ) -> None:
-    text = _in_private_mounts(_SHM_SETUPS[kind], dataset_path)
+    text = _in_private_mounts(_SHM_SETUPS[kind], poison_lmdb)
     assert text.startswith(f"/dev/shm is {kind}, so the loader cannot create"), text
     assert says in text and "--shm-size" in text
     assert "batch_size" not in text and "MiB free" not in text  # no smaller loader helps
@@ -284,10 +278,10 @@ def test_a_read_only_or_missing_dev_shm_is_named_with_the_fix(
     ],
 )
 def test_a_user_fn_that_exits_fails_its_batch_and_the_workers_live_on(
-    dataset_path: str, user_fn: Callable[..., np.ndarray], says: str
+    poison_lmdb: Path, user_fn: Callable[..., np.ndarray], says: str
 ) -> None:
     spec = Transform(size=(16, 16), dtype="uint8", layout="HWC", user_fn=user_fn)
-    with _loader(dataset_path, transform=spec, sampling="natural", workers=2) as loader:
+    with _loader(poison_lmdb, transform=spec, sampling="natural", workers=2) as loader:
         loader.start()
         pids = loader.worker_pids
         first = int(loader.sampler.epoch_ids(0)[0])

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from image_helpers import class_picture
-from PIL import Image
+from builders import build_dataset, draw_classes
 
 import datumio
 from datumio.errors import DatasetReplacedError, LoaderError
@@ -27,19 +26,11 @@ NEW_CLASSES = {"ant": 30, "bee": 3}
 
 
 def _source(root: Path, classes: dict[str, int], seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    for label, (name, count) in enumerate(classes.items()):
-        (root / name).mkdir(parents=True)
-        for k in range(count):
-            Image.fromarray(class_picture(label, k, rng, sides=(24, 40))).save(
-                root / name / f"{k:03d}.png"
-            )
-    return root
+    return draw_classes(root, classes, size=range(24, 40), picture="gradient", seed=seed)
 
 
-def _ingest(src: Path, out: Path, **options: object) -> datumio.IngestReport:
-    opts = datumio.IngestOptions(workers=1, encode="png", shard_records=6, **options)  # type: ignore[arg-type]
-    return datumio.ingest(str(src), str(out), opts)
+def _ingest(src: Path, out: Path, **options: object) -> Path:
+    return build_dataset(src, out, encode="png", shard_records=6, **options)
 
 
 @pytest.fixture

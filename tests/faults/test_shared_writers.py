@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import builders
 import fault_support
 import pytest
 from fault_support import LineReader, wait_until
@@ -27,7 +28,7 @@ from datumio.shards.verify import verify
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
-RUN_TIMEOUT_S = fault_support.INGEST_TIMEOUT_S
+RUN_TIMEOUT_S = builders.INGEST_TIMEOUT_S
 FLAGS = ["--encode", "png", "--shard-size", "4", "--workers", "2", "--quiet"]
 BASE = {"a": 6, "b": 5}
 FIRST = {"a": 4, "c": 3}
@@ -41,7 +42,7 @@ def files_of(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*.png")}
 
 
-ingest_cli = functools.partial(fault_support.ingest_cli, flags=FLAGS)
+ingest_cli = functools.partial(builders.ingest_cli, flags=FLAGS)
 
 
 def finish(proc: subprocess.Popen[str]) -> str:
@@ -115,7 +116,7 @@ def inputs(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     """(dataset out.lmdb holding BASE, its input, the FIRST and the SECOND new input)."""
     base = draw(tmp_path / "base", BASE, 0)
     out = tmp_path / "data" / "out.lmdb"
-    datumio.ingest(base, out, datumio.IngestOptions(workers=1, encode="png", shard_records=4))
+    builders.build_dataset(base, out, encode="png", shard_records=4)
     return out, base, draw(tmp_path / "first", FIRST, 1), draw(tmp_path / "second", SECOND, 2)
 
 

@@ -1,4 +1,5 @@
-"""Inputs with record fields, drawn per test: images, masks and a labels file."""
+"""Inputs with record fields, drawn per test: images (``builders.draw_file``), masks and a
+labels file."""
 
 from __future__ import annotations
 
@@ -8,20 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from builders import draw_file
 from PIL import Image
 
 import datumio
 
 #: (width, height) of each drawn image.
 SIZES = [(30, 20), (16, 24), (40, 40), (25, 10)]
-
-
-def draw(src: Path, name: str, size: tuple[int, int], seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    path = src / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
 
 
 def draw_mask(src: Path, name: str, size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -35,7 +29,7 @@ def mixed_rows(src: Path) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     """Images, masks and JSONL rows with a field of every type (some rows lack some)."""
     rows, masks = [], []
     for k, (w, h) in enumerate(SIZES):
-        draw(src, f"img{k}.png", (w, h), k)
+        draw_file(src / f"img{k}.png", (h, w), seed=k)
         masks.append(draw_mask(src, f"mask{k}.png", (w, h), k))
         row: dict[str, Any] = {
             "path": f"img{k}.png",
@@ -69,5 +63,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def ingest(src: Path, out: Path, labels: Path, **options: Any) -> datumio.IngestReport:
+    """The ingest under test of ``src`` with the labels file ``labels`` (one worker unless
+    told); its report. A dataset a test only reads comes from ``builders.build_dataset``."""
     opts = datumio.IngestOptions(labels_file=str(labels), **{"workers": 1, **options})
     return datumio.ingest(src, out, opts)

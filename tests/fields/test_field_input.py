@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fields_support import draw, ingest, write_jsonl
+from builders import draw_file
+from fields_support import ingest, write_jsonl
 
 import datumio
 from datumio.errors import IngestError, OptionError
@@ -15,7 +16,7 @@ from datumio.tools.ingest_cmd import main
 
 def _images(src: Path, n: int = 3) -> None:
     for k in range(n):
-        draw(src, f"i{k}.png", (20, 10), k)
+        draw_file(src / f"i{k}.png", (10, 20), seed=k)
 
 
 def test_csv_fields_with_declarations_from_the_cli(

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fields_support import draw, ingest, write_jsonl
+from builders import draw_file
+from fields_support import ingest, write_jsonl
 from image_helpers import read_rejects_jsonl
 from PIL import Image
 
@@ -43,7 +44,7 @@ CASES: list[tuple[dict[str, Any], dict[str, str], str, str]] = [
 def _input(tmp_path: Path, bad: dict[str, Any]) -> tuple[Path, Path]:
     src = tmp_path / "src"
     for k in range(3):
-        draw(src, f"i{k}.png", (20, 10), k)
+        draw_file(src / f"i{k}.png", (10, 20), seed=k)
     Image.fromarray(np.zeros((10, 20), np.uint8), "L").save(src / "good.png")
     Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(src / "small.png")
     Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(src / "rgb.png")

@@ -122,8 +122,9 @@ def test_a_dataset_without_fields_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_inspect_lists_the_fields(tmp_path: Path) -> None:
+    from datumio.inspect.field_stats import LabelValues
     from datumio.inspect.summary import summarize
-    from datumio.tools.inspect_cmd import render_summary
+    from datumio.tools.inspect_text import render_summary
 
     src = tmp_path / "src"
     rows, _ = mixed_rows(src)
@@ -131,15 +132,16 @@ def test_inspect_lists_the_fields(tmp_path: Path) -> None:
     ingest(src, tmp_path / "out.lmdb", labels, fields=MIXED_DECLARED)
     with datumio.open(tmp_path / "out.lmdb") as ds:
         summary = summarize(ds, duplicates=False)
-    fields = {f["name"]: f for f in summary["fields"]}
-    keys = ("name", "type", "dtype", "records", "per_record")
-    assert {k: fields["boxes"][k] for k in keys} == {
-        "name": "boxes",
-        "type": "boxes",
-        "dtype": "<f4",
-        "records": 3,
-        "per_record": 1.5,
-    }
-    assert fields["tags"]["top"] == [["indoor", 2], ["person", 2], ["night", 1]]
+    fields = {f.name: f for f in summary.fields}
+    boxes, tags = fields["boxes"], fields["tags"]
+    assert (boxes.name, boxes.type, boxes.dtype, boxes.records, boxes.per_record) == (
+        "boxes",
+        "boxes",
+        "<f4",
+        3,
+        1.5,
+    )
+    assert isinstance(tags.values, LabelValues)
+    assert tags.values.top == (("indoor", 2), ("person", 2), ("night", 1))
     text = render_summary(summary)
     assert "fields: 12" in text and "top: indoor 2, person 2, night 1" in text

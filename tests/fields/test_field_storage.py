@@ -8,7 +8,8 @@ from pathlib import Path
 import lmdb
 import numpy as np
 import pytest
-from fields_support import draw, ingest, write_jsonl
+from builders import build_dataset, draw_file
+from fields_support import ingest, write_jsonl
 from PIL import Image
 
 import datumio
@@ -20,9 +21,9 @@ from datumio.shards.verify import verify
 def test_a_version_1_dataset_opens(tmp_path: Path, backend: str) -> None:
     src = tmp_path / "src"
     for k in range(3):
-        draw(src, f"c{k % 2}/i{k}.png", (12, 9), k)
+        draw_file(src / f"c{k % 2}/i{k}.png", (9, 12), seed=k)
     out = tmp_path / f"v1.{backend}"
-    datumio.ingest(src, out, datumio.IngestOptions(workers=1))
+    build_dataset(src, out)
     path = out / "manifest.json"
     manifest = json.loads(path.read_text("utf-8"))
     assert "fields" not in manifest
@@ -49,7 +50,7 @@ def test_a_resize_scales_boxes_keypoints_and_masks(
     tmp_path: Path, options: dict[str, object], stored: tuple[int, int]
 ) -> None:
     src = tmp_path / "src"
-    draw(src, "i.png", (20, 10))
+    draw_file(src / "i.png", (10, 20))
     mask = np.zeros((10, 20), np.uint8)
     mask[:, 10:] = 3  # right half
     mask[5:, :] += 1  # bottom half
@@ -81,7 +82,7 @@ def test_a_resize_scales_boxes_keypoints_and_masks(
 
 def test_a_centre_crop_clips_boxes_and_hides_keypoints(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    draw(src, "i.png", (40, 20))
+    draw_file(src / "i.png", (20, 40))
     rows = [
         {
             "path": "i.png",
@@ -104,7 +105,7 @@ def test_a_centre_crop_clips_boxes_and_hides_keypoints(tmp_path: Path) -> None:
 def test_verify_finds_a_flipped_byte_in_a_field(tmp_path: Path, backend: str) -> None:
     src = tmp_path / "src"
     for k in range(3):
-        draw(src, f"i{k}.png", (8, 8), k)
+        draw_file(src / f"i{k}.png", (8, 8), seed=k)
     marker = "FIELD-MARKER-0123456789"
     rows = [{"path": f"i{k}.png", "label": 0, "note": f"{marker}{k}"} for k in range(3)]
     out = tmp_path / f"out.{backend}"

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from builders import build_dataset
 from console import console_argv
-from fields_support import ingest, write_jsonl
+from fields_support import write_jsonl
 from PIL import Image
 
 from datumio.tools import preview_cmd
@@ -86,10 +87,9 @@ def stats_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
             row["seg"] = f"m{k}.png"
         rows.append(row)
     labels = write_jsonl(tmp / "labels.jsonl", rows)
-    out = tmp / "stats.lmdb"
-    report = ingest(src, out, labels, fields=DECLARED_MASK, shard_records=4)
-    assert report.rejects == []
-    return out
+    return build_dataset(
+        src, tmp / "stats.lmdb", labels_file=str(labels), fields=DECLARED_MASK, shard_records=4
+    )
 
 
 def _present(values: list[Any]) -> list[Any]:
@@ -317,10 +317,8 @@ def box_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     row = {"path": "img.png", "label": "shape", "box": [list(BOX)], "seg": "mask.png"}
     row["pt"] = [[34, 25, 2]]
     labels = write_jsonl(tmp / "labels.jsonl", [row])
-    out = tmp / "box.lmdb"
     declared = {"box": "boxes", "seg": "mask", "pt": "keypoints"}
-    assert ingest(src, out, labels, fields=declared).rejects == []
-    return out
+    return build_dataset(src, tmp / "box.lmdb", labels_file=str(labels), fields=declared)
 
 
 def _tiles(png: Path, thumb: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fields_support import ingest, write_jsonl
+from builders import build_dataset
+from fields_support import write_jsonl
 from PIL import Image
 
 import datumio
@@ -53,8 +54,8 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
             }
         )
     labels = write_jsonl(src / "labels.jsonl", rows)
-    out = root / "scenes.lmdb"
-    ingest(src, out, labels, fields={"seg": "mask", "emb": "array:float32:3"})
+    fields = {"seg": "mask", "emb": "array:float32:3"}
+    out = build_dataset(src, root / "scenes.lmdb", labels_file=str(labels), fields=fields)
     (root / "rows.json").write_text(json.dumps(rows))
     return out
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from builders import draw_classes, widening
 
 import datumio
 from datumio.errors import IngestError
@@ -144,13 +144,7 @@ class OutWatcher:
 
 
 def _images(root: Path, classes: dict[str, int], seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    for name, count in classes.items():
-        (root / name).mkdir(parents=True)
-        for i in range(count):
-            pixels = rng.integers(0, 256, (16, 12 + i % 4, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{i:02d}.png")
-    return root
+    return draw_classes(root, classes, size=widening(16, 12, 4), names="{k:02d}", seed=seed)
 
 
 @pytest.mark.parametrize("case", ["new", "overwrite"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import Drawing, Slot
 from PIL import Image
 
 import datumio
@@ -21,22 +22,22 @@ from datumio.shards.manifest import EmptyClass
 CLASSES = {"ant": 5, "bee": 3, "cow": 1}
 
 
-def draw_tree(root: Path, seed: int = 0) -> dict[str, np.ndarray]:
-    """Class-per-folder PNGs of random sizes; returns relative path -> pixels."""
-    rng = np.random.default_rng(seed)
-    pixels: dict[str, np.ndarray] = {}
-    for name, count in CLASSES.items():
-        (root / name).mkdir(parents=True)
-        for i in range(count):
-            h, w = (int(v) for v in rng.integers(20, 60, 2))
-            # Smooth gradients plus mild noise: lossy codecs stay close, lossless exact.
-            yy, xx = np.mgrid[0:h, 0:w]
-            base = np.stack([xx * 255 / w, yy * 255 / h, np.full((h, w), 40.0 * i)], axis=-1)
-            arr = np.clip(base + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
-            rel = f"{name}/{i:02d}.png"
-            Image.fromarray(arr).save(root / rel)
-            pixels[rel] = arr
-    return pixels
+def _smooth(slot: Slot, rng: np.random.Generator) -> np.ndarray:
+    """Smooth gradients plus mild noise: lossy codecs stay close, lossless exact."""
+    h, w = slot.height, slot.width
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, np.full((h, w), 40.0 * slot.k)], axis=-1)
+    return np.clip(base + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+#: Class-per-folder PNGs, each side 20..59 pixels.
+TREE = Drawing(CLASSES, size=range(20, 60), picture=_smooth, names="{k:02d}")
+
+
+def draw_tree(root: Path) -> dict[str, np.ndarray]:
+    """:data:`TREE` below ``root``; relative path -> pixels."""
+    TREE.draw(root)
+    return {rel: np.asarray(Image.open(root / rel)) for *_, rel in TREE.files()}
 
 
 @pytest.fixture

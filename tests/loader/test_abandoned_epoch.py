@@ -62,14 +62,14 @@ def abandon_with_finished_batches(loader: Loader, marks: Path, how: str) -> None
 
 @pytest.mark.parametrize("how", ["close", "drop"])
 def test_abandoned_iterator_gives_back_the_slots_of_finished_batches(
-    dataset_path: str, tmp_path: Path, how: str
+    small_lmdb: Path, tmp_path: Path, how: str
 ) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     count = functools.partial(loader_hooks.count_calls, folder=str(marks))
     spec = Transform(size=(8, 8), dtype="uint8", layout="HWC", user_fn=count)
     with Loader(
-        dataset_path, BATCH, transform=spec, workers=1, prefetch=PREFETCH, slots=SLOTS,
+        small_lmdb, BATCH, transform=spec, workers=1, prefetch=PREFETCH, slots=SLOTS,
         epoch_size=40,
     ) as loader:  # fmt: skip
         for _ in range(3):  # a leak would add up with every abandoned epoch

@@ -14,6 +14,7 @@ import lmdb
 import loader_hooks
 import numpy as np
 import pytest
+from builders import Drawing, make_dataset
 from PIL import Image
 
 import datumio
@@ -32,7 +33,7 @@ def _batches(loader: Loader) -> list[tuple[np.ndarray, ...]]:
 
 
 def test_iterating_again_after_a_failed_batch_continues_from_it(
-    dataset_path: str, tmp_path: Path
+    small_lmdb: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "failed"
     fail = functools.partial(
@@ -41,10 +42,10 @@ def test_iterating_again_after_a_failed_batch_continues_from_it(
     spec = Transform(size=(8, 8), dtype="uint8", layout="HWC", flip=0.5, user_fn=fail)
     kw = {"transform": spec, "workers": 1, "seed": 5, "extras": ("ids",)}
     marker.touch()
-    with Loader(dataset_path, BATCH, **kw) as loader:  # type: ignore[arg-type]
+    with Loader(small_lmdb, BATCH, **kw) as loader:  # type: ignore[arg-type]
         expected = _batches(loader)
     marker.unlink()
-    with Loader(dataset_path, BATCH, **kw) as loader:  # type: ignore[arg-type]
+    with Loader(small_lmdb, BATCH, **kw) as loader:  # type: ignore[arg-type]
         it = iter(loader)
         got = [tuple(a.copy() for a in next(it)) for _ in range(2)]
         with pytest.raises(WorkerError, match="boom once") as info:
@@ -67,15 +68,8 @@ CLASS_SIZE = 18
 
 @pytest.fixture(scope="module")
 def one_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("one-class")
-    rng = np.random.default_rng(8)
-    (root / "src" / "a").mkdir(parents=True)
-    for i in range(CLASS_SIZE):
-        pixels = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(root / "src" / "a" / f"{i:02d}.png")
-    out = root / "out.lmdb"
-    datumio.ingest(root / "src", out, datumio.IngestOptions(workers=1, encode="raw"))
-    return out
+    drawing = Drawing({"a": CLASS_SIZE}, size=(6, 6), names="{k:02d}", seed=8)
+    return make_dataset(tmp_path_factory.mktemp("one-class"), drawing, encode="raw")
 
 
 def _corrupt_first(one_class: Path, tmp_path: Path, count: int) -> str:

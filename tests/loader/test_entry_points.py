@@ -58,21 +58,21 @@ def _run(argv: list[str], cwd: Path, stdin: str | None = None) -> subprocess.Com
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
 @pytest.mark.parametrize("how", ["script", "-c", "stdin", "-m"])
 def test_an_unguarded_main_trains_an_epoch(
-    dataset_path: str, tmp_path: Path, how: str, method: str
+    small_lmdb: Path, tmp_path: Path, how: str, method: str
 ) -> None:
     body = "import datumio.datagen\n" + BODY
     if how == "script":
         (tmp_path / "train.py").write_text(body)
-        done = _run(["train.py", dataset_path, method], tmp_path)
+        done = _run(["train.py", str(small_lmdb), method], tmp_path)
     elif how == "-c":
-        done = _run(["-c", body, dataset_path, method], tmp_path)
+        done = _run(["-c", body, str(small_lmdb), method], tmp_path)
     elif how == "stdin":
-        done = _run(["-", dataset_path, method], tmp_path, stdin=body)
+        done = _run(["-", str(small_lmdb), method], tmp_path, stdin=body)
     else:
         (tmp_path / "trainpkg").mkdir()
         (tmp_path / "trainpkg" / "__init__.py").write_text("")
         (tmp_path / "trainpkg" / "train.py").write_text(body)
-        done = _run(["-m", "trainpkg.train", dataset_path, method], tmp_path)
+        done = _run(["-m", "trainpkg.train", str(small_lmdb), method], tmp_path)
     out, err = done.stdout, done.stderr
     assert done.returncode == 0, err[-3000:]
     assert out.count("TOP-LEVEL") == 1, out  # no worker ran the script's top level
@@ -85,7 +85,7 @@ def test_an_unguarded_main_trains_an_epoch(
 
 
 def test_a_worker_that_cannot_start_stops_the_loader_at_once(
-    dataset_path: str, caplog: pytest.LogCaptureFixture
+    small_lmdb: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A user_fn that cannot be loaded in a worker: the first worker that fails before it is
     ready raises LoaderError with the reason, with no respawn of more workers that would
@@ -99,7 +99,7 @@ def test_a_worker_that_cannot_start_stops_the_loader_at_once(
     spec = Transform(size=(16, 16), dtype="uint8", user_fn=loader_hooks.LoadsNowhere())
     with (
         pytest.raises(LoaderError, match="failed at start-up: RuntimeError: this user_fn cannot"),
-        datumio.Loader(dataset_path, 4, transform=spec, workers=2) as loader,
+        datumio.Loader(small_lmdb, 4, transform=spec, workers=2) as loader,
     ):
         loader.start()
         pids = loader.worker_pids

@@ -27,10 +27,10 @@ SPEC = Transform(size=(16, 16))
 
 
 def test_the_last_record_of_a_class_is_replaced_by_the_first(
-    dataset_path: str, tmp_path: Path
+    small_lmdb: Path, tmp_path: Path
 ) -> None:
     path = str(tmp_path / "copy.lmdb")
-    shutil.copytree(dataset_path, path)
+    shutil.copytree(small_lmdb, path)
     ds = datumio.open(path)
     members = ds.class_index(1)
     bad = int(members[-1])
@@ -47,11 +47,11 @@ def test_the_last_record_of_a_class_is_replaced_by_the_first(
 
 
 def test_a_batch_that_killed_max_restarts_plus_one_workers_raises_saying_so(
-    dataset_path: str,
+    small_lmdb: Path,
 ) -> None:
     spec = Transform(size=(16, 16), user_fn=die)
     with (
-        Loader(dataset_path, 3, transform=spec, workers=1, max_restarts=1) as loader,
+        Loader(small_lmdb, 3, transform=spec, workers=1, max_restarts=1) as loader,
         pytest.raises(LoaderError, match=r"batch 0 killed 2 workers"),
     ):
         next(iter(loader))

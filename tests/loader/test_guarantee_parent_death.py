@@ -92,12 +92,12 @@ def _gone(pid: int) -> bool:
 
 @pytest.mark.parametrize("mode", ["thread", "busy"])
 def test_workers_exit_when_the_training_process_is_killed_without_eof(
-    dataset_path: str, tmp_path: Path, mode: str
+    small_lmdb: Path, tmp_path: Path, mode: str
 ) -> None:
     script = tmp_path / "train.py"
     script.write_text(TRAIN)
     proc = subprocess.Popen(
-        [sys.executable, str(script), dataset_path, mode],
+        [sys.executable, str(script), str(small_lmdb), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -47,13 +47,13 @@ TRAIN = textwrap.dedent(
 
 
 def test_ctrl_c_caught_by_the_training_loop_leaves_the_workers_running(
-    dataset_path: str, tmp_path: Path
+    small_lmdb: Path, tmp_path: Path
 ) -> None:
     script = tmp_path / "train.py"
     script.write_text(TRAIN)
     errors = tmp_path / "stderr.txt"
     proc = subprocess.Popen(
-        [sys.executable, str(script), dataset_path],
+        [sys.executable, str(script), str(small_lmdb)],
         stdout=subprocess.PIPE,
         stderr=errors.open("w"),
         text=True,
@@ -102,7 +102,7 @@ STARTING = textwrap.dedent(
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
 def test_ctrl_c_while_workers_are_starting_leaves_them_running(
-    dataset_path: str, tmp_path: Path, method: str
+    small_lmdb: Path, tmp_path: Path, method: str
 ) -> None:
     """The signal lands while both workers unpickle their job, before any worker code."""
     script = tmp_path / "train.py"
@@ -110,7 +110,7 @@ def test_ctrl_c_while_workers_are_starting_leaves_them_running(
     started, gate = tmp_path / "started", tmp_path / "gate"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     proc = subprocess.Popen(
-        [sys.executable, str(script), dataset_path, str(started), str(gate), method],
+        [sys.executable, str(script), str(small_lmdb), str(started), str(gate), method],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

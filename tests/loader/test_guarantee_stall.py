@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 from leaks import wait_until
@@ -22,10 +23,10 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_a_stall_is_reported_long_before_the_timeout(
-    dataset_path: str, caplog: pytest.LogCaptureFixture
+    small_lmdb: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="datumio")
-    loader = Loader(dataset_path, 3, transform=Transform(size=(16, 16)), workers=1,
+    loader = Loader(small_lmdb, 3, transform=Transform(size=(16, 16)), workers=1,
                     epoch_size=30, batch_timeout_s=60.0)  # fmt: skip
     served: list[int] = []
     errors: list[BaseException] = []

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import loader_hooks
 import numpy as np
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.timeout(60)
 SPEC = Transform(size=(16, 16), flip=0.5)
 
 
-def _natural(path: str, **kw: object) -> Loader:
+def _natural(path: str | Path, **kw: object) -> Loader:
     kw.setdefault("transform", SPEC)
     kw.setdefault("workers", 2)
     return Loader(path, 3, sampling="natural", extras=("ids",), **kw)  # type: ignore[arg-type]
@@ -63,9 +64,9 @@ def test_strict_raises_with_record_and_shard(corrupt_copy: tuple[str, int]) -> N
 
 
 @pytest.mark.parametrize("hook", [loader_hooks.fail_always, loader_hooks.fail_unpicklable])
-def test_worker_exception_reaches_the_caller(dataset_path: str, hook: object) -> None:
+def test_worker_exception_reaches_the_caller(small_lmdb: Path, hook: object) -> None:
     spec = Transform(size=(16, 16), user_fn=hook)  # type: ignore[arg-type]
-    with _natural(dataset_path, transform=spec) as loader:
+    with _natural(small_lmdb, transform=spec) as loader:
         loader.start()
         with pytest.raises(WorkerError) as info:
             next(iter(loader))
@@ -76,9 +77,9 @@ def test_worker_exception_reaches_the_caller(dataset_path: str, hook: object) ->
     assert f"record {info.value.record} (shard " in text
 
 
-def test_a_failed_batch_leaves_the_worker_running_for_the_next_one(dataset_path: str) -> None:
+def test_a_failed_batch_leaves_the_worker_running_for_the_next_one(small_lmdb: Path) -> None:
     spec = Transform(size=(16, 16), user_fn=loader_hooks.fail_always)
-    with _natural(dataset_path, transform=spec, workers=1) as loader:
+    with _natural(small_lmdb, transform=spec, workers=1) as loader:
         with pytest.raises(WorkerError):
             next(iter(loader))
         pids = loader.worker_pids
@@ -87,16 +88,16 @@ def test_a_failed_batch_leaves_the_worker_running_for_the_next_one(dataset_path:
         assert loader.worker_pids == pids and loader.stats.worker_restarts == 0
 
 
-def _reference(path: str, spec: Transform) -> list[np.ndarray]:
+def _reference(path: str | Path, spec: Transform) -> list[np.ndarray]:
     with Loader(path, 4, transform=spec, epoch_size=96, workers=2, seed=5) as loader:
         return [x.copy() for x, _ in loader]
 
 
-def test_sigkilled_worker_is_replaced_and_its_batch_reissued(dataset_path: str) -> None:
+def test_sigkilled_worker_is_replaced_and_its_batch_reissued(small_lmdb: Path) -> None:
     spec = Transform(size=(16, 16), user_fn=loader_hooks.slow)
-    expected = _reference(dataset_path, spec)
+    expected = _reference(small_lmdb, spec)
     got = []
-    with Loader(dataset_path, 4, transform=spec, epoch_size=96, workers=2, seed=5) as loader:
+    with Loader(small_lmdb, 4, transform=spec, epoch_size=96, workers=2, seed=5) as loader:
         it = iter(loader)
         got.append(next(it)[0].copy())
         victim = loader.worker_pids[0]
@@ -110,17 +111,17 @@ def test_sigkilled_worker_is_replaced_and_its_batch_reissued(dataset_path: str) 
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_batch_that_keeps_killing_workers_raises(dataset_path: str) -> None:
+def test_a_batch_that_keeps_killing_workers_raises(small_lmdb: Path) -> None:
     spec = Transform(size=(16, 16), user_fn=loader_hooks.die)
     with (
-        _natural(dataset_path, transform=spec, max_restarts=1) as loader,
+        _natural(small_lmdb, transform=spec, max_restarts=1) as loader,
         pytest.raises(LoaderError, match=r"killed 2 workers|died without finishing"),
     ):
         next(iter(loader))
 
 
-def test_close_gc_and_training_loop_errors_leave_nothing(dataset_path: str) -> None:
-    loader = _natural(dataset_path)
+def test_close_gc_and_training_loop_errors_leave_nothing(small_lmdb: Path) -> None:
+    loader = _natural(small_lmdb)
     next(iter(loader))
     pids, names = loader.worker_pids, loader.segment_names
     assert len(pids) == 2 and all(os.path.exists(f"/dev/shm/{n}") for n in names)
@@ -128,7 +129,7 @@ def test_close_gc_and_training_loop_errors_leave_nothing(dataset_path: str) -> N
     assert not any(os.path.exists(f"/dev/shm/{n}") for n in names)
     loader.close()  # idempotent
 
-    loader = _natural(dataset_path)
+    loader = _natural(small_lmdb)
     with pytest.raises(RuntimeError, match="training step"):
         for _ in loader:
             raise RuntimeError("training step failed")
@@ -138,8 +139,8 @@ def test_close_gc_and_training_loop_errors_leave_nothing(dataset_path: str) -> N
     assert not any(os.path.exists(f"/dev/shm/{n}") for n in names)
 
 
-def test_held_batch_survives_close(dataset_path: str) -> None:
-    loader = _natural(dataset_path)
+def test_held_batch_survives_close(small_lmdb: Path) -> None:
+    loader = _natural(small_lmdb)
     images, labels, ids = next(iter(loader))
     snapshot = images.copy()
     loader.close()
@@ -153,7 +154,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_stale_segments_of_dead_runs_are_removed_at_start(dataset_path: str) -> None:
+def test_stale_segments_of_dead_runs_are_removed_at_start(small_lmdb: Path) -> None:
     name = f"datumio_{_dead_pid()}_deadbeef_slot0"
     fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_RDWR, mode=0o600)
     os.close(fd)
@@ -161,7 +162,7 @@ def test_stale_segments_of_dead_runs_are_removed_at_start(dataset_path: str) -> 
     fd = _posixshmem.shm_open("/" + mine, os.O_CREAT | os.O_RDWR, mode=0o600)
     os.close(fd)
     try:
-        with _natural(dataset_path, workers=1) as loader:
+        with _natural(small_lmdb, workers=1) as loader:
             loader.start()
             assert not os.path.exists(f"/dev/shm/{name}")
             assert os.path.exists(f"/dev/shm/{mine}")  # a live process's segment stays
@@ -170,7 +171,7 @@ def test_stale_segments_of_dead_runs_are_removed_at_start(dataset_path: str) -> 
 
 
 def test_shm_capacity_is_checked_with_a_clear_message(
-    dataset_path: str, monkeypatch: pytest.MonkeyPatch
+    small_lmdb: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = os.statvfs("/dev/shm")
 
@@ -180,7 +181,7 @@ def test_shm_capacity_is_checked_with_a_clear_message(
         f_flag = real.f_flag
 
     monkeypatch.setattr(slots.os, "statvfs", lambda path: Tiny())
-    loader = _natural(dataset_path)
+    loader = _natural(small_lmdb)
     with pytest.raises(LoaderError) as info:
         loader.start()
     text = str(info.value)
@@ -191,17 +192,17 @@ def test_shm_capacity_is_checked_with_a_clear_message(
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_a_lambda_user_fn_travels_by_value(dataset_path: str, method: str) -> None:
+def test_a_lambda_user_fn_travels_by_value(small_lmdb: Path, method: str) -> None:
     """A lambda or nested function is sent as code (cloudpickle): the batch shows its work."""
     offset = 7
     spec = Transform(size=(16, 16), dtype="uint8", user_fn=lambda image, rng: image // 2 + offset)
-    with _natural(dataset_path, transform=spec, start_method=method) as loader:
+    with _natural(small_lmdb, transform=spec, start_method=method) as loader:
         images = next(iter(loader))[0]
         assert images.min() >= offset and images.max() <= 255 // 2 + offset
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_an_unpicklable_user_fn_is_refused_with_what_to_do(dataset_path: str, method: str) -> None:
+def test_an_unpicklable_user_fn_is_refused_with_what_to_do(small_lmdb: Path, method: str) -> None:
     lock = threading.Lock()  # nothing can send a lock to another process
 
     def locked(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -211,7 +212,7 @@ def test_an_unpicklable_user_fn_is_refused_with_what_to_do(dataset_path: str, me
     spec = Transform(size=(16, 16), user_fn=locked)
     with (
         pytest.raises(datumio.OptionError, match="open them inside the function") as info,
-        _natural(dataset_path, transform=spec, start_method=method) as loader,
+        _natural(small_lmdb, transform=spec, start_method=method) as loader,
     ):
         next(iter(loader))
     assert "user_fn" in str(info.value) and method in str(info.value)
@@ -223,7 +224,7 @@ def _sleeping(pid: int) -> bool:
 
 
 def test_a_failed_batch_raises_only_when_the_loop_reaches_it(
-    dataset_path: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+    small_lmdb: Path, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batch 2 fails while batch 1 is done: both messages are read in one wait, yet batch 1
     is served first and the error comes at batch 2."""
@@ -231,7 +232,7 @@ def test_a_failed_batch_raises_only_when_the_loop_reaches_it(
     monkeypatch.setenv("DATUMIO_TEST_MARK", str(mark))  # spawn: the worker sees it
     spec = Transform(size=(16, 16), user_fn=loader_hooks.fail_on_ninth_call_marked)
     with Loader(
-        dataset_path, 4, transform=spec, workers=1, prefetch=4, start_method="spawn"
+        small_lmdb, 4, transform=spec, workers=1, prefetch=4, start_method="spawn"
     ) as loader:
         it = iter(loader)
         next(it)

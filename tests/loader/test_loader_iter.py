@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -25,9 +27,9 @@ def _epoch(loader: Loader) -> tuple[list[np.ndarray], list[np.ndarray], list[np.
     return xs, ys, ids
 
 
-def test_batches_match_sampler_and_in_process_transform(dataset_path: str) -> None:
-    ds = datumio.open(dataset_path)
-    with Loader(dataset_path, 4, transform=SPEC, workers=2, extras=("ids",), seed=7) as loader:
+def test_batches_match_sampler_and_in_process_transform(small_lmdb: Path) -> None:
+    ds = datumio.open(small_lmdb)
+    with Loader(small_lmdb, 4, transform=SPEC, workers=2, extras=("ids",), seed=7) as loader:
         assert len(loader) == len(ds) // 4
         xs, ys, ids = _epoch(loader)
         assert loader.epoch == 1 and loader.position == 0
@@ -45,10 +47,10 @@ def test_batches_match_sampler_and_in_process_transform(dataset_path: str) -> No
             np.testing.assert_array_equal(x[k], out)
 
 
-def test_same_pixels_whatever_the_worker_count(dataset_path: str) -> None:
+def test_same_pixels_whatever_the_worker_count(small_lmdb: Path) -> None:
     runs = []
     for workers in (1, 3):
-        with Loader(dataset_path, 5, transform=SPEC, workers=workers, seed=3) as loader:
+        with Loader(small_lmdb, 5, transform=SPEC, workers=workers, seed=3) as loader:
             loader.set_epoch(2)
             runs.append(_epoch_pairs(loader))
     for (xa, ya), (xb, yb) in zip(*runs, strict=True):
@@ -60,27 +62,27 @@ def _epoch_pairs(loader: Loader) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(x.copy(), y.copy()) for x, y in loader]
 
 
-def test_spawn_start_method_gives_the_same_pixels(dataset_path: str) -> None:
+def test_spawn_start_method_gives_the_same_pixels(small_lmdb: Path) -> None:
     spec = Transform(size=(20, 20), flip=1.0, layout="HWC", dtype="uint8")
     out = []
     for method in ("spawn", "forkserver"):
-        with Loader(dataset_path, 6, transform=spec, workers=1, start_method=method) as loader:
+        with Loader(small_lmdb, 6, transform=spec, workers=1, start_method=method) as loader:
             out.append(_epoch_pairs(loader))
     for (xa, _), (xb, _) in zip(*out, strict=True):
         assert xa.dtype == np.uint8 and xa.shape == (6, 20, 20, 3)
         np.testing.assert_array_equal(xa, xb)
 
 
-def test_resume_mid_epoch_gives_the_same_batches(dataset_path: str) -> None:
-    with Loader(dataset_path, 3, transform=SPEC, workers=2, seed=11) as loader:
+def test_resume_mid_epoch_gives_the_same_batches(small_lmdb: Path) -> None:
+    with Loader(small_lmdb, 3, transform=SPEC, workers=2, seed=11) as loader:
         full = _epoch_pairs(loader) + _epoch_pairs(loader)  # epochs 0 and 1
-    with Loader(dataset_path, 3, transform=SPEC, workers=2, seed=11) as loader:
+    with Loader(small_lmdb, 3, transform=SPEC, workers=2, seed=11) as loader:
         it = iter(loader)
         first = [next(it) for _ in range(2)]
         state = loader.state_dict()
         del it, first
     assert state["position"] == 6 and state["epoch"] == 0
-    with Loader(dataset_path, 3, transform=SPEC, workers=1, seed=11) as loader:
+    with Loader(small_lmdb, 3, transform=SPEC, workers=1, seed=11) as loader:
         loader.load_state_dict(state)
         rest = _epoch_pairs(loader) + _epoch_pairs(loader)
     assert len(rest) == len(full) - 2
@@ -89,9 +91,9 @@ def test_resume_mid_epoch_gives_the_same_batches(dataset_path: str) -> None:
         np.testing.assert_array_equal(ya, yb)
 
 
-def test_slot_lifetime_follows_references(dataset_path: str) -> None:
+def test_slot_lifetime_follows_references(small_lmdb: Path) -> None:
     spec = Transform(size=(8, 8), dtype="uint8", layout="HWC")
-    with Loader(dataset_path, 2, transform=spec, workers=1, prefetch=1, slots=3) as loader:
+    with Loader(small_lmdb, 2, transform=spec, workers=1, prefetch=1, slots=3) as loader:
         it = iter(loader)
         held = next(it)
         snapshot = held[0].copy()
@@ -107,23 +109,23 @@ def test_slot_lifetime_follows_references(dataset_path: str) -> None:
         del view, more, it
 
 
-def test_release_and_copy(dataset_path: str) -> None:
+def test_release_and_copy(small_lmdb: Path) -> None:
     spec = Transform(size=(8, 8), dtype="uint8", layout="HWC")
-    with Loader(dataset_path, 2, transform=spec, workers=1, prefetch=1, slots=2) as loader:
+    with Loader(small_lmdb, 2, transform=spec, workers=1, prefetch=1, slots=2) as loader:
         kept = []
         for batch in loader:
             kept.append(batch)
             loader.release(batch)  # without this the third batch would find no slot
         assert len(kept) == len(loader)
-    with Loader(dataset_path, 2, transform=spec, workers=1, slots=1, copy=True) as loader:
+    with Loader(small_lmdb, 2, transform=spec, workers=1, slots=1, copy=True) as loader:
         owned = [b for b in loader]  # one slot, every batch kept: only copies can do that
         assert len(owned) == len(loader)
         assert all(a.flags.owndata and lease_of(a) is None for b in owned for a in b)
         assert len({b[0].ctypes.data for b in owned}) == len(owned)
 
 
-def test_balanced_sampling_and_extras(dataset_path: str) -> None:
-    ds = datumio.open(dataset_path)
+def test_balanced_sampling_and_extras(small_lmdb: Path) -> None:
+    ds = datumio.open(small_lmdb)
     with Loader(
         ds, 7, transform=SPEC, epoch_size=210, drop_last=False, extras=("ids",), workers=2
     ) as loader:
@@ -132,15 +134,15 @@ def test_balanced_sampling_and_extras(dataset_path: str) -> None:
     np.testing.assert_array_equal(np.bincount(labels), [70, 70, 70])
 
 
-def test_bad_options_name_the_parameter(dataset_path: str) -> None:
+def test_bad_options_name_the_parameter(small_lmdb: Path) -> None:
     with pytest.raises(OptionError, match="workers"):
-        Loader(dataset_path, 4, transform=SPEC, workers=0)
+        Loader(small_lmdb, 4, transform=SPEC, workers=0)
     with pytest.raises(OptionError, match="start_method"):
-        Loader(dataset_path, 4, transform=SPEC, start_method="thread")
+        Loader(small_lmdb, 4, transform=SPEC, start_method="thread")
 
 
-def test_default_output_for_mixed_sizes_is_a_224_centre_crop(dataset_path: str) -> None:
-    with Loader(dataset_path, 4, workers=1) as loader:  # the stored sizes differ
+def test_default_output_for_mixed_sizes_is_a_224_centre_crop(small_lmdb: Path) -> None:
+    with Loader(small_lmdb, 4, workers=1) as loader:  # the stored sizes differ
         images, labels = next(iter(loader))
     assert images.shape == (4, 224, 224, 3) and images.dtype == np.uint8
     assert labels.shape == (4,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,8 @@ with datumio.Loader({path!r}, 4, workers=2, start_method={method!r}, transform=s
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
 @pytest.mark.parametrize("how", ["stdin", "-c"])
-def test_main_from_stdin_or_c(dataset_path: str, method: str, how: str) -> None:
-    code = SCRIPT.format(path=dataset_path, method=method)
+def test_main_from_stdin_or_c(small_lmdb: Path, method: str, how: str) -> None:
+    code = SCRIPT.format(path=str(small_lmdb), method=method)
     if how == "stdin":
         result = subprocess.run(
             [sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
-import datumio
+from builders import Drawing, make_dataset
 
 pytestmark = pytest.mark.timeout(300)
 CAP = 320 << 20
@@ -57,13 +55,8 @@ def test_a_dataset_larger_than_the_cap_loads_with_the_cap_in_force(
     tmp_path: Path, capped_group: str
 ) -> None:
     # 160 raw records of 1024x700x3: 344 MB of shards, more than the 320 MiB cap.
-    for name in ("a", "b"):
-        (tmp_path / "src" / name).mkdir(parents=True)
-        for k in range(80):
-            colour = (3 * k, 100 if name == "a" else 200, 7)
-            Image.new("RGB", (1024, 700), colour).save(tmp_path / "src" / name / f"{k}.png")
-    out = tmp_path / "raw.lmdb"
-    datumio.ingest(str(tmp_path / "src"), str(out), datumio.IngestOptions(encode="raw"))
+    drawing = Drawing({"a": 80, "b": 80}, size=(700, 1024), picture="solid", names="{k}")
+    out = make_dataset(tmp_path, drawing, encode="raw", workers=None)
     size = sum(f.stat().st_size for f in (out / "shards").iterdir())
     assert size > CAP
     script = textwrap.dedent(

@@ -13,7 +13,7 @@ from pathlib import Path
 import loader_hooks
 import numpy as np
 import pytest
-from PIL import Image
+from builders import Drawing, make_dataset
 
 import datumio
 from datumio.augment import Transform
@@ -23,16 +23,12 @@ pytestmark = pytest.mark.timeout(120)
 PAGE = mmap.PAGESIZE
 
 
+#: 24 noise PNGs of 3 classes, 160x256 (~120 KB each).
+NOISE = Drawing({"a": 8, "b": 8, "c": 8}, size=(160, 256), names="{k}", seed=9)
+
+
 def _noise_dataset(root: Path, fmt: str, **options: object) -> str:
-    rng = np.random.default_rng(9)
-    for name in ("a", "b", "c"):
-        (root / "src" / name).mkdir(parents=True)
-        for k in range(8):
-            pixels = rng.integers(0, 256, (160, 256, 3), dtype=np.uint8)  # ~120 KB as PNG
-            Image.fromarray(pixels).save(root / "src" / name / f"{k}.png")
-    out = root / f"noise.{fmt}"
-    datumio.ingest(str(root / "src"), str(out), datumio.IngestOptions(workers=1, **options))
-    return str(out)
+    return str(make_dataset(root, NOISE, suffix=f".{fmt}", **options))
 
 
 @pytest.fixture(scope="module", params=["lmdb", "h5"])

@@ -4,6 +4,7 @@ another record of the same class (as an unreadable record is)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,11 +33,11 @@ def return_a_strip(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ],
 )
 def test_failing_user_fn_fails_the_batch_without_replacing_records(
-    dataset_path: str, user_fn: object, says: str, caplog: pytest.LogCaptureFixture
+    small_lmdb: Path, user_fn: object, says: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="datumio")
     spec = Transform(size=(16, 16), user_fn=user_fn)  # type: ignore[arg-type]
-    with Loader(dataset_path, 3, transform=spec, workers=2, sampling="natural") as loader:
+    with Loader(small_lmdb, 3, transform=spec, workers=2, sampling="natural") as loader:
         with pytest.raises(WorkerError) as info:
             for _ in loader:
                 pass

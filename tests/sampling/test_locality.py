@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
+from builders import Drawing, make_dataset
 
 import datumio
 from datumio.errors import OptionError
@@ -84,27 +84,16 @@ def test_the_sampling_report_shows_the_shards_a_batch_reads() -> None:
     plain = sampling_report(data, "balanced", batch_size=BATCH, seed=2).shards_per_batch
     local = sampling_report(data, "balanced", batch_size=BATCH, seed=2, locality=1)
     assert plain is not None and local.shards_per_batch is not None
-    assert local.shards_per_batch["mean"] <= 4 and plain["mean"] > 10
+    assert local.shards_per_batch.mean <= 4 and plain.mean > 10
 
 
 def test_a_loader_with_locality_reads_fewer_shards_per_batch(tmp_path: Path) -> None:
     """Records of both classes in every shard (a shuffled ingest): a batch reads a window."""
-    rng = np.random.default_rng(4)
-    rows = ["path,label"]
-    for k in range(160):
-        name = f"img{k:03d}.png"
-        Image.new("L", (8, 8), int(rng.integers(0, 255))).save(tmp_path / name)
-        rows.append(f"{name},{'ab'[int(rng.integers(0, 2))]}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    out = tmp_path / "mixed.lmdb"
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in rows[1:]:
-        (tmp_path / name.split(",")[0]).rename(src / name.split(",")[0])
-    labels = tmp_path / "labels.csv"
-    options = datumio.IngestOptions(workers=1, labels_file=str(labels), shard_records=10)
-    datumio.ingest(str(src), str(out), options)
-    ds = datumio.open(str(out))
+    drawing = Drawing({"a": 80, "b": 80}, size=(8, 8), channels=1, picture="solid")
+    out = make_dataset(tmp_path, drawing, shuffle=True, seed=4, shard_records=10)
+    ds = datumio.open(out)
+    shards = zip(ds.shard_offsets[:-1], ds.shard_offsets[1:], strict=True)
+    assert all(len(set(ds.labels[a:b].tolist())) == 2 for a, b in shards)
     spec = datumio.Transform(size=(8, 8), dtype="uint8")
     spreads = {}
     for locality in (0, 1):

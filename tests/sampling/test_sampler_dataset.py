@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from builders import Drawing, build_dataset
 
 import datumio
 
@@ -12,19 +12,12 @@ import datumio
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> datumio.Dataset:
     root = tmp_path_factory.mktemp("sampler")
-    src = root / "src"
-    rows = ["path,label,group"]
-    for c, count in enumerate((40, 12, 3, 0)):
-        (src / f"class{c}").mkdir(parents=True)
-        for i in range(count):
-            Image.new("RGB", (8, 8), (c * 60, i, 0)).save(src / f"class{c}" / f"{i}.png")
-            rows.append(f"class{c}/{i}.png,class{c},site{i % 2}")
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    names = ("class0", "class1", "class2", "class3")  # class3 has no rows: an empty class
-    options = datumio.IngestOptions(
-        workers=1, labels_file=str(root / "labels.csv"), class_names=names
-    )
-    return datumio.open(datumio.ingest(src, root / "d.lmdb", options).out)
+    counts = {"class0": 40, "class1": 12, "class2": 3, "class3": 0}  # class3: an empty class
+    drawing = Drawing(counts, size=(8, 8), picture="solid", names="{k}")
+    src = drawing.draw(root / "src")
+    labels = drawing.write_labels(root / "labels.csv", groups=2)
+    options = {"labels_file": str(labels), "class_names": tuple(counts)}
+    return datumio.open(build_dataset(src, root / "d.lmdb", **options))
 
 
 @pytest.mark.filterwarnings("ignore:1 class\\(es\\) have no records")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from image_helpers import draw_image
+from builders import DatasetFactory, Drawing
 
 import datumio
 from datumio.shards import format as fmt
@@ -20,13 +20,9 @@ from datumio.shards.verify import verify
 
 
 @pytest.fixture
-def shuffled(tmp_path: Path) -> Path:
-    for k in range(15):
-        draw_image(tmp_path / "src" / "abc"[k % 3] / f"{k:02d}.png", colour=(k, 0, 0))
-    out = tmp_path / "out.lmdb"
-    options = datumio.IngestOptions(shuffle=True, seed=5, workers=1)
-    datumio.ingest(str(tmp_path / "src"), str(out), options)
-    return out
+def shuffled(dataset_factory: DatasetFactory) -> Path:
+    drawing = Drawing({"a": 5, "b": 5, "c": 5}, size=(6, 8), picture="solid")
+    return dataset_factory(drawing, shuffle=True, seed=5)
 
 
 def test_class_ids_group_the_records_of_each_class(shuffled: Path) -> None:

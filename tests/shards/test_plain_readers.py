@@ -22,6 +22,7 @@ import h5py
 import lmdb
 import numpy as np
 import pytest
+from builders import build_dataset
 from PIL import Image, ImageOps, features
 
 import datumio
@@ -173,12 +174,7 @@ def _read_h5_shard(path: Path) -> dict[str, Any]:
 def _ingest(source_dir: Path, tmp_path: Path, backend: str, encoding: str) -> Path:
     suffix = ".lmdb" if backend == "lmdb" else ".h5"
     out = tmp_path / f"out{suffix}"
-    datumio.ingest(
-        source_dir,
-        out,
-        datumio.IngestOptions(encode=encoding, workers=1, shard_records=4, quality=92),
-    )
-    return out
+    return build_dataset(source_dir, out, encode=encoding, shard_records=4, quality=92)
 
 
 def _check_class_index(offsets: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> None:

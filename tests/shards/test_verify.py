@@ -12,24 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import Drawing, make_dataset
 from console import console_argv
-from PIL import Image
 
 import datumio
 from datumio.shards.verify import verify
 
+#: 12 noise PNGs of 2 classes, 16x20.
+NOISE = Drawing({"a": 6, "b": 6}, size=(16, 20), names="{k}", seed=1)
+
 
 def _make(tmp_path: Path, suffix: str, encode: str = "png") -> Path:
-    src = tmp_path / "src"
-    rng = np.random.default_rng(1)
-    for name in ("a", "b"):
-        (src / name).mkdir(parents=True, exist_ok=True)
-        for i in range(6):
-            arr = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
-            Image.fromarray(arr).save(src / name / f"{i}.png")
-    out = tmp_path / f"d{suffix}"
-    datumio.ingest(src, out, datumio.IngestOptions(workers=1, encode=encode, shard_records=5))
-    return out
+    return make_dataset(tmp_path, NOISE, suffix=suffix, encode=encode, shard_records=5)
 
 
 def _snapshot(root: Path) -> dict[str, tuple[str, int]]:

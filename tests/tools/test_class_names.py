@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from builders import DatasetFactory, Drawing
 
 import datumio
 from datumio.errors import UnknownClassError
@@ -52,13 +52,10 @@ def test_a_class_id_out_of_range_stays_an_index_error(pets: Path) -> None:
         ds.class_index(3)
 
 
-def test_digit_names_are_looked_up_as_names(tmp_path: Path) -> None:
+def test_digit_names_are_looked_up_as_names(dataset_factory: DatasetFactory) -> None:
     """Folders ``3`` and ``7``: the text "7" is the class named 7 (id 1), the int 7 an id."""
-    for name in ("3", "7"):
-        (tmp_path / "src" / name).mkdir(parents=True)
-        Image.new("RGB", (8, 6), (int(name) * 30, 0, 0)).save(tmp_path / "src" / name / "a.png")
-    datumio.ingest(tmp_path / "src", tmp_path / "d.lmdb", datumio.IngestOptions(workers=1))
-    with datumio.open(tmp_path / "d.lmdb") as ds:
+    path = dataset_factory(Drawing({"3": 1, "7": 1}, size=(6, 8), picture="solid"))
+    with datumio.open(path) as ds:
         assert ds.class_names == ["3", "7"]
         np.testing.assert_array_equal(ds.class_index("7"), ds.class_index(1))
         with pytest.raises(IndexError):

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from builders import draw_classes
 from console import console_argv
-from PIL import Image
 
 import datumio
 
@@ -23,13 +22,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
-    root = tmp_path / "images"
-    rng = np.random.default_rng(0)
-    for name, count in (("a", 4), ("b", 2)):
-        (root / name).mkdir(parents=True)
-        for i in range(count):
-            arr = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
-            Image.fromarray(arr).save(root / name / f"{i}.png")
+    root = draw_classes(tmp_path / "images", {"a": 4, "b": 2}, size=(24, 32), names="{k}")
     (root / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     return root
 

@@ -14,11 +14,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from builders import Drawing, Slot, build_dataset
 from PIL import Image
 
 import datumio
-from datumio.inspect import summary as summary_mod
-from datumio.inspect.sampling import sampling_report
+from datumio.inspect import duplicates as duplicates_mod
+from datumio.inspect.duplicates import ClassPair, WithinClass
+from datumio.inspect.sampling import ShardsPerBatch, sampling_report
 from datumio.inspect.summary import SCHEMA, SUMMARY_KEYS, summarize
 from datumio.sampling import Sampler
 from datumio.tools import inspect_cmd
@@ -30,14 +32,14 @@ EXPECTED = {"apple": 7, "banana": 4, "cherry": 2, "durian": 0}
 DUPLICATED = {"apple/0.png", "apple/0_copy.png", "banana/from_apple.png"}
 
 
+def _fruit(slot: Slot, rng: np.random.Generator) -> np.ndarray:
+    height, width = 16 + 4 * slot.label, 20 + 2 * (slot.k // 2)  # pairs share a shape
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
 def draw_tree(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for c, (name, count) in enumerate(COUNTS.items()):
-        for i in range(count):
-            height, width = 16 + 4 * c, 20 + 2 * (i // 2)  # pairs share a shape
-            arr = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-            (root / name).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(arr).save(root / name / f"{i}.png")
+    """COUNTS noise PNGs, three copies of one, and two files that are no image."""
+    Drawing(COUNTS, picture=_fruit, names="{k}").draw(root)
     shutil.copy(root / "apple" / "0.png", root / "apple" / "0_copy.png")
     shutil.copy(root / "apple" / "0.png", root / "banana" / "from_apple.png")
     (root / "banana" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
@@ -49,10 +51,7 @@ def draw_tree(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("inspect")
-    out = tmp / "fruit.lmdb"
-    opts = datumio.IngestOptions(workers=1, shard_records=5)
-    datumio.ingest(draw_tree(tmp / "images"), out, opts)
-    return out
+    return build_dataset(draw_tree(tmp / "images"), tmp / "fruit.lmdb", rejects=2, shard_records=5)
 
 
 def inspect(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -63,15 +62,16 @@ def inspect(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 def test_counts_equal_the_ingest_input(dataset: Path) -> None:
     s = summarize(datumio.open(dataset))
-    assert {c["name"]: c["count"] for c in s["classes"]} == EXPECTED
-    assert s["records"] == sum(EXPECTED.values()) == 13
-    assert s["shards"]["count"] == 3 and s["backend"] == "lmdb"
-    assert s["imbalance_ratio"] == 3.5
-    assert [e["name"] for e in s["empty_classes"]] == ["durian"]
-    assert s["rejects"]["count"] == 2 and sum(s["rejects"]["by_reason"].values()) == 2
-    assert {r["path"] for r in s["rejects"]["sample"]} == {"banana/broken.png", "durian/notes.jpg"}
-    assert s["image"]["stored"]["height"]["min"] == 16 and s["image"]["channels"] == 3
-    assert s["bytes"]["total"] >= s["bytes"]["shards"] > 0
+    assert {c.name: c.count for c in s.classes} == EXPECTED
+    assert s.records == sum(EXPECTED.values()) == 13
+    assert s.shards.count == 3 and s.backend == "lmdb"
+    assert s.imbalance_ratio == 3.5
+    assert [e.name for e in s.empty_classes] == ["durian"]
+    assert s.rejects.count == 2 and sum(s.rejects.by_reason.values()) == 2
+    assert {r.path for r in s.rejects.sample} == {"banana/broken.png", "durian/notes.jpg"}
+    assert s.image.stored is not None and s.image.stored.height.min == 16
+    assert s.image.channels == 3
+    assert s.on_disk.total >= s.on_disk.shards > 0
 
 
 def test_json_schema_is_stable(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,27 +118,27 @@ def test_json_schema_is_stable(dataset: Path, capsys: pytest.CaptureFixture[str]
 
 @pytest.mark.parametrize("suffix", [".lmdb", ".h5"])
 def test_duplicates_within_and_across_classes(tmp_path: Path, suffix: str) -> None:
-    out = tmp_path / f"d{suffix}"
-    opts = datumio.IngestOptions(workers=1, shard_records=4)
-    datumio.ingest(draw_tree(tmp_path / "images"), out, opts)
-    dup = summarize(datumio.open(out))["duplicates"]
-    assert dup["groups"] == 1 and dup["duplicate_records"] == 2
-    assert dup["within_class"] == {"groups": 1, "redundant_records": 1}
-    assert dup["across_classes"]["groups"] == 1 and dup["across_classes"]["records"] == 3
-    assert dup["across_classes"]["class_pairs"] == [{"classes": ["apple", "banana"], "groups": 1}]
-    (example,) = dup["examples"]
-    assert set(example["sources"]) == DUPLICATED and example["size"] == 3
-    assert sorted(example["classes"]) == ["apple", "apple", "banana"]
-    assert dup["records_read"] == 3  # only the records sharing a CRC32 were read
+    out = build_dataset(
+        draw_tree(tmp_path / "images"), tmp_path / f"d{suffix}", rejects=2, shard_records=4
+    )
+    dup = summarize(datumio.open(out)).duplicates
+    assert dup is not None and dup.groups == 1 and dup.duplicate_records == 2
+    assert dup.within_class == WithinClass(groups=1, redundant_records=1)
+    assert dup.across_classes.groups == 1 and dup.across_classes.records == 3
+    assert dup.across_classes.class_pairs == (ClassPair(classes=("apple", "banana"), groups=1),)
+    (example,) = dup.examples
+    assert set(example.sources) == DUPLICATED and example.size == 3
+    assert sorted(example.classes) == ["apple", "apple", "banana"]
+    assert dup.records_read == 3  # only the records sharing a CRC32 were read
 
 
 def test_crc_collisions_are_confirmed_by_bytes(dataset: Path, monkeypatch) -> None:
     ds = datumio.open(dataset)
     # Every record "collides": only payload comparison can tell the true duplicates apart.
-    monkeypatch.setattr(summary_mod, "record_crc32", lambda d: np.zeros(len(d), np.uint32))
-    dup = summary_mod.find_duplicates(ds)
-    assert dup["groups"] == 1 and set(dup["examples"][0]["sources"]) == DUPLICATED
-    assert dup["records_read"] == 12  # all but banana/2.png, the one unique shape
+    monkeypatch.setattr(duplicates_mod, "record_crc32", lambda d: np.zeros(len(d), np.uint32))
+    dup = duplicates_mod.find_duplicates(ds)
+    assert dup.groups == 1 and set(dup.examples[0].sources) == DUPLICATED
+    assert dup.records_read == 12  # all but banana/2.png, the one unique shape
 
 
 def test_text_summary_reads_well(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,31 +158,30 @@ def test_sampling_report_numbers() -> None:
     names = ["a", "b", "c", "d"]
     data = SimpleNamespace(labels=labels, class_names=names)
     n, num_classes = labels.size, 4
-    balanced = sampling_report(data, "balanced", epochs=3, world_size=4).to_dict()
-    draws = [c["draws_per_epoch"] for c in balanced["classes"]]
+    balanced = sampling_report(data, "balanced", epochs=3, world_size=4)
+    draws = [c.draws_per_epoch for c in balanced.by_class]
     assert sum(draws) == n and all(abs(q - n / num_classes) < 1 for q in draws)
-    small = balanced["classes"][3]  # 50 records drawn 250 times an epoch: 5 each, exactly
-    assert small["repeats_per_epoch"] == 5.0 and small["repeats_range"] == [5, 5]
-    assert small["max_draws_of_a_record"] == 15 and small["coverage"] == 1.0
-    big = balanced["classes"][0]  # 500 records, 250 draws an epoch: each at most once
-    assert big["unique_per_epoch"] == 250 and big["repeats_range"] == [0, 1]
-    assert 250 < big["seen_after_epochs"] <= 500
-    assert [r["draws"] for r in balanced["per_rank"]] == [3 * n // 4] * 4
-    per_class = np.sum([r["by_class"] for r in balanced["per_rank"]], axis=0)
+    small = balanced.by_class[3]  # 50 records drawn 250 times an epoch: 5 each, exactly
+    assert small.repeats_per_epoch == 5.0 and small.repeats_range == (5, 5)
+    assert small.max_draws_of_a_record == 15 and small.coverage == 1.0
+    big = balanced.by_class[0]  # 500 records, 250 draws an epoch: each at most once
+    assert big.unique_per_epoch == 250 and big.repeats_range == (0, 1)
+    assert 250 < big.seen_after_epochs <= 500
+    assert [r.draws for r in balanced.by_rank] == [3 * n // 4] * 4
+    per_class = np.sum([r.by_class for r in balanced.by_rank], axis=0)
     assert per_class.tolist() == [3 * q for q in draws]
 
-    natural = sampling_report(data, "natural", epochs=2, world_size=1).to_dict()
-    for c in natural["classes"]:
-        assert c["draws_per_epoch"] == c["records"] and c["repeats_range"] == [1, 1]
-        assert c["max_draws_of_a_record"] == 2 and c["coverage"] == 1.0
-    assert natural["fraction_seen_per_epoch"] == 1.0 and natural["exact"]
+    natural = sampling_report(data, "natural", epochs=2, world_size=1)
+    for c in natural.by_class:
+        assert c.draws_per_epoch == c.records and c.repeats_range == (1, 1)
+        assert c.max_draws_of_a_record == 2 and c.coverage == 1.0
+    assert natural.fraction_seen_per_epoch == 1.0 and natural.exact
 
-    estimate = sampling_report(data, "balanced", epochs=3, world_size=4, exact_limit=0)
-    est = estimate.to_dict()
-    assert not est["exact"] and est["classes"][0]["max_draws_of_a_record"] is None
+    est = sampling_report(data, "balanced", epochs=3, world_size=4, exact_limit=0)
+    assert not est.exact and est.by_class[0].max_draws_of_a_record is None
     expected_seen = 500 * (1 - (1 - 250 / 500) ** 3)
-    assert est["classes"][0]["seen_after_epochs"] == pytest.approx(expected_seen, abs=0.1)
-    assert est["per_rank"][0]["by_class"][3] == pytest.approx(250 * 3 / 4, abs=0.1)
+    assert est.by_class[0].seen_after_epochs == pytest.approx(expected_seen, abs=0.1)
+    assert est.by_rank[0].by_class[3] == pytest.approx(250 * 3 / 4, abs=0.1)
 
 
 def test_sampling_report_counts_the_shards_each_batch_reads() -> None:
@@ -191,19 +190,19 @@ def test_sampling_report_counts_the_shards_each_batch_reads() -> None:
     offsets = np.array([0, 40, 80, 120, 160, 180])  # 5 shards
     data = SimpleNamespace(labels=labels, class_names=["a", "b", "c"], shard_offsets=offsets)
     report = sampling_report(data, "balanced", batch_size=12, seed=5)
-    spb = report.to_dict()["shards_per_batch"]
+    spb = report.shards_per_batch
     ids = Sampler(data, "balanced", seed=5).epoch_ids(0)
     by_hand = [
         len({int(np.searchsorted(offsets, i, side="right")) - 1 for i in ids[b : b + 12]})
         for b in range(0, len(ids) - 11, 12)
     ]
-    assert spb == {
-        "batch_size": 12,
-        "shards": 5,
-        "mean": round(float(np.mean(by_hand)), 2),
-        "min": min(by_hand),
-        "max": max(by_hand),
-    }
+    assert spb == ShardsPerBatch(
+        batch_size=12,
+        shards=5,
+        mean=round(float(np.mean(by_hand)), 2),
+        min=min(by_hand),
+        max=max(by_hand),
+    )
     assert sampling_report(SimpleNamespace(labels=labels), "balanced").shards_per_batch is None
 
 

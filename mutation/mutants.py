@@ -1,6 +1,6 @@
 """Mutation harness: do the tests notice when a documented guarantee breaks?
 
-Each mutant of ``tools/mutant_catalog.py`` is one small edit of ``datumio/`` (an exact
+Each mutant of ``mutation/catalog.py`` is one small edit of ``datumio/`` (an exact
 ``old`` -> ``new`` text replacement; ``old`` must occur exactly once, so a mutant whose code
 moved is reported as an error, never silently skipped) plus the tests that should fail
 because of it. For each mutant the harness copies the repository's files (tracked, and
@@ -12,10 +12,11 @@ pass the union of the selected tests (else a "killed" would mean nothing).
 
 Run on demand, not in CI::
 
-    python tools/mutants.py                 # every mutant, one at a time
-    python tools/mutants.py -j 2 --json     # two at a time, one JSON object on stdout
-    python tools/mutants.py --only loader-strict-ignored --only sampler-seed-ignored
-    python tools/mutants.py --list          # names, files and tests, nothing run
+    python mutation/mutants.py              # every mutant, one at a time
+    python mutation/mutants.py -j 2 --json  # two at a time, one JSON object on stdout
+    python mutation/mutants.py --only loader-strict-ignored --only sampler-seed-ignored
+    python mutation/mutants.py --list       # names, files and tests, nothing run
+    python -m mutation --list               # the same, from the repository's root
 
 Exit status: 0 every mutant killed, 1 a mutant survived or could not run, 2 bad usage,
 3 the unmutated copy fails its tests.
@@ -44,7 +45,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mutant_catalog import MUTANTS, Mutant
+if __package__:  # python -m mutation
+    from mutation.catalog import MUTANTS, Mutant
+else:  # python mutation/mutants.py: this folder is first on sys.path
+    from catalog import MUTANTS, Mutant
 
 REPO = Path(__file__).resolve().parents[1]
 #: Held shared while tests run; benchmarks hold it exclusively.
@@ -252,8 +256,8 @@ def render(outcomes: Sequence[Outcome], baseline_s: float) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python tools/mutants.py",
-        description="Apply each mutant of tools/mutant_catalog.py to a copy of the "
+        prog="python mutation/mutants.py",
+        description="Apply each mutant of mutation/catalog.py to a copy of the "
         "repository and check that its tests fail.",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""The mutants ``tools/mutants.py`` runs: one realistic bug per documented guarantee.
+"""The mutants ``mutation/mutants.py`` runs: one realistic bug per documented guarantee.
 
 Each mutant breaks one promise of ``docs/loader.md``, ``docs/ingest.md``,
 ``docs/format.md`` or ``docs/sampling.md`` (``guarantee`` quotes or names it) with a small
@@ -94,7 +94,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="ingest-labels-dotdot-allowed",
-        path="datumio/ingest/sources.py",
+        path="datumio/ingest/labels_file.py",
         old="""    if ".." in rel.replace("\\\\", "/").split("/"):""",
         new="""    if ".." in rel.replace("\\\\", "/").split("/")[:1]:""",
         tests=("tests/ingest/test_labels_file.py::test_bad_rows_are_rejected_with_their_line",),
@@ -110,7 +110,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="ingest-labels-sorted-as-text",
-        path="datumio/ingest/sources.py",
+        path="datumio/ingest/labels_file.py",
         old="""        return sorted(values, key=lambda v: (int(v), v))""",
         new="""        return sorted(values)""",
         tests=("tests/ingest/test_labels_file.py::test_integer_labels_sort_numerically",),
@@ -200,15 +200,15 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- the format (docs/format.md) -------------------------------------------------------
     Mutant(
         name="format-name-not-checked",
-        path="datumio/shards/_manifest_checks.py",
-        old="""    if m.get("format") != fmt.FORMAT_NAME:""",
-        new="""    if m.get("format") is None:""",
+        path="datumio/shards/manifest.py",
+        old="""    if obj.get("format") != fmt.FORMAT_NAME:""",
+        new="""    if obj.get("format") is None:""",
         tests=("tests/shards/test_manifest.py",),
         guarantee="format.md: a reader must refuse a format other than 'datumio'",
     ),
     Mutant(
         name="format-version-newer-accepted",
-        path="datumio/shards/_manifest_checks.py",
+        path="datumio/shards/manifest.py",
         old="""    if version > fmt.FORMAT_VERSION:""",
         new="""    if version > fmt.FORMAT_VERSION + 1:""",
         tests=("tests/shards/test_guarantee_format.py::test_the_next_format_version_is_refused",),
@@ -216,7 +216,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="format-version-not-int-accepted",
-        path="datumio/shards/_manifest_checks.py",
+        path="datumio/shards/manifest.py",
         old="""    if not isinstance(version, int):""",
         new="""    if version is None:""",
         tests=("tests/shards/test_manifest.py",),
@@ -224,9 +224,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="format-path-escape-allowed",
-        path="datumio/shards/_manifest_checks.py",
-        old="""return not posixpath.isabs(norm) and norm != ".." and not norm.startswith("../")""",
-        new="""return not posixpath.isabs(norm)""",
+        path="datumio/shards/manifest_sections.py",
+        old="""if not posixpath.isabs(norm) and norm != ".." and not norm.startswith("../"):""",
+        new="""if not posixpath.isabs(norm):""",
         tests=(_CORRUPT + "test_a_manifest_that_readers_cannot_trust_is_refused",),
         guarantee="format.md: shard and index paths that leave the dataset ('..') are refused",
     ),
@@ -275,11 +275,11 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="format-unknown-fields-dropped",
-        path="datumio/shards/manifest.py",
-        old="""    return {key: _plain(v) for key, v in obj.items() if key not in names}""",
+        path="datumio/shards/manifest_sections.py",
+        old="""    return {key: plain(v) for key, v in obj.items() if key not in known}""",
         new="""    return {}""",
         tests=("tests/shards/test_manifest.py::test_unknown_keys_of_a_newer_writer_are_kept",),
-        guarantee="format.md: fields a reader does not know are kept (extra) through a round trip",
+        guarantee="format.md: keys a reader does not know are kept (extra) through a round trip",
     ),
     Mutant(
         name="verify-decode-disabled",
@@ -820,5 +820,16 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_a_full_disk_stops_the_run_and_resume_reuses_every_finished_shard",
         ),
         guarantee="ingest.md: a full disk keeps the finished shards for --resume",
+    ),
+    Mutant(
+        name="ingest-lmdb-writer-lock-file",
+        path="datumio/shards/lmdb_backend.py",
+        old="""            lock=False,  # no lock file: its page is written through a map""",
+        new="""            lock=True,""",
+        tests=(
+            "tests/faults/test_full_disk.py::"
+            "test_a_disk_full_to_its_last_page_when_the_shards_start_is_an_error_not_a_crash",
+        ),
+        guarantee="ingest.md: a disk full to its last page is DiskFullError, never a crash",
     ),
 )

@@ -1,4 +1,9 @@
-"""Helpers of the loader's main process: worker configs, id windows, error texts, defaults."""
+"""The transform and the sampler of a Loader: the ones given, checked, or its defaults.
+
+Without a transform the workers give the stored pixels (a 224x224 centre crop when stored
+sizes differ); a given one is resolved against the dataset's statistics. Without a
+sampler one is built from the sampler keywords; a given one must cover the dataset.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +17,7 @@ from datumio.errors import FormatError, OptionError
 from datumio.loader.fields import balance_groups
 from datumio.loader.options import LoaderOptions
 from datumio.sampling import Sampler
-from datumio.sampling._state import LOADER_STATE_FORMAT, check_format, check_place
-from datumio.sampling._state import STATE_FORMAT as SAMPLER_STATE_FORMAT
 from datumio.shards.dataset import Dataset
-
-#: Batches of record ids computed per ``Sampler.ids_at`` call: one call has a fixed cost
-#: (key derivation) of a few hundred microseconds, so ids are drawn for a window at a time.
-ID_WINDOW_BATCHES = 32
-
-
-class IdWindow:
-    """Record ids of a window of positions, drawn ahead in one vectorised sampler call."""
-
-    def __init__(self, sampler: Sampler, size: int) -> None:
-        self._sampler = sampler
-        self._size = size
-        self._epoch = -1
-        self._lo = self._hi = 0
-        self._ids = np.empty(0, dtype=np.int64)
-
-    def get(self, epoch: int, lo: int, hi: int) -> np.ndarray:
-        if epoch != self._epoch or lo < self._lo or hi > self._hi:
-            stop = max(hi, min(lo + self._size, len(self._sampler)))
-            ids = self._sampler.ids_at(np.arange(lo, stop, dtype=np.int64), epoch)
-            self._ids, self._epoch, self._lo, self._hi = ids, epoch, lo, stop
-        return self._ids[lo - self._lo : hi - self._lo]
-
 
 #: Output size when no transform is given and stored sizes differ (the ImageNet convention).
 DEFAULT_SIZE = (224, 224)
@@ -135,37 +115,3 @@ def resolved_transform(
     if stats is not None and stats.mean is not None and stats.std is not None:
         mean_std = {"mean": stats.mean, "std": stats.std}
     return spec.resolved(mean_std, channels), channels
-
-
-def check_resume(state: object, options: LoaderOptions, sampler: Sampler) -> tuple[int, int]:
-    """The ``(epoch, position)`` to resume at from a Loader's ``state``, once its sampler's
-    state loads (``sampler.load_state_dict``; checked here first, so nothing moves when it
-    is refused).
-
-    Raises:
-        OptionError: not a Loader's state (None, another library's, a Sampler's), another
-            batch size or seed, or a position outside the epoch.
-    """
-    checked = check_format(
-        state,
-        LOADER_STATE_FORMAT,
-        "Loader",
-        {
-            SAMPLER_STATE_FORMAT: "this is a Sampler's state (loader.sampler.load_state_dict "
-            "takes it); resume a Loader from what loader.state_dict() or an adapter's "
-            "state_dict() returned"
-        },
-    )
-    for name, mine in (("batch_size", options.batch_size), ("seed", options.seed)):
-        if checked.get(name) != mine:
-            raise OptionError(
-                f"cannot resume: the state has {name}={checked.get(name)!r} but this loader "
-                f"has {mine!r}; build the Loader with the same {name}"
-            )
-    place = check_place(checked, len(sampler), "Loader")
-    if not isinstance(checked.get("sampler"), Mapping):
-        raise OptionError(
-            "Loader.load_state_dict(): the state has no 'sampler' entry; give it what "
-            "loader.state_dict() returned"
-        )
-    return place
