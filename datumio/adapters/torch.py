@@ -32,7 +32,7 @@ from datumio.adapters._install import missing
 from datumio.checks import apply, positive_int
 from datumio.errors import LoaderError, OptionError
 from datumio.loader import Loader
-from datumio.sampling import ClassIndex, Mode, Sampler, SamplerKeywords
+from datumio.sampling import ClassIndex, Mode, Sampler, SamplerKeywords, given_way
 
 try:
     import torch
@@ -284,7 +284,8 @@ class TorchSampler(TorchSamplerBase[int]):
     Args:
         dataset_or_labels: a labels array (or tensor), a datumio Dataset, or a dataset with
             ``.targets`` (torchvision) or ``.labels``.
-        mode: "balanced" (default), "natural", "weights" or "power" (second, or by name);
+        mode: "balanced" (default: None, which is "balanced" unless ``weights=`` or
+            ``power=`` imply theirs), "natural", "weights" or "power" (second, or by name);
             "balanced" gives way to the mode ``weights=`` or ``power=`` imply.
         groups: an integer group per record, balanced over instead of the labels.
         keywords: those of :class:`datumio.sampling.Sampler` (``weights``, ``power``,
@@ -298,7 +299,7 @@ class TorchSampler(TorchSamplerBase[int]):
     def __init__(
         self,
         dataset_or_labels: object,
-        mode: Mode | None = "balanced",
+        mode: Mode | None = None,
         /,
         *,
         groups: npt.ArrayLike | None = None,
@@ -306,13 +307,10 @@ class TorchSampler(TorchSamplerBase[int]):
     ) -> None:
         super().__init__()
         if "mode" in keywords:  # by name
-            if mode != "balanced":
+            if mode is not None:
                 raise TypeError("TorchSampler() got mode twice: second and as mode=")
             mode = keywords.pop("mode")
-        if mode == "balanced" and (
-            keywords.get("weights") is not None or keywords.get("power") is not None
-        ):
-            mode = None  # the default gives way to the mode weights= or power= imply
+        mode = given_way(mode, keywords.get("weights"), keywords.get("power"))
         #: The datumio Sampler that draws the indices.
         self.sampler = Sampler(_labels_of(dataset_or_labels), mode, groups=groups, **keywords)
 

@@ -185,9 +185,9 @@ class IngestOptions:
 
 def _background(name: str, value: Any) -> tuple[int, int, int]:
     """Three grey levels 0-255 (R, G, B)."""
-    levels = sequence(integer(0, 255), want="three values in 0..255 (R, G, B)")(name, value)
+    levels = _LEVELS(name, value)
     if len(levels) != 3:
-        raise refuse(name, value, "three values in 0..255 (R, G, B)")
+        raise refuse(name, value, _RGB)
     return levels[0], levels[1], levels[2]
 
 
@@ -216,6 +216,8 @@ _SECONDS = number(
     "as it takes)",
 )
 _PIXELS = integer(1, want="a positive number of pixels")
+_RGB = "three values in 0..255 (R, G, B)"
+_LEVELS = sequence(integer(0, 255), want=_RGB)
 _NAME = string(empty=False)
 
 #: The check of each field (``datumio.checks``); the rules between fields follow in

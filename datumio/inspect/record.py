@@ -14,7 +14,6 @@ from PIL import Image
 
 from datumio.errors import DatumioError
 from datumio.inspect._json import dataclass_json, omitted_when, renamed
-from datumio.inspect.duplicates import shard_crc32
 from datumio.inspect.fields import field_json
 from datumio.shards.dataset import Dataset
 
@@ -81,7 +80,7 @@ def describe_record(ds: Dataset, i: int) -> RecordInfo:
     i = i % len(ds)
     shard, local = ds.locate(i)
     payload = ds.read(i, verify_crc=False)
-    stored = int(shard_crc32(ds, shard)[local])
+    stored = int(ds.shard_crc32(shard)[local])
     label = int(ds.labels[i])
     fields, error = _fields(ds, i)
     return RecordInfo(

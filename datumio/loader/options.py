@@ -12,7 +12,7 @@ from typing import Any, Literal, TypedDict, get_args
 
 from datumio import checks
 from datumio.errors import OptionError, unknown_keywords
-from datumio.sampling import ClassWeights, Mode, SamplerOptions
+from datumio.sampling import ClassWeights, Mode, SamplerOptions, given_way
 from datumio.shards.handles import check_max_open_shards
 
 #: Extra arrays a batch may carry after (images, labels).
@@ -175,8 +175,7 @@ class LoaderOptions:
         (``sampling`` names the mode), this run's seed, and the batch size when the order
         needs it (``locality``)."""
         fields = {("mode" if k == "sampling" else k): v for k, v in given.items()}
-        if fields.get("mode") == "balanced" and (fields.get("weights") or fields.get("power")):
-            fields["mode"] = None  # the old default with weights or power: they choose
+        fields["mode"] = given_way(fields.get("mode"), fields.get("weights"), fields.get("power"))
         fields["seed"] = self.seed
         if fields.get("locality"):
             fields["batch_size"] = self.batch_size

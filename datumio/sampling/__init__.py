@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from datumio.sampling._class_index import ClassIndex
 from datumio.sampling._multilabel import rarest_label
-from datumio.sampling._options import MODES, ClassWeights, Mode, SamplerKeywords, SamplerOptions
+from datumio.sampling._options import (
+    MODES,
+    ClassWeights,
+    Mode,
+    SamplerKeywords,
+    SamplerOptions,
+    given_way,
+)
 from datumio.sampling._plan import SamplingPlan
 from datumio.sampling._resample import resample_data
 from datumio.sampling._sampler import Sampler
@@ -22,6 +29,7 @@ __all__ = [
     "SamplerKeywords",
     "SamplerOptions",
     "SamplingPlan",
+    "given_way",
     "rarest_label",
     "resample_data",
     "resolve_weights",

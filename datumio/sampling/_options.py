@@ -131,6 +131,14 @@ class SamplerOptions:
         }
 
 
+def given_way(mode: Mode | None, weights: object, power: object) -> Mode | None:
+    """``mode``, except that ``"balanced"`` (the default of ``Loader(sampling=)`` and
+    ``TorchSampler``) gives way (None) to the mode ``weights=`` or ``power=`` implies."""
+    if mode == "balanced" and (weights is not None or power is not None):
+        return None
+    return mode
+
+
 def _resolved_mode(mode: Mode | None, weights: object, power: object) -> Mode:
     """The mode ``mode`` names, or the one ``weights=`` or ``power=`` implies."""
     if weights is not None and power is not None:

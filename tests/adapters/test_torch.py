@@ -158,8 +158,10 @@ def test_sampler_mode_second_or_by_name_and_balanced_gives_way_to_weights():
     natural = list(TorchSampler(labels, "natural", seed=4))
     assert list(TorchSampler(labels, mode="natural", seed=4)) == natural
     assert natural != list(TorchSampler(labels, seed=4))  # the default is balanced
-    with pytest.raises(TypeError, match="mode twice"):
-        TorchSampler(labels, "natural", mode="power", power=0.5)
+    assert TorchSampler(labels, seed=4).sampler.options.mode == "balanced"
+    for second in ("natural", "balanced"):  # "balanced" second is given, not the default
+        with pytest.raises(TypeError, match="mode twice"):
+            TorchSampler(labels, second, mode="power", power=0.5)  # type: ignore[arg-type]
     weights = {0: 1.0, 2: 3.0}
     expected = datumio.Sampler(labels, weights=weights, seed=4)
     for given in (

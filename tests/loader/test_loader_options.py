@@ -47,6 +47,9 @@ def test_sampler_keywords_build_the_loaders_sampler(small_lmdb: Path) -> None:
     assert weighted.sampler.options.mode == "weights"
     natural = Loader(small_lmdb, 4, sampling="natural")
     assert natural.sampler.options.mode == "natural"
+    # "balanced" gives way to power= whatever its value; 0 is an exponent like another.
+    flat = Loader(small_lmdb, 4, sampling="balanced", power=0.0)
+    assert (flat.sampler.options.mode, flat.sampler.options.power) == ("power", 0.0)
 
 
 def test_sampler_keywords_with_a_ready_sampler_are_refused(small_lmdb: Path) -> None:
