@@ -13,7 +13,8 @@ dataset; ``source.json`` records the URL (never credentials). Shards land whole:
 * a process reading a shard holds a shared ``flock`` on it (:meth:`ShardCache.pin`); used
   shards are touched (mtime); when the cache holds more than ``limit`` bytes, the least
   recently used shards that no process holds are removed (each under an exclusive
-  ``flock`` taken without waiting: a shard in use is skipped). So the cache exceeds its
+  ``flock`` taken without waiting: a shard in use is skipped; and only if the locked file
+  is still the one at its path, not a copy landed since). So the cache exceeds its
   limit only by the shards open at that moment, and a reader never loses its shard.
 * At open, leftovers of dead downloads (``.part-*`` of a pid that is gone) and shard files
   of the wrong size are removed: a cache full of garbage heals itself. Only files this
@@ -110,7 +111,7 @@ class ShardCache:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            if os.fstat(fd).st_ino != os.stat(path).st_ino:  # unlinked before our lock
+            if not _same_file(fd, path):  # unlinked before our lock
                 raise FileNotFoundError(path)
         except OSError:
             os.close(fd)
@@ -170,17 +171,36 @@ def _remove_unheld(path: str) -> bool:
     except FileNotFoundError:
         return False
     try:
+        return _unlink_locked(fd, path)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _unlink_locked(fd: int, path: str) -> bool:
+    """Unlink ``path`` if ``fd`` (opened on it) takes an exclusive lock without waiting and
+    is still the file at ``path``: between that open and the lock another process may have
+    evicted it and a download landed a new copy there, which a reader may hold."""
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.close(fd)
         return False  # in use
     try:
+        if not _same_file(fd, path):
+            return False
         os.unlink(path)  # under our lock: a pin taken after this sees another inode
     except FileNotFoundError:
         return False
-    finally:
-        os.close(fd)
     return True
+
+
+def _same_file(fd: int, path: str) -> bool:
+    """Whether ``fd`` is the file at ``path`` now.
+
+    Raises:
+        FileNotFoundError: nothing is at ``path``.
+    """
+    held, there = os.fstat(fd), os.stat(path)
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _whole(path: str, size: int) -> bool:

@@ -3,6 +3,7 @@ full of garbage healing itself at open."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from remote_support import cache_root, shard_bytes
 
 import datumio
+from datumio.remote.cache import ShardCache, _unlink_locked
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,6 +80,31 @@ def test_a_shard_in_use_is_never_evicted(http, local, tmp_path) -> None:
     assert np.array_equal(other.image(last), want.image(last))
     other.close()
     assert http.shard_gets("out.lmdb")["shard-00000.mdb"] == 1
+
+
+def test_an_evictor_that_opened_an_older_copy_leaves_the_new_one(tmp_path) -> None:
+    """An evictor opens a shard, and before it takes the lock another process evicts that
+    copy and a download lands a new one, which a reader pins: the evictor's lock is on the
+    old copy, so it must not unlink the new one from under the reader."""
+    cache = ShardCache(str(tmp_path), limit=0)
+    path = tmp_path / "shards" / "shard-00000.mdb"
+    path.parent.mkdir()
+    path.write_bytes(b"old copy")
+    stale = os.open(path, os.O_RDONLY)  # the evictor's open ...
+    try:
+        path.unlink()  # ... another process evicts that copy ...
+        path.write_bytes(b"new copy")  # ... and a download lands a new one
+        pinned = cache.pin("shards/shard-00000.mdb")
+        assert pinned is not None
+        try:
+            assert not _unlink_locked(stale, str(path)), "the evictor took the new copy"
+            assert path.read_bytes() == b"new copy"
+        finally:
+            os.close(pinned)
+    finally:
+        os.close(stale)
+    assert cache.evict() == [str(path)], "an unheld copy is still evicted"
+    assert not path.exists()
 
 
 def _dead_pid() -> int:
