@@ -30,6 +30,7 @@ _FAULTS = "tests/faults/test_loader_faults.py::"
 _CORRUPT = "tests/faults/test_corrupt_data.py::"
 _ROUND = "tests/ingest/test_ingest_roundtrip.py::"
 _BAD = "tests/ingest/test_bad_input.py::"
+_WRITER = "tests/ingest/test_writer.py::"
 _MODES = "tests/sampling/test_sampler_modes.py::"
 _QUOTAS = "tests/sampling/test_sampler_quotas.py::"
 _ESCAPES = "tests/faults/test_escapes.py::"
@@ -74,7 +75,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="ingest-max-errors-off-by-one",
-        path="datumio/ingest/pipeline.py",
+        path="datumio/ingest/running.py",
         old="""if limit is not None and len(self.items) > limit:""",
         new="""if limit is not None and len(self.items) >= limit:""",
         tests=(_BAD + "test_max_errors",),
@@ -240,8 +241,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="format-shard-record-list-not-checked",
-        path="datumio/shards/dataset.py",
-        old="""                or records_crc32(meta.crc32) != entry.records_crc32
+        path="datumio/shards/base.py",
+        old="""        or records_crc32(meta.crc32) != listed_crc32
 """,
         new="",
         tests=(_CORRUPT + "test_a_swapped_shard_is_caught_by_its_record_list",),
@@ -250,9 +251,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="format-label-range-not-checked",
-        path="datumio/shards/dataset.py",
-        old="""        check_range(self.labels, self.num_classes, where(fmt.LABELS), "label")""",
-        new="""        check_range(self.labels, 1 << 31, where(fmt.LABELS), "label")""",
+        path="datumio/shards/index.py",
+        old="""    check_range(labels, manifest.num_classes, where(fmt.LABELS), "label")""",
+        new="""    check_range(labels, 1 << 31, where(fmt.LABELS), "label")""",
         tests=(_CORRUPT + "test_a_label_outside_the_class_range_is_refused_at_open",),
         guarantee="loader.md: every label in 0 .. num_classes-1, checked at open",
     ),
@@ -831,5 +832,115 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_a_disk_full_to_its_last_page_when_the_shards_start_is_an_error_not_a_crash",
         ),
         guarantee="ingest.md: a disk full to its last page is DiskFullError, never a crash",
+    ),
+    # -- stored splits (docs/ingest.md "Splits") -------------------------------------------
+    Mutant(
+        name="split-groups-ignored",
+        path="datumio/ingest/split.py",
+        old="""        labels, groups if grouped else None, request.fractions, request.seed""",
+        new="""        labels, None, request.fractions, request.seed""",
+        tests=("tests/ingest/test_split.py::test_groups_never_cross_splits",),
+        guarantee="ingest.md: with groups, every record of a group lands in one split",
+    ),
+    Mutant(
+        name="split-train-loses-a-class",
+        path="datumio/sampling/_split.py",
+        old="""    room = np.maximum(n - 1, 0)""",
+        new="""    room = n""",
+        tests=("tests/sampling/test_split_assign.py::test_counts_worked_out_by_hand",),
+        guarantee="ingest.md: train keeps at least one record of every class",
+    ),
+    Mutant(
+        name="split-old-directories-kept",
+        path="datumio/ingest/split.py",
+        old="""        shutil.rmtree(os.path.join(root, fmt.INDEX_DIR, name), ignore_errors=True)
+    return splits""",
+        new="""        pass
+    return splits""",
+        tests=(
+            "tests/ingest/test_split.py::"
+            "test_a_new_split_replaces_the_directory_and_an_open_view_reads_on",
+        ),
+        guarantee="ingest.md: a new split keeps one split directory back, removes older ones",
+    ),
+    Mutant(
+        name="split-writer-lock-skipped",
+        path="datumio/ingest/split.py",
+        old="    with writer_lock(root, request.wait, shown=str(path), events=events, stop=stop):",
+        new="""    if True:""",
+        tests=("tests/ingest/test_split.py::test_a_split_meets_another_writer_as_an_ingest_does",),
+        guarantee="ingest.md: a split is one writer at a time, as an ingest",
+    ),
+    # -- reading stored splits (docs/format.md "Stored splits", docs/loader.md) --------------
+    Mutant(
+        name="split-view-not-pickled",
+        path="datumio/shards/dataset.py",
+        old="""            "split": self.split,  # a worker reads the split this view holds""",
+        new="""            "split": None,""",
+        tests=(
+            "tests/loader/test_loader_splits.py::test_workers_read_the_split_and_only_its_records",
+        ),
+        guarantee="loader.md: the workers of a Loader over a split read that split only",
+    ),
+    Mutant(
+        name="split-class-index-of-dataset-ids",
+        path="datumio/shards/splits.py",
+        old="""            fmt.CLASS_IDS: class_ids,""",
+        new="""            fmt.CLASS_IDS: ids[class_ids],""",
+        tests=(
+            "tests/shards/test_splits.py::"
+            "test_a_split_class_index_is_exact_and_a_sampler_balances_the_split",
+        ),
+        guarantee="format.md: a split's class index is over its own positions",
+    ),
+    Mutant(
+        name="split-resume-on-another-split",
+        path="datumio/loader/resume.py",
+        old="""    _check_split(checked, dataset)""",
+        new="""    pass""",
+        tests=("tests/loader/test_loader_splits.py::test_a_state_resumes_on_its_own_split_only",),
+        guarantee="loader.md: a state saved on a split resumes on that split only",
+    ),
+    Mutant(
+        name="writer-publishes-after-an-exception",
+        path="datumio/ingest/writer.py",
+        old="""        if exc is not None:
+            self.abort(exc)
+            return""",
+        new="""        if exc is not None:
+            self.close()
+            return""",
+        tests=(_WRITER + "test_an_exception_inside_the_with_block_leaves_nothing_at_out",),
+        guarantee="ingest.md: an exception inside `with Writer(...)` publishes nothing",
+    ),
+    Mutant(
+        name="stream-splits-dropped",
+        path="datumio/ingest/stream.py",
+        old="""                splits=tuple(chunk.splits) if self.splits.names else None,""",
+        new="""                splits=None,""",
+        tests=(_WRITER + "test_samples_given_a_split_are_stored_as_split_views",),
+        guarantee="ingest.md: a sample's split is stored as a split view",
+    ),
+    Mutant(
+        name="stream-shuffle-skipped",
+        path="datumio/ingest/stream.py",
+        old="""            if self.options.shuffle and records.shards:""",
+        new="""            if False and records.shards:""",
+        tests=(
+            _WRITER + "test_shuffle_moves_the_records_into_a_seeded_order_with_everything_they"
+            "_carry",
+        ),
+        guarantee="ingest.md: Writer(shuffle=True) stores the records in a seeded order",
+    ),
+    Mutant(
+        name="stream-resume-redoes-finished-shards",
+        path="datumio/ingest/running.py",
+        old="""        earlier = _finished(self._root, task.number)""",
+        new="""        earlier = None""",
+        tests=(
+            "tests/ingest/test_stream_resume.py::"
+            "test_a_stopped_stream_resumes_reusing_its_finished_shards",
+        ),
+        guarantee="ingest.md: a resumed run reuses the shards it finished",
     ),
 )

@@ -22,7 +22,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "datumio"
 #: import each other (shards, augment and sampling are independent; ingest and loader too).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("datumio.errors", "datumio._version")),
-    ("base", ("datumio._process", "datumio.checks", "datumio.codec", "datumio.fields")),
+    (
+        "base",
+        ("datumio._process", "datumio._shm", "datumio.checks", "datumio.codec", "datumio.fields"),
+    ),
     ("stores and specs", ("datumio.shards", "datumio.augment", "datumio.sampling")),
     ("remote stores", ("datumio.remote",)),
     ("pipelines", ("datumio.ingest", "datumio.loader", "datumio.inspect")),
@@ -37,6 +40,7 @@ LOOSE_MODULES = frozenset(
         "datumio.errors",
         "datumio._version",
         "datumio._process",
+        "datumio._shm",  # shared-memory segments (the loader's slots, ingest's chunks)
         "datumio.checks",  # the shared value checks of options and manifests
         "datumio.codec",
         "datumio.transforms",  # re-export shim of datumio.datagen.transforms

@@ -371,13 +371,22 @@ def shell_commands(block: Block) -> Iterator[list[str]]:
 
 
 def _parsers() -> dict[str, Callable[[str], argparse.ArgumentParser]]:
-    from datumio.tools import cli, demo, ingest_cmd, inspect_cmd, preview_cmd, verify_cmd
+    from datumio.tools import (
+        cli,
+        demo,
+        ingest_cmd,
+        inspect_cmd,
+        preview_cmd,
+        split_cmd,
+        verify_cmd,
+    )
 
     parsers = {
         "demo": demo.build_parser,
         "ingest": ingest_cmd.build_parser,
         "inspect": inspect_cmd.build_parser,
         "preview": preview_cmd.build_parser,
+        "split": split_cmd.build_parser,
         "verify": verify_cmd.build_parser,
     }
     assert set(parsers) == set(cli.COMMANDS), "a datumio command this test does not know"

@@ -201,6 +201,9 @@ class Append(Target):
 
     def commit(self, tmp: str, manifest: Manifest, events: Events | None) -> Manifest:
         tidy_build_dir(tmp)
+        # The stored splits stay as they were: the new records are in no split until the
+        # dataset is split again (datumio split).
+        manifest = dataclasses.replace(manifest, splits=self._manifest.splits)
         committed = _commit(tmp, self._out, self.index_dir, self.generation, manifest, events)
         atomic.discard(tmp)  # what is left of the build: its emptied directories
         return committed

@@ -27,7 +27,7 @@ Values = dict[str, Any]
 #: The reject reason of a path inside the root, or None (the image paths' check).
 PathCheck = Callable[[str], str | None]
 #: Keys that are the record itself, not fields.
-STANDARD = ("path", "label", "group")
+STANDARD = ("path", "label", "group", "split")
 
 
 @dataclass(frozen=True)

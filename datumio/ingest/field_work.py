@@ -6,13 +6,15 @@ continuous coordinates where pixel i covers [i, i+1). The stored image is the re
 size, so a point maps as ``x' = (x - crop_x0) * stored_w / crop_w`` (without a crop:
 ``x * stored_w / src_w``). After a crop, boxes are clipped to the stored image (and dropped
 when nothing is left) and keypoints outside it get visibility 0. Masks, label images of
-the source's upright size, are resized with nearest neighbour.
+the source's upright size (a file, PNG bytes, an array or a recipe drawn here), are
+resized with nearest neighbour.
 """
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,22 +102,34 @@ def _keypoints(spec: FieldSpec, points: np.ndarray, geo: Geometry) -> np.ndarray
     return out
 
 
-def _mask(spec: FieldSpec, rel: str, root: str, geo: Geometry) -> np.ndarray:
-    def bad(detail: str) -> FieldValueError:
-        return FieldValueError("bad mask", f"field {spec.name!r}: {rel}: {detail}")
+#: Pillow modes of a single-channel label image (file or PNG bytes).
+_LABEL_MODES = ("L", "P", "1", "I", "I;16", "I;16B", "I;16L")
 
-    try:
-        with Image.open(os.path.join(root, rel)) as img:
-            img.load()
-            mode, size = img.mode, img.size
-            arr = np.asarray(img)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise bad(f"unreadable ({type(exc).__name__}: {exc})") from None
-    if mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
-        raise bad(f"not a single-channel label image (mode {mode})")
-    if size != geo.source:
+
+def _mask(spec: FieldSpec, value: Any, root: str, geo: Geometry) -> np.ndarray:
+    """A mask at the stored image's size from any form it is given in: the path of a label
+    image below ``root``, the bytes of an encoded one (PNG), a numpy label array, or a
+    recipe (``render(width, height)``, :class:`datumio.ingest.samples.MaskRecipe`) drawn
+    at the source's upright size. Each must give labels 0..255 of the source's size."""
+    where = f"{value}: " if isinstance(value, str) else ""
+
+    def bad(detail: str) -> FieldValueError:
+        return FieldValueError("bad mask", f"field {spec.name!r}: {where}{detail}")
+
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        arr = _label_image(value, root, bad)
+    elif callable(getattr(value, "render", None)):
+        try:
+            arr = np.asarray(value.render(*geo.source))
+        except FieldValueError as exc:  # a recipe that cannot be drawn (a broken RLE)
+            raise bad(exc.detail) from None
+    else:
+        arr = np.asarray(value)
+    if arr.ndim != 2 or arr.dtype.kind not in "biu":
+        raise bad(f"not a label image (an array of {arr.dtype} with shape {arr.shape})")
+    if (arr.shape[1], arr.shape[0]) != geo.source:
         w, h = geo.source
-        raise bad(f"{size[0]}x{size[1]}, the image is {w}x{h}")
+        raise bad(f"{arr.shape[1]}x{arr.shape[0]}, the image is {w}x{h}")
     if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 255):
         raise bad("label values outside 0..255")
     labels = arr.astype(np.uint8)
@@ -124,6 +138,23 @@ def _mask(spec: FieldSpec, rel: str, root: str, geo: Geometry) -> np.ndarray:
     nearest = Image.Resampling.NEAREST
     resized = Image.fromarray(labels, "L").resize(geo.stored, nearest, box=geo.crop)
     return np.asarray(resized, dtype=np.uint8)
+
+
+def _label_image(
+    value: str | bytes | bytearray | memoryview, root: str, bad: Callable[[str], FieldValueError]
+) -> np.ndarray:
+    """The pixels of a label image file (a path below ``root``) or of its encoded bytes."""
+    source = os.path.join(root, value) if isinstance(value, str) else io.BytesIO(value)
+    try:
+        with Image.open(source) as img:
+            img.load()
+            mode = img.mode
+            arr = np.asarray(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise bad(f"unreadable ({type(exc).__name__}: {exc})") from None
+    if mode not in _LABEL_MODES:
+        raise bad(f"not a single-channel label image (mode {mode})")
+    return arr
 
 
 def encode_fields(

@@ -33,6 +33,7 @@ from datumio.shards.manifest import (
     StatsFiles,
     write_manifest,
 )
+from datumio.shards.splits import Splits, save_splits
 from datumio.shards.writer import (
     ShardEntry,
     index_arrays,
@@ -55,6 +56,8 @@ class Records:
     source_offsets: list[np.ndarray] = field(default_factory=list)
     sources: list[np.ndarray] = field(default_factory=list)
     groups: list[np.ndarray] = field(default_factory=list)
+    #: Each record's split (an index into the run's split names, -1: none), by shard.
+    splits: list[np.ndarray] = field(default_factory=list)
     source_sizes: list[np.ndarray] = field(default_factory=list)
     histogram: np.ndarray | None = None
     formats: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -80,6 +83,8 @@ class Records:
         self._source_bytes += int(offsets[-1])
         self.sources.append(arrays["sources"])
         self.groups.append(arrays["groups"])
+        n = arrays["labels"].shape[0]
+        self.splits.append(arrays["splits"] if "splits" in arrays else np.full(n, -1, np.int16))
         self.source_sizes.append(arrays["source_sizes"].reshape(-1, 2))
         hist = arrays["histogram"].astype(np.uint64)
         self.histogram = hist.copy() if self.histogram is None else self.histogram + hist
@@ -196,6 +201,22 @@ class DatasetInfo:
     images: bool = True
     #: The dataset's identity (``Manifest.dataset_id``).
     dataset_id: str | None = None
+    #: The splits the records were given at ingest (by name, in id order); empty: none.
+    split_names: tuple[str, ...] = ()
+
+
+def _given_splits(
+    root: str, records: Records, info: DatasetInfo, index: dict[str, np.ndarray]
+) -> Splits | None:
+    """The split views of the splits given at ingest (a split column, an importer's splits)."""
+    if not info.split_names:
+        return None
+    split_of = np.concatenate(records.splits) if records.splits else np.zeros(0, np.int16)
+    groups = index.get(fmt.GROUPS) if info.group_names is not None else None
+    how = {"given": True}
+    return save_splits(
+        root, split_of, info.split_names, index[fmt.LABELS], len(info.class_names), groups, how
+    )
 
 
 def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo) -> Manifest:
@@ -263,6 +284,7 @@ def write_dataset(root: str, index_dir: str, records: Records, info: DatasetInfo
         ingest=IngestRun(source=utf8_text(info.src), input=info.kind, options=opts),
         fields=records.counted(info.fields),
         dataset_id=info.dataset_id,
+        splits=_given_splits(root, records, info, index),
     )
     with writing(os.path.join(root, fmt.MANIFEST)):
         write_manifest(root, manifest)

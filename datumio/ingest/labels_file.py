@@ -32,6 +32,7 @@ def list_labels_file(
     labels_file: str,
     class_names: Sequence[str] | None = None,
     fields: Mapping[str, FieldSpec] | None = None,
+    splits: Sequence[str] | None = None,
 ) -> Listing:
     """Items from a labels file of ``path,label[,group]`` rows, paths relative to ``root``.
 
@@ -40,6 +41,10 @@ def list_labels_file(
     which case other labels are rejected as unknown. Other columns are fields
     (:mod:`datumio.ingest.field_input`; ``fields``: the declared ones): a row whose value
     does not fit its field is rejected.
+
+    A ``split`` column stores each record in that split (``train``, ``val`` ...; an empty
+    cell: in no split); ``splits`` keeps only the rows of those splits (the others are
+    left out, not rejected).
 
     A file without a ``path`` column (its first row has none) is a table: each row is a
     record of a label and fields, without an image, whose source is ``line N``.
@@ -50,15 +55,39 @@ def list_labels_file(
     if not os.path.isfile(labels_file):
         raise IngestError(f"labels file {labels_file} does not exist")
     rows = _Rows(root, labels_file, class_names, table=not has_path_column(labels_file))
+    wanted = None if splits is None else set(splits)
     for number, row in read_rows(labels_file):
-        rows.add(number, row)
+        if wanted is None or _cell(row.get("split")) in wanted:
+            rows.add(number, row)
     specs, values = _field_values(rows, fields or {})
     names = list(class_names) if class_names is not None else _sorted_names(rows.named)
     ids = {name: i for i, name in enumerate(names)}
     rejects = [dataclasses.replace(r, label=ids.get(name)) for r, name in rows.rejects]
     items, group_names = _items(rows.kept, values, ids, with_fields=bool(specs))
     kind = "table" if rows.table else "labels-file"
-    return Listing(items, names, rejects, group_names, kind=kind, fields=tuple(specs))
+    split_names = list(dict.fromkeys(row.split for row in rows.kept if row.split is not None))
+    if split_names:
+        split_ids = {name: i for i, name in enumerate(split_names)}
+        items = _with_splits(items, rows.kept, values, split_ids)
+    listing = Listing(items, names, rejects, group_names, kind=kind, fields=tuple(specs))
+    listing.split_names = split_names
+    return listing
+
+
+def _with_splits(
+    items: list[Item],
+    kept: list[_Kept],
+    values: list[Any],
+    split_ids: Mapping[str, int],
+) -> list[Item]:
+    """``items`` (the kept rows whose fields fit, in order) with their split ids."""
+    good = [
+        row for row, value in zip(kept, values, strict=True) if not isinstance(value, FieldProblem)
+    ]
+    return [
+        dataclasses.replace(item, split=None if row.split is None else split_ids[row.split])
+        for item, row in zip(items, good, strict=True)
+    ]
 
 
 class _Kept(NamedTuple):
@@ -68,6 +97,7 @@ class _Kept(NamedTuple):
     label: str
     group: str | None
     line: int
+    split: str | None = None
 
 
 class _Rows:
@@ -105,7 +135,8 @@ class _Rows:
             return
         self._seen[rel] = number
         group = row.get("group")
-        self.kept.append(_Kept(rel, label, None if group is None else _cell(group), number))
+        split = _cell(row.get("split")) or None
+        self.kept.append(_Kept(rel, label, None if group is None else _cell(group), number, split))
         self.extras.append((number, {k: v for k, v in row.items() if k not in STANDARD}))
 
     def path_problem(self, rel: str) -> str | None:

@@ -38,6 +38,14 @@ ENCODES: tuple[Encode, ...] = get_args(Encode)
 #: What a file that cannot be read or decoded does to the run.
 OnError = Literal["skip", "raise"]
 ON_ERRORS: tuple[OnError, ...] = get_args(OnError)
+#: What the input is: ``auto`` tells it from SRC (and ``labels_file``); ``folders`` (one
+#: folder per class), ``labels`` (a labels file), ``huggingface`` (a ``save_to_disk``
+#: folder or Parquet files), ``webdataset`` (tar shards), ``coco`` (an image folder and
+#: the COCO JSON given as ``labels_file``).
+Importer = Literal["auto", "folders", "labels", "huggingface", "webdataset", "coco"]
+IMPORTERS: tuple[Importer, ...] = get_args(Importer)
+#: The parts of a record an importer's ``columns`` option maps to an input column.
+COLUMN_ROLES = ("image", "label", "group", "split")
 
 _BYTE_UNITS = {
     "b": 1,
@@ -139,6 +147,14 @@ class IngestOptions:
     #: "emb": "array:float32:4"}``; CLI ``--field NAME:TYPE``). JSONL/Parquet columns not
     #: named here get an inferred type; CSV/TSV columns must be named.
     fields: Mapping[str, str] | None = None
+    #: What SRC is (:data:`Importer`); ``auto`` tells it from SRC.
+    importer: Importer = "auto"
+    #: The input column (a Hugging Face column, a WebDataset member's extension or JSON
+    #: key) of each part of a record, by role (``image``, ``label``, ``group``,
+    #: ``split``); CLI ``--column ROLE=NAME``. Roles not given take the importer's default.
+    columns: Mapping[str, str] | None = None
+    #: The splits to import (a Hugging Face dataset's, a ``split`` column's); None: all.
+    splits: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         apply(self, _CHECKS)
@@ -156,11 +172,16 @@ class IngestOptions:
             raise OptionError("append cannot be combined with overwrite")
         if self.fields is not None:
             self.field_specs()  # raises OptionError naming a bad declaration
-            if self.fields and self.labels_file is None:
+            if self.fields and self.labels_file is None and self.importer == "folders":
                 raise OptionError(
-                    "fields come from a labels file's columns: give labels_file (--labels) "
-                    "with fields (--field)"
+                    "fields come from a labels file's or an importer's columns: give "
+                    "labels_file (--labels) or an importer (--from) with fields (--field)"
                 )
+        unknown = sorted(set(self.columns or {}) - set(COLUMN_ROLES))
+        if unknown:
+            raise OptionError(
+                f"columns: unknown role {unknown[0]!r}; roles are {', '.join(COLUMN_ROLES)}"
+            )
 
     def field_specs(self) -> dict[str, FieldSpec]:
         """The declared fields (:attr:`fields`) as specs, by name."""
@@ -248,6 +269,9 @@ _CHECKS: dict[str, Check] = {
     "append": flag,
     "wait": optional(_wait),
     "fields": optional(mapping(_NAME, _NAME)),
+    "importer": choice(IMPORTERS),
+    "columns": optional(mapping(_NAME, _NAME)),
+    "splits": optional(sequence(_NAME)),
 }
 
 
@@ -259,10 +283,12 @@ class IngestKeywords(TypedDict, total=False):
     append: bool
     background: tuple[int, int, int]
     class_names: Sequence[str] | None
+    columns: Mapping[str, str] | None
     encode: Encode
     fields: Mapping[str, str] | None
     format: Format | None
     gray: bool
+    importer: Importer
     labels_file: str | None
     max_errors: int | None
     max_pixels: int
@@ -278,6 +304,7 @@ class IngestKeywords(TypedDict, total=False):
     short_side: int | None
     shuffle: bool
     size: tuple[int, int] | None
+    splits: Sequence[str] | None
     wait: float | None
     workers: int | None
 

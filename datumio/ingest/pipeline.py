@@ -17,18 +17,17 @@ in input order), then merges the sidecars into the index and manifest
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 
 import numpy as np
 
-from datumio.errors import BadInputError, IngestError, TooManyRejectsError
+from datumio.errors import IngestError
 from datumio.fields.spec import FieldSpec
 from datumio.ingest import atomic
 from datumio.ingest.executors import Running, open_executor
@@ -38,31 +37,32 @@ from datumio.ingest.options import IngestOptions
 from datumio.ingest.plan import PLAN_FILE, Plan, make_plan, read_dataset_id
 from datumio.ingest.report import IngestReport
 from datumio.ingest.rows import has_path_column
-from datumio.ingest.shard_task import ShardDone, ShardTask, write_shard
-from datumio.ingest.sidecar import SIDECARS_DIR, load_sidecar
+from datumio.ingest.running import Progress, RejectPolicy, ShardRun, ShouldStop
+from datumio.ingest.shard_task import ShardTask
+from datumio.ingest.sidecar import SIDECARS_DIR
 from datumio.ingest.sources import Item, Listing, Reject, list_folders, utf8_text
 from datumio.ingest.work import WorkSpec
 from datumio.shards import format as fmt
 from datumio.shards.manifest import Manifest
 
-Progress = Callable[[int, int], None]
 #: Called with the name of each step as the run reaches it: ``wait`` (another run writes
 #: OUT and this one waits for it, :mod:`datumio.ingest.lock`), ``start`` (input listed, the
 #: build directory made), ``finalize`` (index and manifest written), ``publish`` and
 #: ``published`` (just before and after the dataset is renamed into place; ``commit`` for
 #: ``--append``). Tools and fault tests hook in here.
 Events = Callable[[str], None]
-#: Polled while the run waits for shards (every :data:`_STOP_POLL_S`): True stops the run as
-#: Ctrl-C would. Tools set it from a signal handler, which itself must not raise into the
-#: process pool's machinery (a KeyboardInterrupt inside it can leave a lock held for ever).
-ShouldStop = Callable[[], bool]
-_STOP_POLL_S = 0.2
 
 
 def list_input(src: str, options: IngestOptions) -> Listing:
+    if options.importer == "coco":
+        from datumio.ingest.coco import list_coco  # a COCO input only
+
+        if options.labels_file is None:
+            raise IngestError("--from coco needs the COCO JSON: give it as --labels FILE")
+        return list_coco(src, options.labels_file, options)
     if options.labels_file is not None:
         return list_labels_file(
-            src, options.labels_file, options.class_names, options.field_specs()
+            src, options.labels_file, options.class_names, options.field_specs(), options.splits
         )
     return list_folders(src)
 
@@ -125,7 +125,12 @@ def check_paths(src: str, out: str, options: IngestOptions) -> None:
     src_real, out_real = os.path.realpath(src), os.path.realpath(out)
     # A table (a labels file without paths) reads nothing below SRC: OUT may lie there.
     labels = options.labels_file
-    table = labels is not None and os.path.isfile(labels) and not has_path_column(labels)
+    table = (
+        labels is not None
+        and options.importer != "coco"  # a COCO JSON names image files
+        and os.path.isfile(labels)
+        and not has_path_column(labels)
+    )
     inside = out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep)
     if inside and not table:
         raise IngestError(f"output {out} is inside the input {src}; write it somewhere else")
@@ -134,101 +139,6 @@ def check_paths(src: str, out: str, options: IngestOptions) -> None:
     if not options.overwrite:
         raise IngestError(f"{out} already exists; pass --overwrite to replace it")
     atomic.check_replaceable(out, protected_paths(src, options))
-
-
-class RejectPolicy:
-    """Collects rejects in input order and enforces ``on_error`` and ``max_errors``."""
-
-    def __init__(self, options: IngestOptions) -> None:
-        self.items: list[Reject] = []
-        self._options = options
-
-    def add(self, reject: Reject) -> None:
-        self.items.append(reject)
-        where = utf8_text(reject.path) + (f" (line {reject.line})" if reject.line else "")
-        if self._options.on_error == "raise":
-            raise BadInputError(
-                f"{where}: {reject.reason}"
-                + (f" ({reject.detail})" if reject.detail else "")
-                + "; rerun without --on-error raise to skip such files"
-            )
-        limit = self._options.max_errors
-        if limit is not None and len(self.items) > limit:
-            raise TooManyRejectsError(
-                f"{len(self.items)} files rejected, more than --max-errors {limit}; the last: "
-                f"{where}: {reject.reason}. Fix the input or raise --max-errors"
-            )
-
-
-def _finished(root: str, number: int) -> ShardDone | None:
-    """The answer of a shard a previous run finished (shard file and sidecar), or None."""
-    car = load_sidecar(root, number, meta_only=True)
-    if car is None:
-        return None
-    if car.meta["file"] is not None and not os.path.isfile(os.path.join(root, car.meta["file"])):
-        return None
-    return ShardDone(number, int(car.meta["files"]), int(car.meta["num_records"]), car.rejects)
-
-
-def _done(value: ShardDone) -> Future[ShardDone]:
-    future: Future[ShardDone] = Future()
-    future.set_result(value)
-    return future
-
-
-def run_shards(
-    root: str,
-    plan: Plan,
-    tasks: Iterator[ShardTask],
-    running: Running,
-    rejects: RejectPolicy,
-    progress: Progress | None,
-    total_files: int,
-    stop: ShouldStop | None = None,
-) -> tuple[list[int], int]:
-    """Run (or reuse) every planned shard, answers taken in plan order.
-
-    Returns the shard numbers in order and how many were reused from an earlier run.
-
-    Raises:
-        KeyboardInterrupt: ``stop()`` said so.
-    """
-    pending: collections.deque[Future[ShardDone]] = collections.deque()
-    numbers: list[int] = []
-    reused = done_files = 0
-    remaining = len(plan.slices)
-    while pending or remaining:
-        while remaining and len(pending) < running.in_flight:
-            task = next(tasks)
-            remaining -= 1
-            earlier = _finished(root, task.number)
-            if earlier is not None:
-                reused += 1
-                pending.append(_done(earlier))
-            else:
-                pending.append(running.executor.submit(write_shard, task))
-        answer = _answer(pending.popleft(), stop)
-        for reject in answer.rejects:
-            rejects.add(reject)
-        if not answer.complete:  # on_error="raise" stopped it, and add() raised above
-            raise IngestError(f"shard {answer.number} stopped without a reject")
-        numbers.append(answer.number)
-        done_files += answer.files
-        if progress is not None:
-            progress(done_files, total_files)
-    return numbers, reused
-
-
-def _answer(future: Future[ShardDone], stop: ShouldStop | None) -> ShardDone:
-    if stop is None:
-        return future.result()
-    while True:
-        if stop():
-            raise KeyboardInterrupt
-        try:
-            return future.result(timeout=_STOP_POLL_S)
-        except TimeoutError:
-            continue
 
 
 def plan_tasks(
@@ -241,6 +151,7 @@ def plan_tasks(
     options: IngestOptions,
     upload: str | None = None,
     dataset_id: str | None = None,
+    split_names: Sequence[str] = (),
 ) -> Iterator[ShardTask]:
     for s, (start, stop) in enumerate(plan.slices):
         part = items[start:stop]
@@ -258,7 +169,12 @@ def plan_tasks(
             upload=upload,
             values=tuple(i.fields for i in part) if spec.fields else None,
             dataset_id=dataset_id,
+            splits=_splits(part) if split_names else None,
         )
+
+
+def _splits(items: list[Item]) -> tuple[int, ...]:
+    return tuple(-1 if i.split is None else i.split for i in items)
 
 
 @contextlib.contextmanager
@@ -363,7 +279,13 @@ def run_ingest(
     the URL the finished shards are sent to by their tasks (an ingest to a URL)."""
     started = time.perf_counter()
     options = target.stored_options(options)
-    listing = target.relabel(list_input(src, options))
+    listing = list_input(src, options)
+    if listing.split_names and options.append:
+        raise IngestError(
+            "an append cannot store splits: append without the split column, then split "
+            "the whole dataset again (datumio split OUT --val ...)"
+        )
+    listing = target.relabel(listing)
     if not listing.images:
         check_table_options(options)
     rejects = RejectPolicy(options)
@@ -385,12 +307,22 @@ def run_ingest(
         spec = work_spec(src, options, listing.fields, listing.images)
         dataset_id = target.identity(tmp, plan)
         tasks = plan_tasks(
-            tmp, plan, items, backend, num_classes, spec, options, upload, dataset_id
+            tmp,
+            plan,
+            items,
+            backend,
+            num_classes,
+            spec,
+            options,
+            upload,
+            dataset_id,
+            listing.split_names,
         )
         with executor_for(options, executor) as running:
-            numbers, reused = run_shards(
-                tmp, plan, tasks, running, rejects, progress, len(items), stop
-            )
+            run = ShardRun(tmp, running, rejects, progress, len(items), stop)
+            for task in tasks:
+                run.submit(task)
+            numbers, reused = run.finish(), run.reused
         records = target.records()
         before = len(records.shards)
         read_sidecars(tmp, numbers, records)
@@ -408,6 +340,7 @@ def run_ingest(
             fields=listing.fields,
             images=listing.images,
             dataset_id=dataset_id,
+            split_names=tuple(listing.split_names),
         )
         manifest = write_dataset(tmp, target.index_dir, records, info)
         if events is not None:

@@ -54,6 +54,9 @@ CONTENT_OPTIONS = (
     "labels_file",
     "class_names",
     "fields",
+    "importer",
+    "columns",
+    "splits",
 )
 
 
@@ -135,7 +138,8 @@ def make_plan(
     }
     digest.update(json.dumps(head, sort_keys=True, default=list).encode())
     for item in items:
-        line = f"{item.rel}\0{item.label}\0{item.group}\n"
+        split = "" if item.split is None else f"\0{item.split}"
+        line = f"{item.rel}\0{item.label}\0{item.group}{split}\n"
         digest.update(line.encode("utf-8", "surrogateescape"))
         if item.fields is not None:
             digest.update(json.dumps(item.fields, sort_keys=True, default=_json_value).encode())
@@ -145,9 +149,11 @@ def make_plan(
 
 
 def _json_value(value: Any) -> Any:
-    """Field values JSON does not know (arrays, bytes), for the fingerprint."""
-    if isinstance(value, bytes):
-        return value.hex()
+    """Field values JSON does not know (arrays, bytes, a mask's recipe), for the fingerprint."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if callable(getattr(value, "to_json", None)):  # a MaskRecipe (ingest/samples.py)
+        return value.to_json()
     return value.tolist()
 
 

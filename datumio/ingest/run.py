@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any, Unpack
 
 from datumio.checks import on_top
 from datumio.errors import IngestError
+from datumio.ingest import importers
 from datumio.ingest.append import Append
 from datumio.ingest.lock import writer_lock
 from datumio.ingest.new_dataset import NewDataset
-from datumio.ingest.options import IngestKeywords, IngestOptions
+from datumio.ingest.options import Importer, IngestKeywords, IngestOptions
 from datumio.ingest.pipeline import Events, Progress, ShouldStop, Target, check_paths, run_ingest
 from datumio.ingest.report import IngestReport
+from datumio.ingest.stream import write_source
 from datumio.remote.cache import cache_key
 from datumio.remote.publish import publish, seen_manifest
 from datumio.remote.store import DEFAULT_CACHE_DIR, is_url, public
@@ -24,7 +27,7 @@ from datumio.shards.manifest import read_manifest
 
 
 def ingest(
-    src: str | os.PathLike[str],
+    src: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     options: IngestOptions | None = None,
     *,
@@ -37,7 +40,10 @@ def ingest(
     """Ingest the images below ``src`` into a new dataset at ``out`` (or add them to it).
 
     Args:
-        src: the input root (class folders, or the files a labels file names).
+        src: the input: the root of class folders or of the files a labels file names
+            (or of a COCO JSON's images); a Hugging Face ``save_to_disk`` folder or Parquet
+            files; WebDataset tars (a brace pattern, a folder of tars, or a list of them).
+            ``importer`` says which (default: told from SRC and ``labels_file``).
         out: the dataset directory to create (``.lmdb`` / ``.h5`` picks the backend), or a
             URL (``s3://bucket/out.lmdb``): the dataset is written in a local staging
             directory (``$DATUMIO_CACHE/ingest/...``; ``resume`` continues it), then every
@@ -72,6 +78,16 @@ def ingest(
         fields["executor"], executor = executor, None
     options = on_top(IngestOptions, options, fields, "ingest")
     run: dict[str, Any] = dict(executor=executor, progress=progress, events=events, stop=stop)
+    kind = importers.resolve(src, options)
+    if kind in importers.STREAMS:
+        return _ingest_stream(kind, src, out, options, run)
+    if not isinstance(src, str | os.PathLike):
+        raise IngestError(
+            f"a list of inputs is for WebDataset tars; a {kind} input is one folder "
+            f"({importers.describe(src)})"
+        )
+    if kind != options.importer:
+        options = dataclasses.replace(options, importer=kind)  # checked again for that kind
     if is_url(out):
         return _ingest_to_url(src, str(out), options, **run)
     out = os.path.abspath(os.fspath(out))
@@ -80,6 +96,15 @@ def ingest(
     # One writer at a time, from before anything at OUT is read to the end of the run.
     with writer_lock(out, options.wait, events=events, stop=stop):
         return _ingest_local(src, out, options, **run)
+
+
+def _ingest_stream(
+    kind: Importer, src: Any, out: str | os.PathLike[str], options: IngestOptions, run: Any
+) -> IngestReport:
+    """An importer's stream of samples (a Hugging Face dataset, WebDataset tars) into a new
+    local dataset."""
+    source = importers.open_source(kind, src, options)
+    return write_source(source, out, options, **run)
 
 
 def _ingest_local(

@@ -25,6 +25,7 @@ import numpy as np
 from datumio.fields.encoding import items_of
 from datumio.fields.spec import FieldSpec
 from datumio.ingest.disk import raise_if_full
+from datumio.ingest.shared_images import SharedImages, attach
 from datumio.ingest.sidecar import SIDECARS_DIR, reject_to_json, save_sidecar, sidecar_path
 from datumio.ingest.sources import Reject
 from datumio.ingest.work import Accepted, WorkSpec, process_file, process_row
@@ -53,6 +54,16 @@ class ShardTask:
     values: tuple[Mapping[str, Any] | None, ...] | None = None
     #: The identity of the dataset the shard is written for (its info names it).
     dataset_id: str | None = None
+    #: Each item's image given in place of its file (encoded bytes or a uint8 array; None:
+    #: read the file at ``rel``); None when every item is a file (a folder ingest).
+    inline: tuple[bytes | np.ndarray | None, ...] | None = None
+    #: Each item's split (an index into the run's split names, -1: none); None: no splits.
+    splits: tuple[int, ...] | None = None
+    #: Each item's name in rejects and the record's source, where it is not ``rel`` (a
+    #: sample named by the caller); None: the ``rels``.
+    names: tuple[str, ...] | None = None
+    #: Image arrays of items handed over in shared memory (their ``inline`` is None).
+    shared: SharedImages | None = None
 
 
 @dataclass(frozen=True)
@@ -102,16 +113,20 @@ def _write_records(task: ShardTask, partial: str, records: _ShardRecords) -> Sha
         a reject (``records.stopped_after`` says after how many files).
     """
     writer: ShardWriter | None = None
+    arrays, segment = attach(task.shared) if task.shared is not None else ({}, None)
     try:
         for k, rel in enumerate(task.rels):
             values = task.values[k] if task.values is not None else None
             if task.spec.images:
-                outcome = process_file(rel, task.spec, values)
+                data = task.inline[k] if task.inline is not None else None
+                data = arrays.get(k, data)
+                outcome = process_file(rel, task.spec, values, data)
             else:
                 outcome = process_row(task.spec, values)
             label = task.labels[k]
             if not isinstance(outcome, Accepted):
-                records.rejects.append(Reject(rel, outcome.reason, outcome.detail, label=label))
+                shown = task.names[k] if task.names is not None else rel
+                records.rejects.append(Reject(shown, outcome.reason, outcome.detail, label=label))
                 if task.stop_at_reject:
                     records.stopped_after = k + 1
                     return None
@@ -119,13 +134,16 @@ def _write_records(task: ShardTask, partial: str, records: _ShardRecords) -> Sha
             if writer is None:
                 writer = _open_writer(task, partial)
             writer.add(outcome.payload, label, outcome.crc, outcome.shape, outcome.fields)
-            records.add(k, rel, outcome, values)
+            records.add(k, task.names[k] if task.names is not None else rel, outcome, values)
         summary = writer.close() if writer is not None else None
         writer = None
         return summary
     finally:
         if writer is not None:  # an error, or a stop at a reject: nothing of it is kept
             writer.abort()
+        arrays.clear()
+        if segment is not None:
+            segment.close()
 
 
 def _place(task: ShardTask, partial: str, final: str, written: bool) -> None:
@@ -160,6 +178,7 @@ class _ShardRecords:
         self.crcs: list[int] = []
         self.shapes: list[tuple[int, int, int]] = []
         self.groups: list[int] = []
+        self.splits: list[int] = []
         self.sizes: list[tuple[int, int]] = []
         self.sources = bytearray()
         self.source_offsets = [0]
@@ -177,6 +196,8 @@ class _ShardRecords:
         self.shapes.append(outcome.shape)
         if self._task.groups is not None:
             self.groups.append(self._task.groups[k])
+        if self._task.splits is not None:
+            self.splits.append(self._task.splits[k])
         self.histogram += outcome.histogram
         self.sizes.append(outcome.source_size)
         self.sources += rel.encode("utf-8", "surrogateescape")
@@ -209,6 +230,7 @@ class _ShardRecords:
             "groups": np.asarray(self.groups, dtype=fmt.LABEL_DTYPE),
             "source_sizes": np.asarray(self.sizes, dtype=fmt.SHAPE_DTYPE).reshape(-1, 2),
             "histogram": self.histogram,
+            **({"splits": np.asarray(self.splits, dtype=np.int16)} if self._task.splits else {}),
             **self.fields.arrays(),
         }
 

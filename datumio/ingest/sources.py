@@ -43,6 +43,8 @@ class Item:
     #: Field values by name (checked, canonical: :mod:`datumio.fields.values`); None
     #: without fields.
     fields: Mapping[str, Any] | None = None
+    #: The split the record is stored in (an index into ``Listing.split_names``), or None.
+    split: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class Listing:
     kind: str = "folders"
     #: The records' fields (from a labels file's other columns), in storage order.
     fields: tuple[FieldSpec, ...] = ()
+    #: The splits the items name (a labels file's ``split`` column), in order of first
+    #: appearance; empty: none.
+    split_names: list[str] = field(default_factory=list)
 
     @property
     def images(self) -> bool:

@@ -81,15 +81,22 @@ def init_worker() -> None:
     die_with_parent()
 
 
-def process_file(rel: str, spec: WorkSpec, values: Mapping[str, Any] | None = None) -> Outcome:
-    """Read and fully decode one file, then produce its stored payload (and the bytes of
-    its field ``values``, mapped to the stored image)."""
-    path = os.path.join(spec.root, rel)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return Rejected("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+def process_file(
+    rel: str,
+    spec: WorkSpec,
+    values: Mapping[str, Any] | None = None,
+    data: bytes | np.ndarray | None = None,
+) -> Outcome:
+    """Read and fully decode one file (or the image ``data`` given in its place: encoded
+    bytes, or a uint8 array), then produce its stored payload (and the bytes of its field
+    ``values``, mapped to the stored image)."""
+    if data is None:
+        path = os.path.join(spec.root, rel)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return Rejected("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
     try:
         outcome, geometry = _convert(data, spec)
         if spec.fields and isinstance(outcome, Accepted) and geometry is not None:
@@ -140,9 +147,26 @@ def _target_scale(width: int, height: int, spec: WorkSpec) -> float | None:
     return None
 
 
-def _convert(data: bytes, spec: WorkSpec) -> tuple[Outcome, Geometry | None]:
-    img = codec.open_image(data, spec.max_pixels)
-    source_format = img.format or "unknown"
+def _open(data: bytes | np.ndarray, spec: WorkSpec) -> Image.Image:
+    """The image of encoded bytes (opened lazily) or of a uint8 array (HxW, HxWxC)."""
+    if not isinstance(data, np.ndarray):
+        return codec.open_image(data, spec.max_pixels)
+    array = data[:, :, 0] if data.ndim == 3 and data.shape[2] == 1 else data
+    height, width = array.shape[:2]
+    if height < 1 or width < 1:
+        raise DecodeError("empty image", f"array of shape {data.shape}")
+    if height * width > spec.max_pixels:
+        raise DecodeError(
+            "decompression bomb",
+            f"{width}x{height} = {width * height} pixels > max_pixels={spec.max_pixels}",
+        )
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _convert(data: bytes | np.ndarray, spec: WorkSpec) -> tuple[Outcome, Geometry | None]:
+    img = _open(data, spec)
+    array = isinstance(data, np.ndarray)
+    source_format = "array" if array else img.format or "unknown"
     stored_w, stored_h = img.size
     upright = (stored_h, stored_w) if codec.exif_orientation(img) in codec.SWAPS_AXES else img.size
     scale = _target_scale(upright[0], upright[1], spec)
@@ -159,7 +183,8 @@ def _convert(data: bytes, spec: WorkSpec) -> tuple[Outcome, Geometry | None]:
     crop = fit_crop(upright, img.size) if cropped else whole
     geometry = Geometry(source=upright, stored=img.size, crop=crop)
     if spec.encoding == "keep":
-        payload = data
+        # An array has no original bytes: it is kept losslessly, as PNG.
+        payload = codec.encode(img, "png") if array else bytes(data)
     else:
         payload = codec.encode(img, spec.encoding, spec.quality)
     channels = 1 if img.mode == "L" else 3

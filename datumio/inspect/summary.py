@@ -27,6 +27,7 @@ from datumio.inspect.duplicates import Duplicates, find_duplicates
 from datumio.inspect.field_stats import FieldStats
 from datumio.inspect.fields import DEFAULT_FIELD_SAMPLE, field_statistics
 from datumio.inspect.sampling import SamplingReport
+from datumio.inspect.splits import SplitSummary, split_summary
 from datumio.shards import format as fmt
 from datumio.shards.dataset import Dataset
 from datumio.shards.manifest import EmptyClass, Groups, IngestRun, RejectSummary, Stats
@@ -58,6 +59,7 @@ SUMMARY_KEYS = (
     "writer",
     "ingest",
     "fields",
+    "splits",
 )
 
 #: How many rejects.jsonl lines the summary quotes.
@@ -212,6 +214,7 @@ class DatasetSummary:
         writer: the versions of the writer (debugging only).
         ingest: the ingest run that wrote the dataset (None when not recorded).
         fields: one per record field, in the manifest's order.
+        splits: the stored splits, counted from their files (None: the dataset has none).
     """
 
     path: str
@@ -236,6 +239,7 @@ class DatasetSummary:
     writer: Mapping[str, object]
     ingest: IngestRun | None = field(metadata=null_as({}))
     fields: tuple[FieldStats, ...]
+    splits: SplitSummary | None
 
     @property
     def schema(self) -> str:
@@ -308,6 +312,7 @@ def summarize(
         writer=copy.deepcopy(dict(m.writer or {})),
         ingest=m.ingest,
         fields=field_statistics(ds, sample=field_sample, seed=seed, progress=field_progress),
+        splits=split_summary(ds),
     )
 
 

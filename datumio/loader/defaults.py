@@ -1,12 +1,16 @@
-"""The transform and the sampler of a Loader: the ones given, checked, or its defaults.
+"""The dataset, the transform and the sampler of a Loader: the ones given, checked, or its
+defaults.
 
+The dataset is the one given, or opened from a path or URL, at the ``split`` asked for.
 Without a transform the workers give the stored pixels (a 224x224 centre crop when stored
-sizes differ); a given one is resolved against the dataset's statistics. Without a
-sampler one is built from the sampler keywords; a given one must cover the dataset.
+sizes differ, over the whole dataset: every split gets the same size); a given one is
+resolved against the dataset's statistics. Without a sampler one is built from the sampler
+keywords; a given one must cover the dataset.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,11 +20,31 @@ from datumio.augment.spec import Transform
 from datumio.errors import FormatError, OptionError
 from datumio.loader.fields import balance_groups
 from datumio.loader.options import LoaderOptions
+from datumio.remote import open_dataset
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
 #: Output size when no transform is given and stored sizes differ (the ImageNet convention).
 DEFAULT_SIZE = (224, 224)
+
+
+def loader_dataset(given: Dataset | str | os.PathLike[str], split: str | None) -> Dataset:
+    """The Loader's dataset: ``given``, or the dataset at that path (or URL, through its
+    cache), at stored split ``split`` (None: as given).
+
+    Raises:
+        OptionError: no split of that name, or a Dataset given that is another split.
+    """
+    if not isinstance(given, Dataset):
+        return open_dataset(given, split=split)
+    if split is None or split == given.split:
+        return given
+    if given.split is not None:
+        raise OptionError(
+            f"split={split!r} but the Dataset given is split {given.split!r}: give the path, "
+            f"or the Dataset of that split (ds.with_split({split!r}))"
+        )
+    return given.with_split(split)
 
 
 def default_transform(dataset: Dataset) -> Transform:
@@ -30,9 +54,10 @@ def default_transform(dataset: Dataset) -> Transform:
     shorter side is 224 (up or down) and centre-cropped to 224x224, uint8 HWC (the ImageNet
     convention, :data:`DEFAULT_SIZE`), so ``Loader(path, batch_size)`` always yields batches.
     An empty dataset gets the same 224x224 spec. Pass a :class:`Transform` to choose the
-    size, flips, normalisation and layout (docs/loader.md, ``transform`` option).
+    size, flips, normalisation and layout (docs/loader.md, ``transform`` option). A split
+    gets the whole dataset's, so that every split of it gives batches of one size.
     """
-    shapes = np.asarray(dataset.shapes[:, :2])
+    shapes = np.asarray(dataset.whole().shapes[:, :2])
     if not len(shapes):
         return Transform(size=DEFAULT_SIZE, layout="HWC", dtype="uint8")
     low, high = shapes.min(axis=0), shapes.max(axis=0)

@@ -210,7 +210,9 @@ def _write(
             rows = keypoints_after(m, value, plan.out_hw, flip_pairs=plan.keypoint_pairs)
             classes = None
         else:
-            rows, classes = (np.zeros(0) if value is None else np.asarray(value)), None
+            # a record without the field: no rows, of the batch's row shape ((0, 3), (0, 4))
+            absent = np.zeros((0, *views[0].shape[2:]))
+            rows, classes = (absent if value is None else np.asarray(value)), None
         count = len(rows)
         views[0][k] = 0
         views[0][k, :count] = rows

@@ -40,7 +40,8 @@ def _shard_of(dataset: Dataset, record: int) -> str:
 @dataclass(frozen=True)
 class DatasetJob:
     """The Loader's job: records of ``dataset`` through ``transform`` into slots laid out
-    as ``layout`` (the dataset pickles as its path and reopens in the worker)."""
+    as ``layout`` (the dataset pickles as its path and reopens in the worker, at the same
+    version and split: plan ids are positions of that view)."""
 
     dataset: Dataset
     transform: Transform

@@ -48,7 +48,7 @@ from datumio.augment.finish import Finish
 from datumio.augment.finish import split as finish_split
 from datumio.augment.spec import Transform
 from datumio.errors import LoaderError, OptionError, printable
-from datumio.loader.defaults import loader_sampler, resolved_transform
+from datumio.loader.defaults import loader_dataset, loader_sampler, resolved_transform
 from datumio.loader.fields import plan_fields
 from datumio.loader.fill import DatasetJob
 from datumio.loader.ids import ID_WINDOW_BATCHES, IdWindow
@@ -57,11 +57,10 @@ from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
 from datumio.loader.options import LoaderKeywords, LoaderOptions
 from datumio.loader.ordered import Pending, in_order
 from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
-from datumio.loader.resume import LOADER_STATE_FORMAT, check_resume
+from datumio.loader.resume import LOADER_STATE_FORMAT, check_resume, split_state
 from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
 from datumio.loader.stats import LoaderStats
 from datumio.loader.watch import StallWatch
-from datumio.remote import open_dataset
 from datumio.sampling import Sampler
 from datumio.shards.dataset import Dataset
 
@@ -101,7 +100,7 @@ class Loader:
     next epoch.
 
     Args:
-        dataset_or_path: a :class:`~datumio.Dataset` or its directory.
+        dataset_or_path: a :class:`~datumio.Dataset` (a split view too) or its directory.
         batch_size: records per batch (or ``options.batch_size``).
         transform: what workers do to each record; default: uint8 HWC, the stored pixels
             when every record has one stored size, else each record resized (shorter side
@@ -110,14 +109,15 @@ class Loader:
         options: a :class:`LoaderOptions` (workers, prefetch, seed, decode, readahead, ...).
         overrides: typed keywords (:class:`~datumio.loader.options.LoaderKeywords`): any
             :class:`LoaderOptions` field on top of ``options``
-            (``Loader(path, 64, workers=4)``), and, when ``sampler`` is not given, the
-            sampler's options (:class:`~datumio.sampling.SamplerOptions`): ``sampling``
-            ("balanced" by default, "natural", "weights" with ``weights``, "power" with
-            ``power``), ``weights``, ``power``, ``epoch_size``, ``locality`` (shards per
-            window of the locality order: each batch reads from few shards), ``stratified``,
-            ``rank``, ``world_size``, ``pad``. ``decode="device"``: workers only read records
-            and draw each sample's crop and flip; batches are then ``(payloads, labels,
-            *extras, params)`` for a device decoder (``docs/adapters.md``).
+            (``Loader(path, 64, workers=4)``; ``split="train"`` reads a stored split), and,
+            when ``sampler`` is not given, the sampler's options
+            (:class:`~datumio.sampling.SamplerOptions`): ``sampling`` ("balanced" by default,
+            "natural", "weights" with ``weights``, "power" with ``power``), ``weights``,
+            ``power``, ``epoch_size``, ``locality`` (shards per window of the locality order:
+            each batch reads from few shards), ``stratified``, ``rank``, ``world_size``,
+            ``pad``. ``decode="device"``: workers only read records and draw each sample's
+            crop and flip; batches are then ``(payloads, labels, *extras, params)`` for a
+            device decoder (``docs/adapters.md``).
 
     Raises:
         TypeError: a keyword that is not an option (with the closest name).
@@ -137,11 +137,7 @@ class Loader:
         **overrides: Unpack[LoaderKeywords],
     ) -> None:
         self.options, sampling = LoaderOptions.with_overrides(options, batch_size, overrides)
-        self.dataset = (
-            dataset_or_path
-            if isinstance(dataset_or_path, Dataset)
-            else open_dataset(dataset_or_path)  # a directory, or a URL through its cache
-        )
+        self.dataset = loader_dataset(dataset_or_path, self.options.split)
         sampler = loader_sampler(self.dataset, sampler, self.options, sampling)
         if "groups" in self.options.extras and self.dataset.groups is None:
             raise OptionError("extras=('groups',) but the dataset was ingested without groups")
@@ -367,6 +363,7 @@ class Loader:
             "position": self._position,
             "batch_size": self.options.batch_size,
             "seed": self.options.seed,
+            **split_state(self.dataset),
             "sampler": sampler_state,
         }
 
@@ -378,7 +375,7 @@ class Loader:
                 another batch size or seed, a sampler that does not match, or a position
                 outside the epoch.
         """
-        epoch, position = check_resume(state, self.options, self.sampler)
+        epoch, position = check_resume(state, self.options, self.sampler, self.dataset)
         self.sampler.load_state_dict(state["sampler"])
         self._epoch, self._position = epoch, position
         self._turn("load_state_dict() was called")

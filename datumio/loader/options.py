@@ -143,6 +143,9 @@ class LoaderOptions:
     #: dataset's own setting, by default a quarter of the open-file limit
     #: (``datumio.shards.handles``): any number of shards fits ``ulimit -n``.
     max_open_shards: int | None = None
+    #: The stored split to read (``"train"``, ``"val"`` ...: ``datumio split`` makes them);
+    #: None: the dataset given as it is (a path: every record).
+    split: str | None = None
 
     @classmethod
     def with_overrides(
@@ -227,6 +230,7 @@ class LoaderKeywords(TypedDict, total=False):
     mask_fill: int
     balance_by: str | None
     max_open_shards: int | None
+    split: str | None
     sampling: Mode | None
     weights: ClassWeights | None
     power: float | None
@@ -264,4 +268,5 @@ _CHECKS: dict[str, checks.Check] = {
     ),
     "mask_fill": checks.integer(0, 255),
     "balance_by": checks.optional(checks.string(empty=False)),
+    "split": checks.optional(checks.string(empty=False)),
 }

@@ -11,6 +11,7 @@ from datumio.errors import printable, unknown_keywords
 from datumio.remote.store import RemoteError, RemoteShards, open_remote
 from datumio.remote.urls import is_url, public
 from datumio.shards.dataset import Dataset
+from datumio.shards.splits import split_files
 
 __all__ = [
     "OpenKeywords",
@@ -26,13 +27,14 @@ __all__ = [
 
 class OpenKeywords(TypedDict, total=False):
     """The keywords of ``datumio.open(path, ...)``: those of
-    :class:`~datumio.shards.Dataset` (``verify_crc``, ``background``, ``max_open_shards``)
-    and, for a URL, those of :func:`open_remote` (``cache_dir``, ``cache_limit``,
+    :class:`~datumio.shards.Dataset` (``verify_crc``, ``background``, ``max_open_shards``,
+    ``split``) and, for a URL, those of :func:`open_remote` (``cache_dir``, ``cache_limit``,
     ``storage_options``); their defaults and meaning are documented there."""
 
     verify_crc: bool
     background: tuple[int, int, int] | None
     max_open_shards: int | None
+    split: str | None
     cache_dir: str | None
     cache_limit: int | None
     storage_options: Mapping[str, Any] | None
@@ -53,6 +55,7 @@ def open_dataset(path: str | os.PathLike[str], **options: Unpack[OpenKeywords]) 
     Raises:
         TypeError: a keyword that is not an option (with the closest name), or a URL's
             keyword given with a local directory.
+        OptionError: ``split`` names no stored split (the message lists them).
     """
     error = unknown_keywords("open", options, OpenKeywords.__annotations__)
     if error is not None:
@@ -78,4 +81,6 @@ def local_copy(path: str, **options: Any) -> str:
     if ds.store is not None:
         for shard in range(ds.num_shards):
             ds.store.ensure(shard)
+        for relative in split_files(ds.manifest):
+            ds.store.fetch(relative)
     return ds.path

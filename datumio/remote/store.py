@@ -120,6 +120,10 @@ class RemoteShards:
         """A read-only fd holding ``shard`` against eviction (None: not in the cache)."""
         return ShardCache(self.cache_root, self.limit).pin(self.files[shard][0])
 
+    def fetch(self, relative: str) -> str:
+        """Land the small file ``relative`` (an index file: a split's) in the cache now."""
+        return _fetch(self, relative, None)
+
     def prefetch(self, shards: Iterable[int]) -> None:
         """Start downloading ``shards`` that are not in the cache (background threads)."""
         for shard in shards:
@@ -147,7 +151,8 @@ def open_remote(
         cache_limit: bytes of shards the cache may hold (least recently used ones go first);
             None: no limit. The manifest and the index are always kept.
         storage_options: passed to fsspec (``{"endpoint_url": ...}``, credentials).
-        dataset_options: as :class:`~datumio.shards.Dataset` (``verify_crc``, ``background``).
+        dataset_options: as :class:`~datumio.shards.Dataset` (``verify_crc``, ``background``,
+            ``split``: a split's files are fetched with the index when it is opened).
 
     Raises:
         OptionError: a query string or fragment on a scheme that takes none.

@@ -52,6 +52,11 @@ class ShardStore(Protocol):
         when the shard is not there (evicted since :meth:`ensure`)."""
         ...
 
+    def fetch(self, relative: str) -> str:
+        """Bring the small file ``relative`` (an index file: a split's) into the directory
+        now; its local path."""
+        ...
+
 
 def open_reader(path: str, backend: str) -> ShardReader:
     """A reader of the shard file at ``path`` (its backend imported on first use: h5py

@@ -8,7 +8,7 @@ import json
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -195,3 +195,40 @@ class ShardReader(Protocol):
     def info(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+class ShardMeta(NamedTuple):
+    """A shard's own per-record lists (its self-description)."""
+
+    crc32: np.ndarray
+    labels: np.ndarray
+    shapes: np.ndarray
+    #: Per-record CRC32 of the fields; None in a dataset without fields.
+    fields_crc32: np.ndarray | None = None
+
+
+def listed_meta(
+    reader: ShardReader, path: str, rows: int, listed_crc32: int, fields_crc32: int | None
+) -> ShardMeta:
+    """The shard's own per-record lists, which must be the ``rows`` records the manifest
+    lists for it (their CRC32s: ``listed_crc32``; with fields, ``fields_crc32``).
+
+    Raises:
+        FormatError: the lists have other lengths or checksums (the shard ``path`` named).
+    """
+    fields = reader.meta(fmt.FIELDS_CRC) if fields_crc32 is not None else None
+    meta = ShardMeta(reader.meta("crc32"), reader.meta("labels"), reader.meta("shapes"), fields)
+    if (
+        meta.crc32.shape != (rows,)
+        or meta.labels.shape != (rows,)
+        or meta.shapes.shape != (rows, 3)
+        or records_crc32(meta.crc32) != listed_crc32
+        or (fields is not None and fields.shape != (rows,))
+        or (fields is not None and records_crc32(fields) != fields_crc32)
+    ):
+        raise FormatError(
+            f"shard {path} does not hold the {rows} records the manifest lists for it (its "
+            "record list or checksum differs): it is damaged or was replaced; run datumio "
+            "verify, then restore it or re-ingest"
+        )
+    return meta

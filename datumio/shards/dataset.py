@@ -7,7 +7,7 @@ import os
 import types
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -15,34 +15,24 @@ from datumio.codec import DEFAULT_BACKGROUND, decode_record
 from datumio.errors import (
     DecodeError,
     FileLimitError,
-    FormatError,
     NoImageError,
     RecordError,
-    UnknownClassError,
 )
 from datumio.fields.encoding import decode as decode_field
 from datumio.fields.encoding import fields_crc32
 from datumio.fields.spec import FieldSpec, FieldValueError
 from datumio.shards import format as fmt
 from datumio.shards.access import ShardAccess, ShardStore
-from datumio.shards.base import ShardReader, records_crc32
-from datumio.shards.field_index import FieldIndex, load_field_index
+from datumio.shards.base import ShardMeta, ShardReader, listed_meta
+from datumio.shards.class_names import ClassNames
+from datumio.shards.field_index import FieldIndex, load_field_index, select_field_index
 from datumio.shards.handles import check_max_open_shards
 from datumio.shards.identity import check_same_dataset, check_shard_identity
-from datumio.shards.index import check_offsets, check_range, load_index_array
+from datumio.shards.index import check_whole_index, load_index_array
 from datumio.shards.manifest import Manifest, read_manifest
+from datumio.shards.splits import open_split
 
 __all__ = ["Dataset", "ShardStore"]
-
-
-class _ShardMeta(NamedTuple):
-    """A shard's own per-record lists (its self-description)."""
-
-    crc32: np.ndarray
-    labels: np.ndarray
-    shapes: np.ndarray
-    #: Per-record CRC32 of the fields; None in a dataset without fields.
-    fields_crc32: np.ndarray | None = None
 
 
 class Dataset:
@@ -66,6 +56,13 @@ class Dataset:
     the child notices the new pid and opens its own handles. One Dataset is not meant to
     be shared by threads that read concurrently; give each thread its own.
 
+    **A split view** (``split="val"``) holds the records of one stored split
+    (``datumio.shards.splits``) at positions ``0 .. m-1``, in id order: ``len``, ``ds[i]``,
+    every method that takes a record id, ``labels``, ``class_offsets``, ``class_ids``,
+    ``groups``, ``shapes`` and ``shard_offsets`` are the split's, so a sampler over the view
+    balances the split exactly. ``ids`` maps its positions to the dataset's record ids and
+    :meth:`whole` reads by those. A view pickles with its split: a worker reads the same one.
+
     Args:
         path: the dataset directory (``out.lmdb`` / ``out.h5``).
         verify_crc: check each record's CRC32 when it is read (cheap; on by default).
@@ -75,6 +72,12 @@ class Dataset:
         max_open_shards: shards kept open at once in each process that reads (None: a
             quarter of the soft ``RLIMIT_NOFILE``, :func:`~datumio.shards.handles.
             default_max_open_shards`; every shard when the limit allows).
+        split: the stored split to read (``"train"``, ``"val"`` ...); None: every record.
+
+    Raises:
+        FormatError: a damaged manifest, index or split file (the file named).
+        OptionError: ``split`` names no stored split (the message lists them), or the
+            dataset has none (``datumio split PATH --val 0.1`` makes them).
     """
 
     def __init__(
@@ -85,9 +88,11 @@ class Dataset:
         background: tuple[int, int, int] | None = None,
         store: ShardStore | None = None,
         max_open_shards: int | None = None,
+        split: str | None = None,
     ) -> None:
         path = os.fspath(path)
-        self._setup(path, read_manifest(path), verify_crc, background, store, max_open_shards)
+        manifest = read_manifest(path)
+        self._setup(path, manifest, verify_crc, background, store, max_open_shards, split)
 
     def _setup(
         self,
@@ -97,6 +102,7 @@ class Dataset:
         background: tuple[int, int, int] | None,
         store: ShardStore | None,
         max_open_shards: int | None,
+        split: str | None = None,
     ) -> None:
         self.path = path
         self.verify_crc = verify_crc
@@ -117,16 +123,19 @@ class Dataset:
         self.has_images: bool = self.manifest.has_images
         self.class_names: list[str] = list(self.manifest.class_names)
         n = self.manifest.num_records
-        self.labels = self._index(fmt.LABELS, n)
-        self.class_offsets = self._index(fmt.CLASS_OFFSETS, len(self.class_names) + 1)
-        self.class_ids = self._index(fmt.CLASS_IDS, n)
-        self.shard_offsets = self._index(fmt.SHARD_OFFSETS, len(self.manifest.shards) + 1)
-        self.shapes = self._index(fmt.SHAPES, n)
+        # The whole dataset's index, by record id (a split view's public arrays are its own).
+        self._labels = self._index(fmt.LABELS, n)
+        self._class_offsets = self._index(fmt.CLASS_OFFSETS, len(self.class_names) + 1)
+        self._shard_offsets = self._index(fmt.SHARD_OFFSETS, len(self.manifest.shards) + 1)
+        self._shapes = self._index(fmt.SHAPES, n)
         self._source_offsets = self._index(fmt.SOURCE_OFFSETS, n + 1)
         self._sources = self._index(fmt.SOURCES, self._source_offsets[-1])
         has_groups = self.manifest.groups is not None
-        self.groups: np.ndarray | None = self._index(fmt.GROUPS, n) if has_groups else None
-        self._check_index()
+        self._groups: np.ndarray | None = self._index(fmt.GROUPS, n) if has_groups else None
+        check_whole_index(
+            path, manifest, self._labels, self._class_offsets, self._shard_offsets, self._groups
+        )
+        self._choose(split)
         self._field_specs = self.manifest.fields
         #: The records' typed fields by name, in storage order (empty: image and label only).
         self.fields: Mapping[str, FieldSpec] = types.MappingProxyType(
@@ -138,29 +147,67 @@ class Dataset:
             if (index := load_field_index(self.path, self.manifest, spec)) is not None
         }
         self._shard_files = [entry.file for entry in self.manifest.shards]
-        self._class_numbers: dict[str, int] | None = None  # name -> class id, on first use
+        self._classes = ClassNames(self.class_names, path)  # name -> class id
         self._pid = -1
         self._shards: ShardAccess | None = None  # this process's, made on first read
-        self._shard_meta: dict[int, _ShardMeta] = {}
+        self._shard_meta: dict[int, ShardMeta] = {}
+
+    def _choose(self, split: str | None) -> None:
+        """Set the view's arrays: the whole dataset's, or split ``split``'s (its files
+        memory-mapped and checked: O(classes + shards) and a min/max pass each)."""
+        #: The stored split this view holds (None: the whole dataset).
+        self.split: str | None = split
+        self._split_shapes: np.ndarray | None = None  # gathered on first use
+        if split is None:
+            #: Dataset record id of each position of the view; None for the whole dataset.
+            self.ids: np.ndarray | None = None
+            self.labels = self._labels
+            self.class_offsets = self._class_offsets
+            self.class_ids = self._index(fmt.CLASS_IDS, len(self._labels))
+            self.groups = self._groups
+            self.shard_offsets = self._shard_offsets
+            return
+        view = open_split(self.path, self.manifest, split, self.store)
+        self.ids, self.labels, self.groups = view.ids, view.labels, view.groups
+        self.class_offsets, self.class_ids = view.class_offsets, view.class_ids
+        self.shard_offsets = view.shard_offsets(self._shard_offsets)
+
+    @property
+    def shapes(self) -> np.ndarray:
+        """``[N, 3]`` stored (height, width, channels) of each record (of the split, in a
+        split view: gathered on first use)."""
+        if self.ids is None:
+            return self._shapes
+        if self._split_shapes is None:
+            self._split_shapes = np.asarray(self._shapes[self.ids])
+        return self._split_shapes
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """The names of the dataset's stored splits, in order (empty: none), on any view."""
+        splits = self.manifest.splits
+        return () if splits is None else splits.names
+
+    def whole(self) -> Dataset:
+        """The whole dataset this view is a split of (itself when it is the whole):
+        ``ds.whole()[ds.ids[i]]`` is ``ds[i]``."""
+        return self if self.split is None else self.with_split(None)
+
+    def with_split(self, split: str | None) -> Dataset:
+        """This dataset at split ``split`` (None: the whole dataset): the same version,
+        options and store, its own shard handles.
+
+        Raises:
+            OptionError: no stored split of that name (the message lists them).
+        """
+        view = Dataset.__new__(Dataset)
+        view.__setstate__({**self.__getstate__(), "split": split})
+        return view
 
     def _index(self, name: str, rows: int) -> np.ndarray:
         # The manifest names the index files: an append writes a new generation of them
         # beside the old one, and the manifest says which one this version uses.
         return load_index_array(self.path, self.manifest, name, int(rows))
-
-    def _check_index(self) -> None:
-        """What opening can afford to check: O(classes + shards) and one min/max pass."""
-        m = self.manifest
-
-        def where(name: str) -> str:
-            return os.path.join(self.path, m.index_path(name))
-
-        check_offsets(self.class_offsets, where(fmt.CLASS_OFFSETS), list(m.class_counts))
-        sizes = [entry.num_records for entry in m.shards]
-        check_offsets(self.shard_offsets, where(fmt.SHARD_OFFSETS), sizes)
-        check_range(self.labels, self.num_classes, where(fmt.LABELS), "label")
-        if self.groups is not None and m.groups is not None:
-            check_range(self.groups, len(m.groups.names), where(fmt.GROUPS), "group")
 
     # -- what is in it -------------------------------------------------------------------
 
@@ -201,23 +248,7 @@ class Dataset:
             UnknownClassError: (a ``KeyError``) no class has that name; the message lists the
                 closest names and the number of classes.
         """
-        if self._class_numbers is None:
-            self._class_numbers = {n: i for i, n in enumerate(self.class_names)}
-        number = self._class_numbers.get(name)
-        if number is None:
-            raise UnknownClassError(self._unknown_class(name))
-        return number
-
-    def _unknown_class(self, name: str) -> str:
-        import difflib  # only on this error path
-
-        folded = [n for n in self.class_names if n.casefold() == name.casefold()]
-        close = folded or difflib.get_close_matches(name, self.class_names, n=5, cutoff=0.6)
-        hint = f"; the closest: {', '.join(repr(n) for n in close)}" if close else ""
-        return (
-            f"no class named {name!r} in {self.path} ({self.num_classes} classes{hint}); "
-            "ds.class_names lists them all, and ds.class_index takes a name or a class id"
-        )
+        return self._classes.number(name)
 
     def source(self, i: int) -> str:
         """The record's original path, relative to the ingest source directory."""
@@ -228,7 +259,7 @@ class Dataset:
     def shape(self, i: int) -> tuple[int, int, int]:
         """Stored (height, width, channels) of record ``i``."""
         i = self._check_id(i)
-        h, w, c = (int(v) for v in self.shapes[i])
+        h, w, c = (int(v) for v in self._shapes[i])
         return h, w, c
 
     def locate(self, i: int) -> tuple[int, int]:
@@ -236,37 +267,23 @@ class Dataset:
         return self._shard_of(self._check_id(i))
 
     def _shard_of(self, i: int) -> tuple[int, int]:
-        shard = int(np.searchsorted(self.shard_offsets, i, side="right")) - 1
-        return shard, i - int(self.shard_offsets[shard])
+        """(shard number, local id) of dataset record id ``i``."""
+        shard = int(np.searchsorted(self._shard_offsets, i, side="right")) - 1
+        return shard, i - int(self._shard_offsets[shard])
 
     def shard_crc32(self, shard: int) -> np.ndarray:
         """Per-record CRC32s of one shard (read from the shard's metadata, cached)."""
         return self._meta(shard).crc32
 
-    def _meta(self, shard: int) -> _ShardMeta:
+    def _meta(self, shard: int) -> ShardMeta:
         """The shard's own per-record lists, checked against the manifest once per process."""
         meta = self._shard_meta.get(shard) if self._pid == os.getpid() else None
         if meta is None:
-            reader = self._reader(shard)
-            fields_crc = reader.meta(fmt.FIELDS_CRC) if self._field_specs else None
-            meta = _ShardMeta(
-                reader.meta("crc32"), reader.meta("labels"), reader.meta("shapes"), fields_crc
-            )
-            rows = int(self.shard_offsets[shard + 1] - self.shard_offsets[shard])
+            rows = int(self._shard_offsets[shard + 1] - self._shard_offsets[shard])
             entry = self.manifest.shards[shard]
-            if (
-                meta.crc32.shape != (rows,)
-                or meta.labels.shape != (rows,)
-                or meta.shapes.shape != (rows, 3)
-                or records_crc32(meta.crc32) != entry.records_crc32
-                or (fields_crc is not None and fields_crc.shape != (rows,))
-                or (fields_crc is not None and records_crc32(fields_crc) != entry.fields_crc32)
-            ):
-                raise FormatError(
-                    f"shard {self.shard_path(shard)} does not hold the {rows} records the "
-                    "manifest lists for it (its record list or checksum differs): it is damaged "
-                    "or was replaced; run datumio verify, then restore it or re-ingest"
-                )
+            fields_crc = entry.fields_crc32 if self._field_specs else None
+            path = self.shard_path(shard)
+            meta = listed_meta(self._reader(shard), path, rows, entry.records_crc32, fields_crc)
             self._shard_meta[shard] = meta
         return meta
 
@@ -296,8 +313,9 @@ class Dataset:
                 "ds.class_index(c) gives the ids of a class"
             ) from None
         self._refuse_image(f"ds[{i}]")
-        payload, label, shape = self.stored(i)
-        return self._decode(i, payload, shape), label
+        g = self._check_id(i)
+        payload, label, shape = self._stored(g)
+        return self._decode(g, payload, shape), label
 
     def image(self, i: int) -> np.ndarray:
         """Decoded pixels of record ``i`` (HxWxC uint8).
@@ -306,8 +324,9 @@ class Dataset:
             NoImageError: (a ``TypeError``) the dataset's records have no image.
         """
         self._refuse_image(f"ds.image({i})")
-        payload, _, shape = self.stored(i)
-        return self._decode(i, payload, shape)
+        g = self._check_id(i)
+        payload, _, shape = self._stored(g)
+        return self._decode(g, payload, shape)
 
     def _refuse_image(self, call: str) -> None:
         if not self.has_images:
@@ -323,16 +342,17 @@ class Dataset:
         checked as :meth:`stored` and :meth:`field` check it. A dataset without images
         (:attr:`has_images` False) gives no ``"image"``.
         """
-        payload, label, shape = self.stored(i)
+        g = self._check_id(i)
+        payload, label, shape = self._stored(g)
         out: dict[str, Any] = {"label": label}
         if self.has_images:
-            out = {"image": self._decode(i, payload, shape), **out}
-        if self.groups is not None:
-            out["group"] = int(self.groups[i])
+            out = {"image": self._decode(g, payload, shape), **out}
+        if self._groups is not None:
+            out["group"] = int(self._groups[g])
         if self._field_specs:
-            encoded = self._field_bytes(i)
+            encoded = self._field_bytes(g)
             for spec, data in zip(self._field_specs, encoded, strict=True):
-                out[spec.name] = None if data is None else self._decode_field(i, spec, data)
+                out[spec.name] = None if data is None else self._decode_field(g, spec, data)
         return out
 
     def field(self, i: int, name: str) -> Any:
@@ -350,13 +370,15 @@ class Dataset:
                 f"no field {name!r} in {self.path}; its fields: "
                 + (", ".join(self.fields) or "none (image and label only)")
             )
-        data = self._field_bytes(i)[self._field_specs.index(spec)]
-        return None if data is None else self._decode_field(i, spec, data)
+        g = self._check_id(i)
+        data = self._field_bytes(g)[self._field_specs.index(spec)]
+        return None if data is None else self._decode_field(g, spec, data)
 
     def field_index(self, name: str) -> FieldIndex:
         """The global index of an int field (``int64 [N]``, ``format.INT_ABSENT`` for a
         record without it) or a multilabel one (``(offsets, ids)``: record i's ids are
-        ``ids[offsets[i]:offsets[i+1]]``), memory-mapped; for sampling.
+        ``ids[offsets[i]:offsets[i+1]]``), memory-mapped; for sampling. A split view gives
+        its records' values (gathered on each call: O(records of the split)).
 
         Raises:
             KeyError: ``name`` is not an int or multilabel field.
@@ -364,10 +386,10 @@ class Dataset:
         index = self._field_index.get(name)
         if index is None:
             raise KeyError(f"{name!r} is not an int or multilabel field of {self.path}")
-        return index
+        return index if self.ids is None else select_field_index(index, self.ids)
 
     def _field_bytes(self, i: int) -> list[bytes | None]:
-        i = self._check_id(i)
+        """The stored bytes of the fields of dataset record id ``i``, CRC-checked."""
         shard, local = self._shard_of(i)
         names = [spec.name for spec in self._field_specs]
         encoded = self._reader(shard).get_fields(local, names)
@@ -405,12 +427,15 @@ class Dataset:
             RecordError: the record fails one of those checks (names record, shard, local id).
             FormatError: its shard is missing or cannot be opened.
         """
-        i = self._check_id(i)
+        return self._stored(self._check_id(i))
+
+    def _stored(self, i: int) -> tuple[bytes, int, tuple[int, int, int]]:
+        """:meth:`stored` of dataset record id ``i``."""
         shard, local = self._shard_of(i)
         payload = self._payload(i, shard, local, self.verify_crc)
         meta = self._meta(shard)
-        label = int(self.labels[i])
-        shape = (int(self.shapes[i, 0]), int(self.shapes[i, 1]), int(self.shapes[i, 2]))
+        label = int(self._labels[i])
+        shape = (int(self._shapes[i, 0]), int(self._shapes[i, 1]), int(self._shapes[i, 2]))
         listed_label = int(meta.labels[local])
         listed_shape = tuple(int(v) for v in meta.shapes[local])
         if listed_label != label or listed_shape != shape:
@@ -438,10 +463,15 @@ class Dataset:
         return payload
 
     def _where(self, i: int) -> str:
-        shard, local = self.locate(i)
-        return f"record {i} (shard {self.shard_path(shard)}, local id {local})"
+        """Names dataset record id ``i``: its shard, local id and, in a split view, position."""
+        shard, local = self._shard_of(i)
+        view = ""
+        if self.ids is not None:
+            view = f"{self.split} record {int(np.searchsorted(self.ids, i))}, "
+        return f"record {i} ({view}shard {self.shard_path(shard)}, local id {local})"
 
     def _check_id(self, i: int) -> int:
+        """The dataset record id of record ``i`` of this view (negative: from the end)."""
         n = len(self.labels)
         if isinstance(i, str | bytes):
             raise TypeError(f"record id {i!r}: give an int (class names go to class_index)")
@@ -449,8 +479,9 @@ class Dataset:
         if i < 0:
             i += n
         if not 0 <= i < n:
-            raise IndexError(f"record {i} out of range: the dataset has {n} records")
-        return i
+            held = "the dataset has" if self.ids is None else f"split {self.split!r} has"
+            raise IndexError(f"record {i} out of range: {held} {n} records")
+        return i if self.ids is None else int(self.ids[i])
 
     def byte_ranges(self, ids: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
         """shard -> the (file offset, length) ranges holding the payloads of ``ids``.
@@ -458,14 +489,18 @@ class Dataset:
         Raises:
             IndexError: an id outside the dataset.
         """
+        return {
+            shard: self._reader(shard).byte_ranges(sorted(locals_))
+            for shard, locals_ in sorted(self._by_shard(ids).items())
+        }
+
+    def _by_shard(self, ids: Iterable[int]) -> dict[int, list[int]]:
+        """shard -> the local ids of records ``ids`` (of this view) that it holds."""
         by_shard: dict[int, list[int]] = {}
         for i in ids:
             shard, local = self._shard_of(self._check_id(i))
             by_shard.setdefault(shard, []).append(local)
-        return {
-            shard: self._reader(shard).byte_ranges(sorted(locals_))
-            for shard, locals_ in sorted(by_shard.items())
-        }
+        return by_shard
 
     def advise(self, ids: Iterable[int]) -> int:
         """Ask the kernel to read the payloads of ``ids`` ahead (``POSIX_FADV_WILLNEED``):
@@ -473,11 +508,7 @@ class Dataset:
         memory cost nothing. Best effort: a shard that cannot say where its records lie gets
         no hint (its read reports why), and no open shard is closed to make room for a
         hint. Returns the number of byte ranges hinted."""
-        by_shard: dict[int, list[int]] = {}
-        for i in ids:
-            shard, local = self._shard_of(self._check_id(i))
-            by_shard.setdefault(shard, []).append(local)
-        return self._access().advise(by_shard)
+        return self._access().advise(self._by_shard(ids))
 
     def _access(self) -> ShardAccess:
         """This process's shard access (handles inherited through fork are dropped)."""
@@ -533,6 +564,7 @@ class Dataset:
             # The version this reader opened: the receiver reads exactly it (JSON values
             # through the process pipe; nothing from a file is ever unpickled).
             "manifest": self.manifest.to_json(),
+            "split": self.split,  # a worker reads the split this view holds
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -546,10 +578,12 @@ class Dataset:
             state["background"],
             state.get("store"),
             state.get("max_open_shards"),
+            state.get("split"),
         )
 
     def __repr__(self) -> str:
+        split = "" if self.split is None else f", split {self.split!r}"
         return (
-            f"Dataset({self.path!r}: {len(self)} records, {self.num_classes} classes, "
+            f"Dataset({self.path!r}{split}: {len(self)} records, {self.num_classes} classes, "
             f"{self.num_shards} {self.backend} shards, encoding={self.encoding})"
         )

@@ -58,6 +58,22 @@ def load_field_index(root: str, manifest: Manifest, spec: FieldSpec) -> FieldInd
     return offsets, values
 
 
+def select_field_index(index: FieldIndex, ids: np.ndarray) -> FieldIndex:
+    """The index of records ``ids`` only (a split's), in their order: an int field's values
+    at ``ids``; a multilabel field's offsets and values of those records. O(records + values
+    selected), numpy only."""
+    if isinstance(index, np.ndarray):
+        return np.asarray(index[ids])
+    offsets, values = index
+    starts = np.asarray(offsets[ids], dtype=np.int64)
+    lengths = np.asarray(offsets[np.asarray(ids) + 1], dtype=np.int64) - starts
+    new_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    # Value k of the selection comes from starts[r] + (k - new_offsets[r]) for its record r.
+    at = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+    return new_offsets, np.asarray(values[at])
+
+
 def field_index_arrays(
     specs: tuple[FieldSpec, ...], values: dict[str, list[np.ndarray]]
 ) -> dict[str, np.ndarray]:

@@ -68,10 +68,18 @@ def load_index_array(root: str, manifest: Manifest, name: str, rows: int) -> np.
     Raises:
         FormatError: the file is missing, not a plain .npy array, or of another dtype or shape.
     """
-    path = os.path.join(root, manifest.index_path(name))
-    arr = load_npy(path)
     dtype, ndim = INDEX_ARRAYS[name]
     shape = (rows, 3) if ndim == 2 else (rows,)
+    return load_checked(os.path.join(root, manifest.index_path(name)), dtype, shape)
+
+
+def load_checked(path: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Memory-map the .npy file at ``path``, which must hold exactly ``dtype`` and ``shape``.
+
+    Raises:
+        FormatError: the file is missing, not a plain .npy array, or of another dtype or shape.
+    """
+    arr = load_npy(path)
     if arr.dtype.str != dtype or arr.shape != shape:
         got = f"{arr.dtype.str if arr.dtype.byteorder == '>' else arr.dtype} {arr.shape}"
         raise FormatError(
@@ -79,6 +87,33 @@ def load_index_array(root: str, manifest: Manifest, name: str, rows: int) -> np.
             "manifest: the index is damaged or belongs to another dataset (run datumio verify)"
         )
     return np.asarray(arr) if arr.size == 0 else arr
+
+
+def check_whole_index(
+    root: str,
+    manifest: Manifest,
+    labels: np.ndarray,
+    class_offsets: np.ndarray,
+    shard_offsets: np.ndarray,
+    groups: np.ndarray | None,
+) -> None:
+    """What opening a dataset can afford to check of its index: the offsets against the
+    manifest's counts (O(classes + shards)) and one min/max pass over labels and groups.
+
+    Raises:
+        FormatError: offsets that are not the running totals of the manifest's counts, or a
+            label or group out of range (the file named).
+    """
+
+    def where(name: str) -> str:
+        return os.path.join(root, manifest.index_path(name))
+
+    check_offsets(class_offsets, where(fmt.CLASS_OFFSETS), list(manifest.class_counts))
+    sizes = [entry.num_records for entry in manifest.shards]
+    check_offsets(shard_offsets, where(fmt.SHARD_OFFSETS), sizes)
+    check_range(labels, manifest.num_classes, where(fmt.LABELS), "label")
+    if groups is not None and manifest.groups is not None:
+        check_range(groups, len(manifest.groups.names), where(fmt.GROUPS), "group")
 
 
 def value_range(arr: np.ndarray) -> tuple[int, int]:

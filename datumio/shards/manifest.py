@@ -42,6 +42,7 @@ from datumio.shards.manifest_sections import (
     ListedShard,
     RejectSummary,
     Section,
+    Splits,
     Stats,
     StatsFiles,
     array,
@@ -60,6 +61,7 @@ __all__ = [
     "ListedShard",
     "Manifest",
     "RejectSummary",
+    "Splits",
     "Stats",
     "StatsFiles",
     "names_datumio_format",
@@ -196,6 +198,23 @@ def _images_agree(values: Mapping[str, Any]) -> None:
             raise refuse(f"stats.{key}", list(numbers), f"one number per channel ({channels})")
 
 
+def _splits_agree(values: Mapping[str, Any]) -> None:
+    """Each split counts records per class (of the classes there were when it was made: an
+    append may add classes since, which no split holds), and the splits hold no more
+    records than the dataset (a record is in one split at most)."""
+    splits: Splits | None = values["splits"]
+    if splits is None:
+        return
+    classes, num_records = len(values["class_names"]), values["num_records"]
+    for name, counts in splits.class_counts.items():
+        if len(counts) > classes:
+            want = f"at most {classes} counts, one per class name"
+            raise refuse(f"splits.class_counts.{name}", list(counts), want)
+    if sum(splits.counts.values()) > num_records:
+        want = f"counts that add up to at most num_records={num_records}"
+        raise refuse("splits.counts", dict(splits.counts), want)
+
+
 def _fields_agree(values: Mapping[str, Any]) -> None:
     """With record fields, every shard lists the CRC32 of its fields."""
     if not values["fields"]:
@@ -237,6 +256,7 @@ class Manifest(Section):
         "ingest": optional(IngestRun.read),
         "fields": optional(_field_specs, ()),
         "dataset_id": optional(string(empty=False, longest=64)),
+        "splits": optional(Splits.read),
     }
 
     format: str = fmt.FORMAT_NAME
@@ -273,6 +293,9 @@ class Manifest(Section):
     #: ``--append`` (so a reader can tell an append, which keeps every record it had, from
     #: a replacement); None in datasets written before identities existed.
     dataset_id: str | None = None
+    #: The stored splits (train, val, test ...: ``datumio.shards.splits``); None: none. Not
+    #: written when None, so a dataset without splits has the manifest it always had.
+    splits: Splits | None = None
     #: Top-level keys this version does not know, kept for :meth:`to_json`.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -298,6 +321,7 @@ class Manifest(Section):
         _shards_agree(values)
         _images_agree(values)
         _fields_agree(values)
+        _splits_agree(values)
 
     @classmethod
     def from_json(cls, obj: Any, where: str = fmt.MANIFEST) -> Manifest:
@@ -345,5 +369,6 @@ class Manifest(Section):
             "ingest": None if self.ingest is None else self.ingest.to_json(),
             **({"fields": [f.to_json() for f in self.fields]} if self.fields else {}),
             **({} if self.dataset_id is None else {"dataset_id": self.dataset_id}),
+            **({} if self.splits is None else {"splits": self.splits.to_json()}),
             **plain(self.extra),
         }

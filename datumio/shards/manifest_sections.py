@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
+import re
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -432,5 +433,78 @@ class IngestRun(Section):
             "source": self.source,
             "input": self.input,
             "options": plain(self.options),
+            **plain(self.extra),
+        }
+
+
+#: A split's name, which is also a directory name: ASCII letters and digits, ``_`` and ``-``.
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def split_name(name: str, value: Any) -> str:
+    """The name of a stored split (``train``, ``val``): 1 to 64 ASCII letters, digits, ``_``
+    or ``-``, starting with a letter or digit (it names the split's directory)."""
+    if not isinstance(value, str) or not _SPLIT_NAME.fullmatch(value):
+        want = "a split name: 1 to 64 ASCII letters, digits, '_' or '-', a letter or digit first"
+        raise refuse(name, value, want)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Splits(Section):
+    """The dataset's stored splits (``splits``): views over its records, kept as index files
+    under ``dir`` (``datumio.shards.splits``); a record is in one split at most."""
+
+    KEYS: ClassVar[Mapping[str, Check]] = {
+        "names": array(split_name, empty=False),
+        "dir": inside,
+        "counts": mapping(split_name, non_negative_int, want="an object"),
+        "class_counts": mapping(split_name, count_list, want="an object"),
+        "how": object_or_empty(json_object),
+    }
+
+    #: The split names, in order (``train``, ``val``, ``test``).
+    names: tuple[str, ...]
+    #: The directory of the split files, relative to the dataset (``index/splits-1a2b3c4d``):
+    #: a new one per re-split, so a reader of the old files keeps reading them.
+    dir: str
+    #: Records per split, by name.
+    counts: Mapping[str, int]
+    #: Records per class id in each split, by name.
+    class_counts: Mapping[str, tuple[int, ...]]
+    #: How the records were assigned (seed, fractions, stratified by ...; ``given``: from an
+    #: input column): any JSON object, for people and for re-splitting alike.
+    how: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def agree(cls, name: str, values: Mapping[str, Any]) -> None:
+        """Names differ (ignoring case: they name directories), ``counts`` and
+        ``class_counts`` give one entry per name, and each split's class counts add up to
+        its count."""
+        names = values["names"]
+        if len({n.casefold() for n in names}) != len(names):
+            raise refuse(f"{name}.names", list(names), "names that differ (ignoring case)")
+        for key in ("counts", "class_counts"):
+            if list(values[key]) != list(names):
+                want = f"an entry per split name, in the order of names ({', '.join(names)})"
+                raise refuse(f"{name}.{key}", plain(values[key]), want)
+        for split in names:
+            counts = values["class_counts"][split]
+            if sum(counts) != values["counts"][split]:
+                want = f"counts that add up to counts.{split}={values['counts'][split]}"
+                raise refuse(f"{name}.class_counts.{split}", list(counts), want)
+
+    def path(self, split: str, file: str) -> str:
+        """Path of split ``split``'s ``file`` (``ids.npy`` ...) relative to the dataset."""
+        return f"{self.dir}/{split}/{file}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "names": list(self.names),
+            "dir": self.dir,
+            "counts": dict(self.counts),
+            "class_counts": {split: list(c) for split, c in self.class_counts.items()},
+            "how": plain(self.how),
             **plain(self.extra),
         }

@@ -40,6 +40,12 @@ def _preview(argv: Sequence[str] | None, prog: str) -> int:
     return preview_cmd.main(argv, prog)
 
 
+def _split(argv: Sequence[str] | None, prog: str) -> int:
+    from datumio.tools import split_cmd
+
+    return split_cmd.main(argv, prog)
+
+
 def _verify(argv: Sequence[str] | None, prog: str) -> int:
     from datumio.tools import verify_cmd
 
@@ -52,6 +58,7 @@ COMMANDS: dict[str, tuple[str, Tool]] = {
     "ingest": ("pack a folder of images into LMDB/HDF5 shards", _ingest),
     "inspect": ("summarise a dataset: classes, sizes, duplicates, sampling, pictures", _inspect),
     "preview": ("grid of stored vs augmented samples per class", _preview),
+    "split": ("store train/val/test splits in a dataset (views, no copy)", _split),
     "verify": ("check every record's CRC32 and that the dataset is whole", _verify),
 }
 
@@ -68,11 +75,12 @@ examples:
   datumio ingest images/ out.lmdb --short-side 256
   datumio inspect out.lmdb --sampling balanced --html report.html
   datumio preview out.lmdb --transform spec.json -o grid.png
+  datumio split out.lmdb --val 0.1 --test 0.1
   datumio verify out.lmdb
   datumio COMMAND --help
 
 Every command is also installed as datumio-COMMAND (datumio-ingest, datumio-inspect,
-datumio-verify, datumio-preview, datumio-demo), with the same arguments.
+datumio-verify, datumio-preview, datumio-split, datumio-demo), with the same arguments.
 """
 
 

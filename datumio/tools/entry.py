@@ -9,6 +9,7 @@ lines::
     datumio-ingest = datumio.tools.entry:datumio_ingest
     datumio-inspect = datumio.tools.entry:datumio_inspect
     datumio-preview = datumio.tools.entry:datumio_preview
+    datumio-split = datumio.tools.entry:datumio_split
     datumio-verify = datumio.tools.entry:datumio_verify
 """
 
@@ -60,6 +61,11 @@ def datumio_inspect() -> int:
 def datumio_preview() -> int:
     """``datumio-preview``."""
     return _alias("preview")
+
+
+def datumio_split() -> int:
+    """``datumio-split``."""
+    return _alias("split")
 
 
 def datumio_verify() -> int:

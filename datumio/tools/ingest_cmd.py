@@ -1,4 +1,5 @@
-"""``datumio-ingest SRC OUT``: pack a folder of images into a sharded dataset."""
+"""``datumio-ingest SRC OUT``: pack a folder of images (a labels file, a Hugging Face
+dataset, WebDataset tars, a COCO JSON) into a sharded dataset."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datumio.codec import ENCODINGS
 from datumio.errors import BadInputError, DatumioError, OptionError, printable
 from datumio.fields.spec import parse_declarations
 from datumio.ingest import IngestOptions, ingest
-from datumio.ingest.options import parse_shard_size, parse_size
+from datumio.ingest.options import IMPORTERS, parse_shard_size, parse_size
 from datumio.tools.hooks import from_env
 from datumio.tools.outputs import check_output_folder
 from datumio.tools.render import json_text, progress_bar, render_ingest
@@ -29,6 +30,15 @@ examples:
       labels file (path,label[,group] relative to photos/), centre-cropped raw pixels
   datumio-ingest photos/ out.lmdb --labels boxes.jsonl --field tags:multilabel
       other columns of the labels file become typed fields (JSONL types are inferred)
+  datumio-ingest photos/ out.lmdb --labels labels.csv
+      a "split" column (train, val ...) stores the splits in the dataset
+  datumio-ingest hf_saved/ out.lmdb               (a Hugging Face save_to_disk folder or
+      Parquet files: the Image column, the ClassLabel names, other columns as fields, splits)
+  datumio-ingest hf_saved/ out.lmdb --column label=fine_label --split train --split test
+  datumio-ingest 'shards/train-{000000..000099}.tar' out.lmdb
+      WebDataset tars: the image by extension, the label from .cls or .json
+  datumio-ingest val2017/ out.lmdb --from coco --labels instances_val2017.json
+      COCO boxes, polygon/RLE masks, keypoints and iscrowd as fields
   datumio-ingest images/ out.lmdb --shard-size 256MiB --shuffle --seed 1 --json
   datumio-ingest images/ out.lmdb --executor dask            (a Dask LocalCluster)
   datumio-ingest images/ out.lmdb --executor dask=tcp://10.0.0.5:8786
@@ -61,7 +71,13 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(prog=prog)
-    parser.add_argument("src", metavar="SRC", help="input folder (one sub-folder per class)")
+    parser.add_argument(
+        "src",
+        metavar="SRC",
+        help="input: a folder (one sub-folder per class, or the files --labels names), a "
+        "Hugging Face dataset folder or Parquet file, WebDataset tars (a brace pattern or a "
+        "folder of .tar files); --from says which when it cannot be told",
+    )
     parser.add_argument("out", metavar="OUT", help="dataset to create: NAME.lmdb or NAME.h5")
     _add_input_options(parser)
     _add_storage_options(parser)
@@ -72,6 +88,27 @@ def build_parser(prog: str = "datumio-ingest") -> argparse.ArgumentParser:
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
     """The "input" group: where the files and their labels come from."""
     src = parser.add_argument_group("input")
+    src.add_argument(
+        "--from",
+        dest="importer",
+        choices=list(IMPORTERS),
+        default="auto",
+        help="what SRC is (default auto: told from SRC and --labels)",
+    )
+    src.add_argument(
+        "--column",
+        action="append",
+        metavar="ROLE=NAME",
+        help="the input column (Hugging Face) or member/JSON key (WebDataset) of a record's "
+        "image, label, group or split, e.g. --column label=fine_label (repeatable)",
+    )
+    src.add_argument(
+        "--split",
+        action="append",
+        metavar="NAME",
+        dest="splits",
+        help="import only this split of the input (repeatable; default all)",
+    )
     src.add_argument(
         "--labels",
         metavar="FILE",
@@ -211,7 +248,21 @@ def options_from_args(args: argparse.Namespace) -> IngestOptions:
         append=args.append,
         wait=args.wait,
         fields=_cli_fields(args.field),
+        importer=args.importer,
+        columns=_cli_columns(args.column),
+        splits=tuple(args.splits) if args.splits else None,
     )
+
+
+def _cli_columns(given: list[str] | None) -> dict[str, str] | None:
+    """``--column ROLE=NAME`` (repeated) as ``IngestOptions.columns``; checked there."""
+    if not given:
+        return None
+    pairs = [text.partition("=") for text in given]
+    bad = [text for text, (_, eq, name) in zip(given, pairs, strict=True) if not eq or not name]
+    if bad:
+        raise OptionError(f"--column {bad[0]!r}: give ROLE=NAME, e.g. --column label=fine_label")
+    return {role.strip(): name.strip() for role, _, name in pairs}
 
 
 def _cli_wait(text: str) -> float | None:

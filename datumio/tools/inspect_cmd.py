@@ -240,6 +240,17 @@ def _integrity_status(prog: str, ds: Dataset, integrity: VerifyReport) -> int:
     return EXIT_FAILED
 
 
+def _splits_status(prog: str, summary: DatasetSummary) -> int:
+    """EXIT_OK unless the stored splits have problems (a group in two splits, a damaged
+    split file): then say so on stderr and return EXIT_FAILED."""
+    problems = () if summary.splits is None else summary.splits.problems
+    if not problems:
+        return EXIT_OK
+    first = f"{plural(len(problems), 'problem')} in the stored splits (the first: {problems[0]})"
+    print(f"{prog}: {printable(first)}", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every file this run would write can be written (before any work starts)."""
     saved = None if args.save_record is None else args.save_record[1]
@@ -321,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
         if not integrity.ok:
             return _integrity_status(prog, ds, integrity)
         _pictures(args, ds, summary)
+        return _splits_status(prog, summary)
     except (OptionError, IndexError) as exc:
         print(f"{prog}: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -329,7 +341,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         ds.close()
-    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "datumio-inspect") -> int:

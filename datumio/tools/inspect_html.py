@@ -12,6 +12,7 @@ from PIL import Image
 from datumio.errors import printable
 from datumio.inspect.duplicates import Duplicates
 from datumio.inspect.sampling import SamplingReport
+from datumio.inspect.splits import SplitSummary
 from datumio.inspect.summary import ChannelStats, DatasetSummary, Rejects, Spread
 from datumio.tools.field_text import field_lines, fields_header
 from datumio.tools.pictures import png_bytes
@@ -107,6 +108,22 @@ def _duplicates_html(dup: Duplicates | None) -> list[str]:
     return parts
 
 
+def _splits_html(sp: SplitSummary, class_names: Sequence[str]) -> list[str]:
+    head = ["class", *(c.name for c in sp.by_split)]
+    rows = [(name, *(c.classes[k] for c in sp.by_split)) for k, name in enumerate(class_names)]
+    rows.append(("all classes", *(f"{c.records:,} ({c.share:.1%})" for c in sp.by_split)))
+    numeric = set(range(1, len(head)))
+    parts = [
+        "<h2>Splits</h2>",
+        f'<p class="muted">{_esc(sp.dir)}: {_esc(json.dumps(dict(sp.how)))}</p>',
+        _table(head, rows, numeric),
+    ]
+    if sp.unassigned:
+        parts.append(f"<p>{plural(sp.unassigned, 'record')} in no split</p>")
+    parts += [f"<p><b>problem:</b> {_esc(text)}</p>" for text in sp.problems]
+    return parts
+
+
 def _sampling_html(sp: SamplingReport) -> list[str]:
     how = "measured" if sp.exact else "expected values"
     ranks = sp.by_rank
@@ -161,6 +178,8 @@ def html_report(summary: DatasetSummary, images: Mapping[str, Image.Image]) -> s
         "<h2>Duplicates</h2>",
         *_duplicates_html(s.duplicates),
     ]
+    if s.splits is not None:
+        parts += _splits_html(s.splits, [c.name for c in s.classes])
     if s.fields:
         lines = [fields_header(s.fields, s.records)]
         lines += [line for f in s.fields for line in field_lines(f)]

@@ -10,6 +10,7 @@ from datumio.errors import printable
 from datumio.inspect.duplicates import Duplicates
 from datumio.inspect.record import RecordInfo
 from datumio.inspect.sampling import ClassDraws, SamplingReport
+from datumio.inspect.splits import SplitSummary
 from datumio.inspect.summary import DatasetSummary, ImageSizes, Rejects
 from datumio.shards.verify import VerifyReport
 from datumio.tools.field_text import field_lines, fields_header, record_field_lines
@@ -83,6 +84,8 @@ def _classes(s: DatasetSummary) -> list[str]:
 def render_summary(s: DatasetSummary) -> str:
     """The readable text form of a :func:`datumio.inspect.summary.summarize` report."""
     lines = _overview(s) + _classes(s)
+    if s.splits is not None:
+        lines += render_splits(s.splits, [c.name for c in s.classes])
     if s.fields:
         lines.append(fields_header(s.fields, s.records))
         lines += [line for f in s.fields for line in field_lines(f)]
@@ -92,6 +95,31 @@ def render_summary(s: DatasetSummary) -> str:
     if s.sampling is not None:
         lines += render_sampling(s.sampling)
     return lines_text(lines)
+
+
+def render_splits(sp: SplitSummary, class_names: list[str]) -> list[str]:
+    """Text lines of the stored splits: records per split, per class, and their problems."""
+    made = [str(sp.how["method"])] if sp.how.get("method") else []
+    made += [f"seed {sp.how['seed']}"] if "seed" in sp.how else []
+    totals = ", ".join(f"{c.name} {c.records:,} ({c.share:.1%})" for c in sp.by_split)
+    lines = [f"splits: {totals}; {', '.join([*made, sp.dir])}"]
+    if sp.unassigned:
+        lines.append(f"  {plural(sp.unassigned, 'record')} in no split")
+    width = max((len(c.name) for c in sp.by_split), default=5) + 2
+    lines.append(f"  {'class':<16}" + "".join(f"{c.name:>{width}}" for c in sp.by_split))
+    order = sorted(range(len(class_names)), key=lambda k: -sum(c.classes[k] for c in sp.by_split))
+    if len(order) > CHART_ROWS:
+        order = [*order[: CHART_ROWS - 10], -1, *order[-10:]]
+    for k in order:
+        if k < 0:
+            lines.append(f"  ... {len(class_names) - CHART_ROWS} more classes ...")
+            continue
+        row = "".join(f"{c.classes[k]:>{width}}" for c in sp.by_split)
+        lines.append(f"  {printable(class_names[k])[:16]:<16}{row}")
+    if sp.groups_checked and not sp.crossing_groups:
+        lines.append("  groups: none has records in more than one split")
+    lines += [f"  problem: {text}"[:200] for text in sp.problems[:10]]
+    return lines
 
 
 def _render_rejects(r: Rejects) -> list[str]:

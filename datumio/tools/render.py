@@ -34,7 +34,8 @@ class ProgressBar:
         if self._disabled:
             return
         if self._bar is None:
-            self._bar = tqdm(total=total, desc=self._desc, unit=self._unit, file=sys.stderr)
+            # total 0: a stream of unknown length (a count without a bar)
+            self._bar = tqdm(total=total or None, desc=self._desc, unit=self._unit, file=sys.stderr)
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from datumio.errors import DatumioError, printable
 from datumio.remote import local_copy
-from datumio.shards.manifest import read_manifest
-from datumio.shards.verify import verify
+from datumio.shards.manifest import Manifest, read_manifest
+from datumio.shards.splits import check_splits
+from datumio.shards.verify import Problem, VerifyReport, verify
 from datumio.tools.render import json_text, progress_bar
 
 EXAMPLES = """\
@@ -27,13 +29,28 @@ datumio verify and datumio-verify are the same command.
 _SHOWN = 50
 
 
-def _field_names(path: str) -> list[str]:
-    """The dataset's field names ([] without fields, or when the manifest does not load:
-    the report then says why)."""
+@dataclass(frozen=True)
+class _Opened:
+    """What :func:`check_splits` reads of a dataset: where it is and its manifest."""
+
+    path: str
+    manifest: Manifest
+
+
+def _manifest(path: str) -> Manifest | None:
+    """The dataset's manifest, or None when it does not load (the report says why)."""
     try:
-        return [spec.name for spec in read_manifest(path).fields]
+        return read_manifest(path)
     except (DatumioError, OSError, ValueError):
+        return None
+
+
+def _check_splits(report: VerifyReport, manifest: Manifest | None) -> list[str]:
+    """Add the problems of the stored split files to ``report``; the split names."""
+    if manifest is None or manifest.splits is None:
         return []
+    report.problems += [Problem(text) for text in check_splits(_Opened(report.path, manifest))]
+    return list(manifest.splits.names)
 
 
 def build_parser(prog: str = "datumio verify") -> argparse.ArgumentParser:
@@ -62,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         report = verify(path, decode=args.decode, progress=bar.update)
     finally:
         bar.close()
+    manifest = _manifest(path)
+    splits = _check_splits(report, manifest)
     if args.json:
         print(json_text(report.to_dict()))
         return 0 if report.ok else 1
@@ -70,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         f"{printable(report.path)}: {report.records_checked} {what} in "
         f"{report.shards_checked} shard(s), {report.seconds:.1f} s"
     )
-    names = _field_names(path)
+    names = [spec.name for spec in manifest.fields] if manifest is not None else []
     if names:
         checks = (
             "CRC32, decoded, int and multilabel values against the index"
@@ -79,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         )
         shown = printable(", ".join(names))
         print(f"fields: {len(names)} ({shown}), every record's checked: {checks}")
+    if splits:
+        print(f"splits: {len(splits)} ({', '.join(splits)}), checked against the index")
     if report.ok:
         print("sound: manifest, index and shards agree; every CRC32 matches")
         return 0

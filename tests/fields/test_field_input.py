@@ -119,9 +119,14 @@ def test_bad_declarations_are_option_errors(fields: dict[str, str], message: str
         datumio.IngestOptions(labels_file="l.csv", fields=fields)
 
 
-def test_fields_need_a_labels_file() -> None:
+def test_fields_need_a_labels_file(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="give labels_file"):
-        datumio.IngestOptions(fields={"x": "int"})
+        datumio.IngestOptions(fields={"x": "int"}, importer="folders")
+    src = tmp_path / "src"  # class folders, told from SRC: no columns for fields
+    _images(src / "a", 1)
+    with pytest.raises(OptionError, match="give labels_file"):
+        datumio.ingest(src, tmp_path / "out.lmdb", fields={"x": "int"})
+    assert not (tmp_path / "out.lmdb").exists()
 
 
 def test_parquet_labels(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import build_dataset, draw_file
 from image_helpers import MakeImage, read_rejects_jsonl
 
 import datumio
@@ -223,3 +224,24 @@ def test_unreadable_labels_files_are_errors(tmp_path: Path, make_image: MakeImag
     bad.write_text('{"path": "a.png", "label": "x"}\n{not json\n', encoding="utf-8")
     with pytest.raises(IngestError, match=r"bad\.jsonl:2: not valid JSON"):
         _run(src, bad, tmp_path / "out")
+
+
+def test_a_split_column_stores_the_splits_and_splits_picks_some(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    rows = ["path,label,split"]
+    for k in range(9):
+        draw_file(src / f"i{k}.png", (6, 6), seed=k)
+        rows.append(f"i{k}.png,{'ab'[k % 2]},{['train', 'val', 'test'][k % 3] if k else ''}")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = build_dataset(src, tmp_path / "all.lmdb", labels_file=str(labels))
+    ds = datumio.open(out)
+    assert ds.split_names == ("val", "test", "train") and "split" not in ds.fields
+    val = datumio.open(out, split="val")
+    assert [val.source(i) for i in range(len(val))] == ["i1.png", "i4.png", "i7.png"]
+    assert len(datumio.open(out, split="train")) == 2  # i0 (no split) is in none
+    some = build_dataset(src, tmp_path / "val.lmdb", labels_file=str(labels), splits=["val"])
+    picked = datumio.open(some)
+    assert len(picked) == 3 and picked.split_names == ("val",)
+    with pytest.raises(datumio.IngestError, match="an append cannot store splits"):
+        datumio.ingest(src, out, labels_file=str(labels), append=True, workers=1)

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from builders import draw_classes
+from split_support import write_splits
 
 import datumio
 from datumio.errors import FormatError, FormatVersionError
@@ -24,6 +26,7 @@ from datumio.shards.manifest import (
     ListedShard,
     Manifest,
     RejectSummary,
+    Splits,
     Stats,
     StatsFiles,
     read_manifest,
@@ -43,8 +46,8 @@ def _draw(root: Path, counts: dict[str, int], seed: int, height: int = 20) -> Pa
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Datasets of every kind the writer makes: rejects and an empty class, groups from a
-    labels file (gray HDF5), a dataset grown by an append (a second index generation), and
-    records with a typed field."""
+    labels file (gray HDF5), a dataset grown by an append (a second index generation),
+    records with a typed field, and stored splits (train, val)."""
     root = tmp_path_factory.mktemp("manifests")
     src = _draw(root / "src", {"ant": 5, "bee": 3, "cow": 0}, seed=7)  # cow: an empty class
     (src / "bee" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
@@ -69,10 +72,12 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     datumio.ingest(more, out["appended"], options(workers=1, append=True))
     with_n = options(workers=1, labels_file=str(numbered), fields={"n": "int"}, shard_records=2)
     datumio.ingest(src, out["fields"], with_n)
+    out["split"] = Path(shutil.copytree(out["folders"], root / "split.lmdb"))
+    write_splits(out["split"], np.array([0, 1, 0, -1, 1, 0, 0, 1]), names=("train", "val"))
     return out
 
 
-KINDS = ["folders", "labels", "appended", "fields"]
+KINDS = ["folders", "labels", "appended", "fields", "split"]
 
 
 def _text(path: Path) -> str:
@@ -283,9 +288,14 @@ def _field_twice(m: dict[str, Any]) -> None:
     m["fields"].append(m["fields"][0])
 
 
+def _more_in_splits_than_records(m: dict[str, Any]) -> None:
+    m["splits"]["counts"]["val"] = 5
+    m["splits"]["class_counts"]["val"] = [5, 0, 0]
+
+
 #: (dataset, damage to one key, how the message starts after the file's name). ``folders``:
 #: 8 records of 3 classes in 4 shards, RGB; ``labels``: gray, 2 groups; ``fields``: an int
-#: field ``n``, 2 shards.
+#: field ``n``, 2 shards; ``split``: ``folders`` split train (4 records), val (3).
 BROKEN = [
     # the top level
     ("folders", _put("backend", value=3), "backend=3; give one of 'lmdb', 'hdf5'"),
@@ -412,6 +422,39 @@ BROKEN = [
     ("folders", _put("dataset_id", value=""), "dataset_id=''; give a non-empty text of at most 64"),
     ("folders", _put("dataset_id", value="x" * 65), "dataset_id='xxxxxxxx"),
     ("folders", _put("dataset_id", value=7), "dataset_id=7; give a non-empty text"),
+    # splits
+    ("split", _put("splits", value=[]), "splits=[]; give an object"),
+    ("split", _put("splits", "names", value=[]), "splits.names=[]; give a non-empty list"),
+    ("split", _put("splits", "names", 1, value="a/b"), "splits.names[1]='a/b'; give a split"),
+    ("split", _put("splits", "names", 1, value="Train"), "splits.names=['train', 'Train']; give"),
+    ("split", _put("splits", "dir", value="../up"), "splits.dir='../up'; give a relative path"),
+    ("split", _drop("splits", "dir"), "splits.dir=None; give a relative path"),
+    ("split", _put("splits", "counts", value=[4, 3]), "splits.counts=[4, 3]; give an object"),
+    ("split", _put("splits", "counts", "val", value=-3), "splits.counts.val=-3; give an int >="),
+    ("split", _drop("splits", "counts", "val"), "splits.counts={'train': 4}; give an entry per"),
+    (
+        "split",
+        _put("splits", "class_counts", "val", value=[1, 1, 1, 0]),
+        "splits.class_counts.val=[1, 1, 1, 0]; give at most 3 counts, one per class name",
+    ),
+    ("split", _put("splits", "class_counts", "val", value=[1, 1, 0]), "splits.class_counts.val"),
+    ("split", _put("splits", "class_counts", value=3), "splits.class_counts=3; give an object"),
+    ("split", _put("splits", "how", value=[]), "splits.how=[]; give an object"),
+    (
+        "split",
+        _put("splits", "counts", "val", value=5),
+        "splits.class_counts.val=[2, 1, 0]; give counts that add up to counts.val=5",
+    ),
+    (
+        "split",
+        _put("splits", "counts", "train", value=6),
+        "splits.class_counts.train=[2, 2, 0]; give counts that add up to counts.train=6",
+    ),
+    (
+        "split",
+        _more_in_splits_than_records,
+        "splits.counts={'train': 4, 'val': 5}; give counts that add up to at most num_records=8",
+    ),
 ]
 
 
@@ -440,6 +483,7 @@ SECTIONS = {
     "stats.files": StatsFiles,
     "rejects": RejectSummary,
     "ingest": IngestRun,
+    "splits": Splits,
 }
 
 

@@ -125,6 +125,7 @@ def test_demo_never_deletes_images_it_did_not_draw(tmp_path: Path) -> None:
         "datumio.tools.ingest_cmd",
         "datumio.tools.inspect_cmd",
         "datumio.tools.preview_cmd",
+        "datumio.tools.split_cmd",
         "datumio.tools.verify_cmd",
     ],
 )

@@ -17,13 +17,14 @@ from tool_helpers import run_python, run_tool
 
 from datumio.tools import cli
 
-COMMANDS = ("demo", "ingest", "inspect", "preview", "verify")
+COMMANDS = ("demo", "ingest", "inspect", "preview", "split", "verify")
 #: The module each command lives in.
 MODULES = {
     "demo": "datumio.tools.demo",
     "ingest": "datumio.tools.ingest_cmd",
     "inspect": "datumio.tools.inspect_cmd",
     "preview": "datumio.tools.preview_cmd",
+    "split": "datumio.tools.split_cmd",
     "verify": "datumio.tools.verify_cmd",
 }
 SETUP_CFG = Path(__file__).resolve().parents[2] / "setup.cfg"
@@ -41,6 +42,7 @@ def test_the_command_table_is_the_one_tested() -> None:
         ("prevew", "preview"),
         ("ingset", "ingest"),
         ("demmo", "demo"),
+        ("splt", "split"),
         ("datumio-verify", "verify"),
         ("--verison", "--version"),
     ],
@@ -57,7 +59,7 @@ def test_an_unrelated_word_lists_the_commands_without_a_guess() -> None:
     done = run_tool("datumio", "frobnicate")
     assert done.returncode == 2
     assert "did you mean" not in done.stderr
-    assert "commands: demo, ingest, inspect, preview, verify" in done.stderr
+    assert "commands: demo, ingest, inspect, preview, split, verify" in done.stderr
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -106,9 +106,10 @@ def test_json_schema_is_stable(dataset: Path, capsys: pytest.CaptureFixture[str]
             "writer",
             "ingest",
             "fields",
+            "splits",
         }
     )
-    assert obj["sampling"] is None and obj["duplicates"] is not None
+    assert obj["sampling"] is None and obj["duplicates"] is not None and obj["splits"] is None
     assert obj["integrity"]["ok"] and not obj["integrity"]["records_read"]
     _, out, _ = inspect(capsys, dataset, "--json", "--no-duplicates", "--sampling", "natural")
     again = json.loads(out)

@@ -24,6 +24,9 @@ def wrong_names() -> None:
     datumio.Sampler(labels, seeds=1)  # E: Unexpected keyword argument "seeds"
     datumio.open("x", max_open_shard=3)  # E: Unexpected keyword argument "max_open_shard"
     datumio.ingest("a", "b.lmdb", workerz=2)  # E: Unexpected keyword argument "workerz"
+    datumio.Writer("b.lmdb", sise=(8, 8))  # E: Unexpected keyword argument "sise" for "Writer"
+    datumio.from_huggingface("a", "b.lmdb", colums={})  # E: Unexpected keyword argument "colums"
+    datumio.split("b.lmdb", vall=0.1)  # E: Unexpected keyword argument "vall"
     Transform(size=8, layuot="HWC")  # E: Unexpected keyword argument "layuot"
 
 
@@ -37,9 +40,12 @@ def wrong_choices() -> None:
     datumio.Sampler(labels, mode="balancd")  # E: Argument "mode" to "Sampler" has incompatible type
     datumio.Sampler(labels, "balancd")  # E: Argument 2 to "Sampler" has incompatible type
     datumio.open("x", verify_crc="yes")  # E: Argument "verify_crc" to "open_dataset"
+    datumio.open("x", split=1)  # E: Argument "split" to "open_dataset" has incompatible type "int"
     datumio.ingest("a", "b.lmdb", encode="gif")  # E: Argument "encode" to "ingest"
     datumio.ingest("a", "b.lmdb", on_error="ignore")  # E: Argument "on_error" to "ingest"
     datumio.ingest("a", "b.lmdb", format="zip")  # E: Argument "format" to "ingest"
+    datumio.ingest("a", "b.lmdb", importer="tfrecord")  # E: Argument "importer" to "ingest"
+    datumio.Writer("b.lmdb", encode="gif")  # E: Argument "encode" to "Writer"
     Transform(size=8, layout="HCW")  # E: Argument "layout" to "Transform" has incompatible type
     Transform(size=8, dtype="float16")  # E: Argument "dtype" to "Transform"
     Transform(size=8, resample="lanczos")  # E: Argument "resample" to "Transform"
@@ -85,6 +91,8 @@ def right_calls(mode: Mode, weights: dict[str, float], ids: dict[int, float]) ->
     datumio.Sampler(labels, options=SamplerOptions(mode="natural"), pad=True)
     datumio.open("x")
     datumio.open("x", verify_crc=False, background=(0, 0, 0), max_open_shards=8)
+    datumio.open("x", split="val").with_split(None).whole()
+    datumio.Loader("x", 64, split="train", sampling="balanced")
     datumio.open("s3://b/x.lmdb", cache_dir="cache", cache_limit=2**30, storage_options={})
     datumio.ingest("a", "b.lmdb")
     datumio.ingest("a", "b.lmdb", IngestOptions(size=(224, 224)), progress=None)
@@ -92,5 +100,14 @@ def right_calls(mode: Mode, weights: dict[str, float], ids: dict[int, float]) ->
     datumio.ingest("a", "b.lmdb", executor="dask", wait=None, class_names=("cat", "dog"))
     datumio.ingest("a", "b.lmdb", class_names=["cat", "dog"])
     datumio.ingest("a", "b.lmdb", executor=ThreadPoolExecutor(2), format="hdf5")
+    datumio.ingest(["a.tar", "b.tar"], "b.lmdb", importer="webdataset", columns={"label": "cls"})
+    datumio.ingest("a", "b.lmdb", importer="coco", labels_file="instances.json", splits=["val"])
+    with datumio.Writer("b.lmdb", class_names=["cat"], fields={"box": "boxes"}, shuffle=True) as w:
+        w.add(np.zeros((4, 4, 3), np.uint8), "cat", group=1, split="train", box=[[0, 0, 2, 2]])
+        w.add(b"...", 0, name="x")
+    reveal_type(w.report)  # N: Revealed type is "datumio.ingest.report.IngestReport | None"
+    datumio.from_webdataset("a-{0..3}.tar", "b.lmdb", workers=1)
+    datumio.from_coco("images", "instances.json", "b.lmdb", short_side=256)
+    datumio.split("b.lmdb", val=0.1, test=0.1, seed=0)
     Transform(size=224, layout="HWC", dtype="uint8", resample="nearest", backend="pillow")
     Transform(size=(224, 160), fill_mode="edge", flip=0.5, zoom_range=(0.9, 1.1))
