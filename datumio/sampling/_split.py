@@ -141,14 +141,15 @@ def held_out_counts(class_counts: npt.ArrayLike, shares: np.ndarray) -> np.ndarr
     more (train must keep one), the one furthest above its exact target gives one back.
     """
     n = np.asarray(class_counts, np.int64)
-    exact = n[:, None] * shares[None, 1:]
+    # rounded to 9 places: 50 x 0.29 is 14.499999999999998 in floats, 14.5 in fact
+    exact = np.round(n[:, None] * shares[None, 1:], 9)
     counts = np.floor(exact + 0.5).astype(np.int64)
     room = np.maximum(n - 1, 0)
     for _ in range(shares.size):  # each pass gives back one record per class over
         over = counts.sum(axis=1) > room
         if not over.any():
             break
-        # rounded: 10 x 0.36 is 3.5999999999999996, and a tie goes to the first split
+        # rounded: 4 - 3.6 and 3 - 2.6 tie, and a tie goes to the first split
         above = np.where(counts > 0, np.round(counts - exact, 9), -np.inf)
         give = np.argmax(above, axis=1)
         rows = np.flatnonzero(over)
