@@ -5,8 +5,9 @@ first called), and says how to install it when it is missing; ``import datumio``
 ``import datumio.adapters``) imports no framework at all:
 
 * :mod:`datumio.adapters.torch`: ``TorchIterable`` (an ``IterableDataset`` for
-  ``DataLoader(ds, batch_size=None)``, zero-copy tensors) and ``TorchSampler`` (a
-  ``torch.utils.data.Sampler`` for your own ``Dataset``).
+  ``DataLoader(ds, batch_size=None)``, zero-copy tensors), ``TorchSampler`` (a
+  ``torch.utils.data.Sampler`` for your own ``Dataset``) and ``MapDataset`` with ``collate``
+  (a map-style ``Dataset`` applying a ``Transform`` per record).
 * :mod:`datumio.adapters.keras`: ``KerasDataset``, a Keras 3 ``PyDataset``.
 * :mod:`datumio.adapters.tf`: ``tf_dataset(loader)``, a ``tf.data.Dataset`` with a full
   ``output_signature``.

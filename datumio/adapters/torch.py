@@ -1,4 +1,5 @@
-"""PyTorch adapters: a zero-copy ``IterableDataset`` over a Loader, and a ``Sampler``.
+"""PyTorch adapters: a zero-copy ``IterableDataset`` over a Loader, a ``Sampler``, and a
+map-style ``Dataset`` with its ``collate`` (:mod:`datumio.adapters.torch_map`).
 
 Importing this module imports ``torch`` (without it, an ``ImportError`` says how to install
 it); ``import datumio`` and ``import datumio.adapters`` never do.
@@ -43,8 +44,9 @@ except ImportError as exc:
     raise missing(__name__, "torch", exc) from exc
 
 from datumio.adapters import torch_handoff
+from datumio.adapters.torch_map import MapDataset, Sample, collate
 
-__all__ = ["TorchIterable", "TorchSampler"]
+__all__ = ["MapDataset", "Sample", "TorchIterable", "TorchSampler", "collate"]
 
 _NUM_WORKERS_MESSAGE = (
     "TorchIterable runs inside a DataLoader worker process (DataLoader(num_workers > 0)). "
@@ -145,7 +147,8 @@ class TorchIterable(IterableDataset[Any]):
                 loader.defer_finish()
 
     def __len__(self) -> int:
-        """Batches in a full epoch: ``len(loader)``."""
+        """Batches of the current epoch from where it began: ``len(loader)`` (the rest of
+        the saved epoch after :meth:`load_state_dict`)."""
         return len(self.loader)
 
     def set_epoch(self, epoch: int) -> None:
@@ -279,7 +282,8 @@ class TorchSampler(TorchSamplerBase[int]):
 
     Iterating yields this rank's indices (ints) for the rest of the current epoch, then
     moves to the next epoch; ``set_epoch(e)`` moves to epoch ``e`` (no-op when already
-    there). ``len()`` is the number of indices per epoch on this rank.
+    there). ``len()`` is the number of indices of the current epoch on this rank from where
+    it began: the whole epoch, or after :meth:`load_state_dict` the rest of the saved one.
 
     Args:
         dataset_or_labels: a labels array (or tensor), a datumio Dataset, or a dataset with
@@ -313,10 +317,12 @@ class TorchSampler(TorchSamplerBase[int]):
         mode = given_way(mode, keywords.get("weights"), keywords.get("power"))
         #: The datumio Sampler that draws the indices.
         self.sampler = Sampler(_labels_of(dataset_or_labels), mode, groups=groups, **keywords)
+        self._origin = (0, 0)  # (epoch, position) the current epoch was resumed at
 
     def __len__(self) -> int:
-        """Indices per epoch on this rank."""
-        return len(self.sampler)
+        """Indices of the current epoch on this rank, from where it began."""
+        epoch, position = self._origin
+        return len(self.sampler) - (position if epoch == self.sampler.epoch else 0)
 
     @property
     def epoch(self) -> int:
@@ -325,15 +331,20 @@ class TorchSampler(TorchSamplerBase[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Move to ``epoch`` at its start (no-op when already in it, to keep a resume)."""
+        moved = epoch != self.sampler.epoch
         self.sampler.set_epoch(epoch)
+        if moved:
+            self._origin = (0, 0)
 
     def state_dict(self) -> dict[str, Any]:
         """The sampler's place (:meth:`datumio.sampling.Sampler.state_dict`)."""
         return self.sampler.state_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from :meth:`state_dict` (:meth:`datumio.sampling.Sampler.load_state_dict`)."""
+        """Resume from :meth:`state_dict` (:meth:`datumio.sampling.Sampler.load_state_dict`):
+        the next iteration, and ``len()``, are the rest of the saved epoch."""
         self.sampler.load_state_dict(state)
+        self._origin = (self.sampler.epoch, self.sampler.position)
 
     def __iter__(self) -> Iterator[int]:
         """This rank's indices for the rest of the epoch, then the next epoch."""
@@ -347,8 +358,11 @@ class TorchSampler(TorchSamplerBase[int]):
 def _labels_of(dataset_or_labels: object) -> npt.ArrayLike | ClassIndex:
     """What :class:`Sampler` accepts: a datumio dataset, or a labels array.
 
-    torchvision datasets keep labels in ``targets`` (``ImageFolder``, ``CIFAR10``).
+    torchvision datasets keep labels in ``targets`` (``ImageFolder``, ``CIFAR10``); a
+    :class:`MapDataset` is sampled by its datumio dataset's class index.
     """
+    if isinstance(dataset_or_labels, MapDataset):
+        return dataset_or_labels.dataset
     if hasattr(dataset_or_labels, "labels") or hasattr(dataset_or_labels, "class_offsets"):
         return cast(ClassIndex, dataset_or_labels)
     targets = getattr(dataset_or_labels, "targets", None)

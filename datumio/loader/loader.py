@@ -170,6 +170,8 @@ class Loader:
         self.stats = LoaderStats()
         self._epoch = sampler.epoch
         self._position = sampler.position
+        #: Where the current epoch began on this Loader: 0, or the place it was resumed at.
+        self._origin = sampler.position
         self._generation = 0
         #: What started the current generation (names what ended an older iterator).
         self._turned_by = ""
@@ -333,8 +335,20 @@ class Loader:
     # -- epochs and state -----------------------------------------------------------------
 
     def __len__(self) -> int:
-        """Batches in a full epoch on this rank."""
-        return self.sampler.num_batches(self.options.batch_size, self.options.drop_last)
+        """Batches of the current epoch on this rank, from where the epoch began: the whole
+        epoch, or after :meth:`load_state_dict` the rest of the saved one. It stays the same
+        while a loop runs (see :attr:`batches_left` for what is still to come)."""
+        return self._batches_from(self._origin)
+
+    @property
+    def batches_left(self) -> int:
+        """Batches still to come in the current epoch: the next ``iter()`` yields these (the
+        whole epoch before it starts, fewer after a resume or part-way through)."""
+        return self._batches_from(self._position)
+
+    def _batches_from(self, position: int) -> int:
+        opts = self.options
+        return self.sampler.num_batches(opts.batch_size, opts.drop_last, position)
 
     @property
     def epoch(self) -> int:
@@ -350,7 +364,7 @@ class Loader:
         if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 0:
             raise OptionError(f"epoch must be a non-negative int, got {epoch!r}")
         if int(epoch) != self._epoch:
-            self._epoch, self._position = int(epoch), 0
+            self._epoch, self._position, self._origin = int(epoch), 0, 0
             self._turn(f"set_epoch({int(epoch)}) was called")
 
     def state_dict(self) -> dict[str, Any]:
@@ -378,6 +392,7 @@ class Loader:
         epoch, position = check_resume(state, self.options, self.sampler, self.dataset)
         self.sampler.load_state_dict(state["sampler"])
         self._epoch, self._position = epoch, position
+        self._origin = position
         self._turn("load_state_dict() was called")
 
     # -- iteration ------------------------------------------------------------------------
@@ -447,7 +462,7 @@ class Loader:
                 del batch
                 self._check_current(gen, yielded, len(starts))
                 t0 = time.perf_counter()
-            self._epoch, self._position = epoch + 1, 0
+            self._epoch, self._position, self._origin = epoch + 1, 0, 0
         finally:
             for done in pending.values():
                 if isinstance(done, BatchDone):  # a failed batch's slot went back already

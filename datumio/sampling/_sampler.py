@@ -18,7 +18,7 @@ a pure function of (seed, epoch, position): the same in every process, with no s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy.typing as npt
 from datumio.errors import OptionError
 from datumio.sampling._class_index import ClassIndex
 from datumio.sampling._distributed import resolve_rank
+from datumio.sampling._elastic import Remainder, merge, remainder
 from datumio.sampling._feistel import U64, derive_keys, permute
 from datumio.sampling._locality import local_order, lockstep_order
 from datumio.sampling._options import Mode, SamplerKeywords, SamplerOptions
@@ -156,13 +157,20 @@ class Sampler:
             self._rank_size = -(-epoch_size // self._world)
         self._epoch = 0
         self._position = 0
+        #: The rest of an epoch begun on another world (``load_state_dict`` of a merged state).
+        self._rest: Remainder | None = None
         self._keys: dict[int, U64] = {}
 
     # -- properties -------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        """Records per epoch for this rank."""
-        return self._rank_size
+        """Records of the current epoch for this rank (an epoch resumed on another world
+        size: its rest, split over this world)."""
+        return self._size(self._epoch)
+
+    def _size(self, epoch: int) -> int:
+        rest = self._rest
+        return rest.rank_size if rest is not None and rest.epoch == epoch else self._rank_size
 
     @property
     def epoch(self) -> int:
@@ -240,9 +248,10 @@ class Sampler:
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         if pos.size == 0:
             return np.empty(0, dtype=np.int64)
-        if int(pos.min()) < 0 or int(pos.max()) >= self._rank_size:
+        size = self._size(epoch)
+        if int(pos.min()) < 0 or int(pos.max()) >= size:
             raise OptionError(
-                f"positions must lie in [0, {self._rank_size}) (len(sampler)), "
+                f"positions must lie in [0, {size}) (len(sampler) in epoch {epoch}), "
                 f"got [{int(pos.min())}, {int(pos.max())}]"
             )
         keys = self._epoch_keys(epoch)
@@ -250,6 +259,9 @@ class Sampler:
             return self._local_plan(epoch)[pos * self._world + self._rank]
         if self.options.stratified:
             slots = self._stratified_slots(pos, keys)
+        elif self._rest is not None and self._rest.epoch == epoch:
+            rest = self._rest.plan_positions(pos, self._rank)
+            slots = permute(rest, self._epoch_size, keys[0]).astype(np.int64)
         else:
             plan_pos = pos * self._world + self._rank
             if self.options.pad:
@@ -301,9 +313,11 @@ class Sampler:
 
     def epoch_ids(self, epoch: int | None = None) -> I64:
         """Return every record id this rank draws in ``epoch`` (default: current), in order."""
-        out = np.empty(self._rank_size, dtype=np.int64)
-        for start in range(0, self._rank_size, _CHUNK):
-            stop = min(start + _CHUNK, self._rank_size)
+        epoch = self._epoch if epoch is None else int(epoch)
+        size = self._size(epoch)
+        out = np.empty(size, dtype=np.int64)
+        for start in range(0, size, _CHUNK):
+            stop = min(start + _CHUNK, size)
             out[start:stop] = self.ids_at(np.arange(start, stop, dtype=np.int64), epoch)
         return out
 
@@ -320,10 +334,18 @@ class Sampler:
             )
         return size
 
-    def num_batches(self, batch_size: int | None = None, drop_last: bool = True) -> int:
-        """Batches per epoch on this rank (equal on every rank)."""
+    def num_batches(
+        self, batch_size: int | None = None, drop_last: bool = True, start: int = 0
+    ) -> int:
+        """Batches of the current epoch on this rank from position ``start`` (default: the
+        whole epoch; equal on every rank)."""
         size = self._batch_size(batch_size)
-        return self._rank_size // size if drop_last else -(-self._rank_size // size)
+        left = max(self._size(self._epoch) - start, 0)
+        return left // size if drop_last else -(-left // size)
+
+    def batches_left(self, batch_size: int | None = None, drop_last: bool = True) -> int:
+        """Batches :meth:`batches` yields from here: the rest of the current epoch."""
+        return self.num_batches(batch_size, drop_last, self._position)
 
     def check_batches(self, batch_size: int | None = None, drop_last: bool = True) -> int:
         """:meth:`num_batches`, refusing an epoch without a batch (every epoch would yield
@@ -365,8 +387,9 @@ class Sampler:
 
     def _iterate(self, size: int, drop_last: bool) -> Iterator[I64]:
         epoch, start = self._epoch, self._position
-        remaining = self._rank_size - start
-        stop = start + (remaining // size) * size if drop_last else self._rank_size
+        rank_size = self._size(epoch)
+        remaining = rank_size - start
+        stop = start + (remaining // size) * size if drop_last else rank_size
         for lo in range(start, stop, size):
             hi = min(lo + size, stop)
             ids = self.ids_at(np.arange(lo, hi, dtype=np.int64), epoch)
@@ -393,21 +416,73 @@ class Sampler:
             "rank": self._rank,
             "num_records": self.num_records,
             "options": self.options.fingerprint(),
+            **({"elastic": self._rest.saved} if self._rest and self._resuming() else {}),
         }
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from :meth:`state_dict` output (any rank's: positions match across ranks).
+    def _resuming(self) -> bool:
+        """The current epoch is the rest of one begun on another world size."""
+        return self._rest is not None and self._rest.epoch == self._epoch
+
+    @staticmethod
+    def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """One state of the whole world from every rank's :meth:`state_dict` (saved at one
+        checkpoint): any rank of a new world, of any size, loads it with
+        :meth:`load_state_dict` and the new ranks serve what is left of the epoch.
 
         Raises:
-            OptionError: another format, seed, world size, dataset size or options.
+            OptionError: a rank missing or given twice, states of other runs or epochs.
         """
+        return merge(states)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state_dict` output (any rank's: positions match across ranks),
+        or from :meth:`merge_states` output on any world size.
+
+        Raises:
+            OptionError: another format, seed, world size (for one rank's state), dataset
+                size or options; a merged state of a stratified or ``locality=`` sampler on
+                another world size (or with ranks at different positions).
+        """
+        state, rest = self._rest_in(state)
         expected = {
             "seed": self.options.seed,
             "world_size": self._world,
             "num_records": self.num_records,
             "options": self.options.fingerprint(),
         }
-        self._epoch, self._position = check_state(state, expected, self._rank_size)
+        self._epoch, self._position = check_state(
+            state, expected, self._rank_size if rest is None else rest.rank_size
+        )
+        self._rest = rest
+
+    def _rest_in(self, state: Mapping[str, Any]) -> tuple[Mapping[str, Any], Remainder | None]:
+        """The state to check as one rank's, and the rest of an epoch it resumes on another
+        world size (None: a plain resume)."""
+        if not isinstance(state, Mapping):
+            return state, None
+        saved = state.get("elastic")
+        if isinstance(saved, Mapping):
+            return state, self._remainder({**saved, "epoch": state.get("epoch")})
+        if "positions" not in state:
+            return state, None
+        mine = {**state, "world_size": self._world, "position": 0}
+        fixed = {"seed": self.options.seed, "num_records": self.num_records}
+        check_state(mine, {**fixed, "options": self.options.fingerprint()}, 0)
+        positions = state["positions"]
+        if state.get("world_size") == self._world and len(set(map(str, positions))) == 1:
+            return {**mine, "position": positions[0]}, None  # lockstep, same world: plain
+        if self.options.stratified or self.options.locality:
+            kind = "stratified" if self.options.stratified else "locality="
+            raise OptionError(
+                f"cannot resume a {kind} sampler on world_size {self._world} from ranks of "
+                f"world_size {state.get('world_size')!r} at positions {positions!r}: its plan "
+                "is laid out for the world size and positions it was saved at; resume it on "
+                "that world size from any rank's state, or at the end of the epoch"
+            )
+        return mine, self._remainder(state)
+
+    def _remainder(self, saved: Mapping[str, Any]) -> Remainder:
+        return remainder(saved, self._epoch_size, self.options.pad, self._world)
 
     def plan(self) -> SamplingPlan:
         """Return the per-class draws, unique records, repeats and fraction seen per epoch."""

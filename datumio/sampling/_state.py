@@ -10,6 +10,10 @@ from datumio.errors import OptionError
 STATE_FORMAT = "datumio.sampler/1"
 #: The format of ``Loader.state_dict()`` (``datumio.loader``), which holds a sampler's state.
 LOADER_STATE_FORMAT = "datumio.loader/1"
+_OTHER_WORLD = (
+    ", or, to resume on another world size, load Sampler.merge_states() of every rank's "
+    "state (one rank's position says nothing of what the other ranks served)"
+)
 
 
 def _json_norm(value: object) -> object:
@@ -116,7 +120,7 @@ def check_state(
         if _json_norm(theirs) != _json_norm(mine):
             raise OptionError(
                 f"cannot resume: the state has {name}={theirs!r} but this sampler has "
-                f"{mine!r}; build the Sampler with the same {name} (a different world_size "
-                "changes which positions each rank owns, so positions are not remapped)"
+                f"{mine!r}; build the Sampler with the same {name}"
+                + (_OTHER_WORLD if name == "world_size" else "")
             )
     return check_place(state, rank_size, "Sampler")

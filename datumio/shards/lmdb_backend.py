@@ -191,6 +191,11 @@ def _acquire_env(path: str) -> Any:
     key = os.path.realpath(path)
     with _SHARED_LOCK:
         if os.getpid() != _SHARED_PID:  # inherited through fork: the parent's, not ours
+            # py-lmdb refuses to open a file an inherited environment holds until it is
+            # closed in this process; read-only and lock-free, closing it here (unmap, close
+            # this process's descriptor) leaves the parent's untouched.
+            for env, _ in _SHARED_ENVS.values():
+                env.close()
             _SHARED_ENVS.clear()
             _SHARED_PID = os.getpid()
         env, count = _SHARED_ENVS.get(key, (None, 0))

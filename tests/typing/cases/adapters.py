@@ -14,7 +14,7 @@ import datumio
 from datumio.adapters.jax import jax_loader, process_rank
 from datumio.adapters.keras import KerasDataset
 from datumio.adapters.tf import output_shapes, tf_dataset
-from datumio.adapters.torch import TorchIterable, TorchSampler
+from datumio.adapters.torch import MapDataset, TorchIterable, TorchSampler, collate
 
 labels = np.repeat(np.arange(3), [30, 10, 5])
 loader = datumio.Loader("out.lmdb", 64, workers=2)
@@ -26,6 +26,7 @@ reveal_type(TorchSampler)  # N: Revealed type is "def (object, Literal['natural'
 reveal_type(KerasDataset)  # N: Revealed type is "def (loader: datumio.loader
 reveal_type(jax_loader)  # N: Revealed type is "def (dataset: datumio.shards.dataset.Dataset
 reveal_type(tf_dataset)  # N: Revealed type is "def (loader: datumio.loader
+reveal_type(MapDataset)  # N: Revealed type is "def (path_or_dataset: datumio.shards.dataset.Dataset
 
 # -- right calls ----------------------------------------------------------------------------
 
@@ -34,6 +35,10 @@ reveal_type(feed.device)  # N: Revealed type is "torch._C.device | None"
 sampler = TorchSampler(labels, "power", power=0.5, seed=1, rank=0, world_size=2)
 reveal_type(sampler.epoch)  # N: Revealed type is "int"
 indices: list[int] = list(sampler)
+pictures = MapDataset("out.lmdb", datumio.Transform(size=(64, 64)), split="val", seed=1)
+reveal_type(pictures[0])  # N: Revealed type is "tuple[torch._tensor.Tensor, int] | dict[str
+reveal_type(collate([pictures[0]]))  # N: Revealed type is "list[torch._tensor.Tensor] | dict[
+TorchSampler(pictures, "natural")
 TorchSampler(labels, weights={0: 1.0, 1: 2.0}, epoch_size=16, pad=True)
 TorchSampler(labels, mode="natural", groups=labels)
 TorchSampler(labels, None, stratified=True, batch_size=8)
@@ -53,6 +58,8 @@ TorchSampler(labels, power="0.5")  # E: Argument "power" to "TorchSampler" has i
 TorchIterable(loader, devcie="cpu")  # E: Unexpected keyword argument "devcie" for "TorchIterable"
 TorchIterable(loader, ahead="2")  # E: Argument "ahead" to "TorchIterable" has incompatible type
 TorchIterable("out.lmdb")  # E: Argument 1 to "TorchIterable" has incompatible type "str"
+MapDataset("out.lmdb", splt="val")  # E: Unexpected keyword argument "splt" for "MapDataset"
+MapDataset("out.lmdb", (64, 64))  # E: Argument 2 to "MapDataset" has incompatible type
 KerasDataset(loader, worker=2)  # E: Unexpected keyword argument "worker" for "KerasDataset"
 jax_loader("out.lmdb", 64, workerz=2)  # E: Unexpected keyword argument "workerz" for "jax_loader"
 jax_loader("out.lmdb", 64, sampling="balancd")  # E: Argument "sampling" to "jax_loader" has
