@@ -60,9 +60,7 @@ def share(images: Sequence[object]) -> tuple[SharedImages, Segment] | None:
         return None
     shared = SharedImages(name, size, places)
     for k, view in shared.arrays(segment).items():
-        image = images[k]
-        assert isinstance(image, np.ndarray)
-        np.copyto(view, image)
+        np.copyto(view, np.asarray(images[k]))  # an array: ``places`` holds arrays only
     return shared, segment
 
 

@@ -183,14 +183,14 @@ class StreamRun:
         try:
             if len(self._chunk) or self._number == 0:
                 self._flush()
-            assert self._run is not None and self._tmp is not None
+            run, tmp = self._building()
             records = Records()
-            read_sidecars(self._tmp, self._run.finish(), records)
+            read_sidecars(tmp, run.finish(), records)
             if self.options.shuffle and records.shards:
-                records = self._shuffled(self._tmp, records)
+                records = self._shuffled(tmp, records)
             self._pool.close()
             self._release(self._number)
-            manifest = self._finish(self._tmp, records)
+            manifest = self._finish(tmp, records)
             self._tmp = None
         except BaseException as exc:
             self.abort(exc)
@@ -202,7 +202,7 @@ class StreamRun:
             rejects=self.rejects.items,
             files_seen=self._seen,
             seconds=time.perf_counter() - self._started,
-            shards_reused=self._run.reused,
+            shards_reused=run.reused,
         )
 
     def abort(self, exc: BaseException) -> BaseException:
@@ -237,21 +237,31 @@ class StreamRun:
         limit = self.options.shard_records or CHUNK_RECORDS
         return len(chunk) >= limit or chunk.bytes >= min(self.options.shard_bytes, CHUNK_BYTES)
 
+    def _building(self) -> tuple[ShardRun, str]:
+        """The run's shard tasks and build directory.
+
+        Raises:
+            IngestError: :meth:`start` was not called (or the run already ended).
+        """
+        if self._run is None or self._tmp is None:
+            raise IngestError(f"the run writing {self.out} is not started, or has ended")
+        return self._run, self._tmp
+
     def _flush(self) -> None:
         chunk, self._chunk = self._chunk, Chunk()
         if not self.fields.fixed:
             self.fields.fix(chunk.values)
             chunk = self._checked(chunk)
-        assert self._run is not None and self._tmp is not None
+        run, tmp = self._building()
         spec = work_spec(self._root, self.options, self.fields.specs())
         images: tuple[Any, ...] = tuple(chunk.images)
         shared = share(images) if self._share else None
         if shared is not None:
             self._segments[self._number] = shared[1]
             images = tuple(None if isinstance(i, np.ndarray) else i for i in images)
-        self._run.submit(
+        run.submit(
             ShardTask(
-                root=self._tmp,
+                root=tmp,
                 number=self._number,
                 rels=tuple(chunk.paths),
                 names=tuple(chunk.names) if chunk.names != chunk.paths else None,
@@ -269,7 +279,7 @@ class StreamRun:
             )
         )
         self._number += 1
-        self._release(len(self._run.numbers))
+        self._release(len(run.numbers))
 
     def _release(self, answered: int) -> None:
         """Unlink the segments of the first ``answered`` shards (their tasks are done)."""
@@ -297,7 +307,8 @@ class StreamRun:
         return kept
 
     def _shuffled(self, tmp: str, records: Records) -> Records:
-        assert self._running is not None
+        if self._running is None:
+            raise IngestError(f"the run writing {self.out} has no executor to shuffle with")
         return shuffle_records(
             tmp,
             records,
