@@ -134,11 +134,17 @@ def check_paths(src: str, out: str, options: IngestOptions) -> None:
     inside = out_real == src_real or out_real.startswith(src_real.rstrip(os.sep) + os.sep)
     if inside and not table:
         raise IngestError(f"output {out} is inside the input {src}; write it somewhere else")
-    if options.append or not os.path.lexists(out):
+    if not options.append:
+        check_new_out(out, options, protected_paths(src, options))
+
+
+def check_new_out(out: str, options: IngestOptions, protected: list[str]) -> None:
+    """OUT is free, or ``overwrite`` may replace what is there (never ``protected``)."""
+    if not os.path.lexists(out):
         return
     if not options.overwrite:
         raise IngestError(f"{out} already exists; pass --overwrite to replace it")
-    atomic.check_replaceable(out, protected_paths(src, options))
+    atomic.check_replaceable(out, protected)
 
 
 def plan_tasks(

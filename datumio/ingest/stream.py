@@ -41,6 +41,7 @@ from datumio.ingest.lock import writer_lock
 from datumio.ingest.options import IngestOptions, recorded_options
 from datumio.ingest.pipeline import (
     Events,
+    check_new_out,
     executor_for,
     no_usable_image,
     tidy_build_dir,
@@ -342,8 +343,9 @@ class StreamRun:
             self._events("finalize")
             self._events("publish")
         tidy_build_dir(tmp)
-        protected = [self._source.where] if os.path.exists(self._source.where) else []
-        atomic.publish(tmp, self.out, self.options.overwrite, protected, self._events)
+        atomic.publish(
+            tmp, self.out, self.options.overwrite, _protected(self._source), self._events
+        )
         return manifest
 
 
@@ -351,8 +353,8 @@ def local_out(out: str | os.PathLike[str], kind: str) -> str:
     """OUT as an absolute local path; a URL is refused (streams write locally)."""
     if is_url(out):
         raise IngestError(
-            f"{kind} input to a URL ({public(os.fspath(out))}) is not supported: write the "
-            "dataset to a local directory, then publish it (datumio.remote.publish)"
+            f"{kind} writes a local dataset, not {public(os.fspath(out))}: write it locally, "
+            "then publish it with datumio.remote.publish"
         )
     return os.path.abspath(os.fspath(out))
 
@@ -363,12 +365,13 @@ def _check_out(out: str, options: IngestOptions, source: Source) -> None:
             f"{source.kind}: append is for folders and labels files; write the new samples "
             "to a dataset of their own (or ingest them as files with --append)"
         )
-    if not os.path.lexists(out):
-        return
-    if not options.overwrite:
-        raise IngestError(f"{out} already exists; pass --overwrite to replace it")
+    check_new_out(out, options, _protected(source))
+
+
+def _protected(source: Source) -> list[str]:
+    """What OUT must never hold: the source's input, when it is a local path."""
     where = source.where
-    atomic.check_replaceable(out, [os.path.abspath(where)] if os.path.exists(where) else [])
+    return [os.path.abspath(where)] if os.path.exists(where) else []
 
 
 def _fingerprint(source: Source, options: IngestOptions, out: str) -> str:

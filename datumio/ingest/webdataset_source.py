@@ -30,7 +30,6 @@ from datumio.ingest.samples import Sample, Source
 from datumio.ingest.sources import Reject
 from datumio.ingest.stream import write_source
 from datumio.ingest.webdataset_tars import Members, TarInput, read_tar, shown, tar_paths
-from datumio.remote.urls import is_url, public
 
 #: Member extensions that are an image (the first one of a sample is its image).
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "ppm", "pgm", "bmp", "tif", "tiff")
@@ -100,11 +99,6 @@ def from_webdataset(
         IngestError: see :func:`webdataset_source`; ``out`` is a URL; every error of an
             ingest.
     """
-    if is_url(out):
-        raise IngestError(
-            f"from_webdataset writes a local dataset, not {public(os.fspath(out))}: write it "
-            "locally, then publish it with datumio.remote.publish"
-        )
     chosen = {**overrides, "importer": "webdataset"}
     merged = on_top(IngestOptions, options, chosen, "from_webdataset")
     return write_source(webdataset_source(urls, merged), out, merged)
