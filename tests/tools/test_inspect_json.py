@@ -123,6 +123,20 @@ def _build(root: Path) -> Path:
     return out
 
 
+def _flip_note_bits(shards: Path, local: int) -> None:
+    """Flip one bit of every copy of record ``local``'s note in the shard files, in place:
+    the value the reader reads, and any stale copy in a free page (a writer that does not
+    clear its pages leaves such copies, so the first one found need not be the live one)."""
+    note = f"{MARKER}{local}".encode()
+    for shard in shards.iterdir():
+        data = bytearray(shard.read_bytes())
+        at = data.find(note)
+        while at >= 0:
+            data[at + 3] ^= 0x01
+            at = data.find(note, at + 1)
+        shard.write_bytes(bytes(data))
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build(tmp_path_factory.mktemp("inspect-json"))
@@ -266,12 +280,7 @@ def test_a_record_whose_fields_fail_their_crc32(
 
     damaged = tmp_path / "damaged.lmdb"
     shutil.copytree(dataset, damaged)
-    for shard in (damaged / "shards").iterdir():  # one bit of record 1's note
-        data = bytearray(shard.read_bytes())
-        at = data.find(f"{MARKER}1".encode())
-        if at >= 0:
-            data[at + 3] ^= 0x01
-            shard.write_bytes(bytes(data))
+    _flip_note_bits(damaged / "shards", 1)  # one bit of record 1's note
     code, obj, err = _inspect(capsys, damaged, "--record", 1, "--json")
     assert code == 1 and "record 1" in err and "CRC32" in err
     assert list(obj) == [*RECORD_KEYS, "fields_error"] and obj["fields"] is None
