@@ -943,4 +943,48 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         guarantee="ingest.md: a resumed run reuses the shards it finished",
     ),
+    Mutant(
+        name="loader-elastic-seeds-by-rank-position",
+        path="datumio/loader/loader.py",
+        old="""        plan_positions = self.sampler.plan_positions(positions, epoch)""",
+        new="""        plan_positions = positions * self.sampler.world_size + self.sampler.rank""",
+        tests=(
+            "tests/loader/test_loader_elastic.py::"
+            "test_a_record_served_after_the_resume_has_the_pixels_of_the_uninterrupted_run",
+        ),
+        guarantee="loader.md: after an elastic resume a record keeps its pixels",
+    ),
+    Mutant(
+        name="torchvision-pipeline-unseeded",
+        path="datumio/augment/bridge_torchvision.py",
+        old="""    torch.default_generator.manual_seed(seed)""",
+        new="""    pass""",
+        tests=(
+            "tests/augment/test_pipeline_bridges.py::"
+            "test_a_sample_equals_the_same_pipeline_run_outside_datumio",
+        ),
+        guarantee="augment.md: a pipeline's draws depend on (seed, epoch, position) only",
+    ),
+    Mutant(
+        name="pipeline-boxes-left-as-stored",
+        path="datumio/loader/fields.py",
+        old="""            out.append(Boxes(result[name], result.get(f"{name}_classes")))""",
+        new="""            out.append(value)""",
+        tests=(
+            "tests/augment/test_pipeline_bridges.py::"
+            "test_a_pipeline_function_gets_the_record_and_its_fields",
+        ),
+        guarantee="augment.md: boxes come back as the pipeline left them",
+    ),
+    Mutant(
+        name="lightning-other-world-loads-rank-zero-only",
+        path="datumio/adapters/lightning.py",
+        old="""    return Loader.merge_states(ranks)""",
+        new="""    return {**state, "sampler": {**sampler, "world_size": 1}}""",
+        tests=(
+            "tests/adapters/test_lightning.py::"
+            "test_a_checkpoint_of_two_ranks_resumes_on_one_with_each_record_once",
+        ),
+        guarantee="adapters.md: a Lightning checkpoint resumes on another number of ranks",
+    ),
 )

@@ -50,7 +50,8 @@ LOOSE_MODULES = frozenset(
 
 #: Floors inside datumio.augment, lowest first: a module imports only from lower floors.
 AUGMENT_FLOORS: tuple[tuple[str, ...], ...] = (
-    ("opencv_probe", "seeds", "jpeg"),  # leaves: nothing from augment
+    # leaves: nothing from augment
+    ("opencv_probe", "seeds", "jpeg", "bridge_torchvision", "bridge_albumentations"),
     ("spec",),
     ("params",),
     ("geometry",),
@@ -58,6 +59,7 @@ AUGMENT_FLOORS: tuple[tuple[str, ...], ...] = (
     ("warp",),
     ("photometric", "normalize", "finish", "device", "annotations"),
     ("pipeline",),
+    ("records",),
     ("__init__",),
 )
 

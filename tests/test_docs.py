@@ -1,9 +1,10 @@
 """The documentation, tested: every example a reader copies runs as written.
 
-* Every ```python block of README.md and docs/*.md runs as a script in a fresh interpreter,
-  in its own directory that holds the names the docs use: ``images/`` and
-  ``datumio-demo/`` (drawn by ``datumio demo``), ``out.lmdb`` (the demo's dataset; left out
-  for a block that ingests into it) and ``out.h5`` (the same images in HDF5). A block
+* Every ```python block of README.md and docs/*.md runs as a script in a fresh interpreter
+  (two at a time, before the first of their tests), in its own directory that holds the
+  names the docs use: ``images/`` and ``datumio-demo/`` (drawn by ``datumio demo``),
+  ``out.lmdb`` (the demo's dataset; left out for a block that ingests into it) and
+  ``out.h5`` (the same images in HDF5). A block
   preceded by ``<!-- fragment: REASON -->`` cannot run here: it is skipped, and the
   fragments must be exactly those of :data:`FRAGMENTS`. A block preceded by
   ``<!-- continues the block above -->`` runs after the page's previous python block (it
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -43,6 +45,7 @@ from pathlib import Path
 
 import pytest
 from console import console_argv
+from side_by_side import side_by_side
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,9 +79,15 @@ COMMAND_TIMEOUT_S = 60
 
 #: ``datumio`` and its ``datumio-COMMAND`` forms.
 TOOL = re.compile(r"datumio(?:-[a-z]+)?")
-FRAMEWORKS = ("torch", "keras", "tensorflow", "jax")
+FRAMEWORKS = ("torch", "keras", "tensorflow", "jax", "torchvision", "albumentations")
 #: ``datumio.adapters.X`` needs framework FRAMEWORK_OF_ADAPTER[X].
-FRAMEWORK_OF_ADAPTER = {"torch": "torch", "keras": "keras", "tf": "tensorflow", "jax": "jax"}
+FRAMEWORK_OF_ADAPTER = {
+    "torch": "torch",
+    "keras": "keras",
+    "tf": "tensorflow",
+    "jax": "jax",
+    "lightning": "pytorch_lightning",
+}
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})\s*([\w+-]*)\s*$")
 _MARKER = re.compile(r"^<!--\s*(fragment|continues)\b:?\s*(.*?)\s*-->$")
@@ -223,20 +232,35 @@ def _leaked_segments(pid: int) -> list[str]:
     return [name for name in os.listdir("/dev/shm") if name.startswith(f"datumio_{pid}_")]
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=str)
-def test_python_example_runs(block: Block, docs_data: DocsData, tmp_path: Path) -> None:
+def skip_reason(block: Block) -> str:
+    """Why the example cannot run here ('' when it can)."""
     if block.marker == "fragment":
-        pytest.skip(f"fragment: {block.reason}")
-    script = script_of(block)
-    for name in sorted(optional_packages(script)):
+        return f"fragment: {block.reason}"
+    for name in sorted(optional_packages(script_of(block))):
         if importlib.util.find_spec(name) is None:
-            pytest.skip(f"{name} is not installed")
+            return f"{name} is not installed"
+    return ""
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """How an example's interpreter ended: its exit status (None: killed at the timeout),
+    its output, and the shared memory it left."""
+
+    returncode: int | None
+    output: str
+    leaked: list[str]
+
+
+def run_example(block: Block, docs_data: DocsData, where: Path) -> ExampleRun:
+    """The example as a script in a fresh interpreter, in ``where``."""
+    script = script_of(block)
     # An example that ingests into out.lmdb must find the name free.
-    docs_data.place(tmp_path, with_out_lmdb=not re.search(r"\bingest\(", script))
-    (tmp_path / "example.py").write_text(script, encoding="utf-8")
+    docs_data.place(where, with_out_lmdb=not re.search(r"\bingest\(", script))
+    (where / "example.py").write_text(script, encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "example.py"],
-        cwd=tmp_path,
+        cwd=where,
         env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -247,15 +271,47 @@ def test_python_example_runs(block: Block, docs_data: DocsData, tmp_path: Path) 
     except subprocess.TimeoutExpired:
         proc.kill()
         output, _ = proc.communicate()
-        pytest.fail(f"{block}: the example ran over {EXAMPLE_TIMEOUT_S} s\n{output[-4000:]}")
-    assert proc.returncode == 0, (
-        f"{block}: the example exits {proc.returncode}\n--- code\n{script}--- output\n"
-        f"{output[-6000:]}"
-    )
+        return ExampleRun(None, output, [])
     deadline = time.monotonic() + 2.0
     while _leaked_segments(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _leaked_segments(proc.pid) == [], f"{block}: shared memory left behind"
+    return ExampleRun(proc.returncode, output, _leaked_segments(proc.pid))
+
+
+@pytest.fixture(scope="module")
+def example_runs(
+    request: pytest.FixtureRequest, docs_data: DocsData, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, ExampleRun]:
+    """Every example of this run's selection that can run here, by block, two at a time
+    (each is an interpreter of its own, in a folder of its own; many import a framework)."""
+    blocks = [
+        item.callspec.params["block"]
+        for item in request.session.items
+        if item.path == request.path and item.originalname == "test_python_example_runs"
+    ]
+    runs = {
+        str(block): functools.partial(
+            run_example, block, docs_data, tmp_path_factory.mktemp("example")
+        )
+        for block in blocks
+        if not skip_reason(block)
+    }
+    return side_by_side(runs)
+
+
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=str)
+def test_python_example_runs(block: Block, example_runs: dict[str, ExampleRun]) -> None:
+    reason = skip_reason(block)
+    if reason:
+        pytest.skip(reason)
+    run = example_runs[str(block)]
+    if run.returncode is None:
+        pytest.fail(f"{block}: the example ran over {EXAMPLE_TIMEOUT_S} s\n{run.output[-4000:]}")
+    assert run.returncode == 0, (
+        f"{block}: the example exits {run.returncode}\n--- code\n{script_of(block)}"
+        f"--- output\n{run.output[-6000:]}"
+    )
+    assert run.leaked == [], f"{block}: shared memory left behind"
 
 
 def test_fragments_are_the_listed_ones() -> None:

@@ -19,6 +19,7 @@ INSTALL = {
     ),
     "tensorflow": "pip install tensorflow (or tensorflow-cpu, without GPU support)",
     "jax": "pip install jax (CPU; for GPUs see the JAX installation guide)",
+    "lightning": "pip install lightning (or pip install pytorch-lightning: either is used)",
 }
 
 

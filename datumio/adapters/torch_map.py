@@ -35,12 +35,20 @@ import numpy as np
 from datumio.adapters._install import missing
 from datumio.augment.geometry import Affine
 from datumio.augment.pipeline import apply
+from datumio.augment.records import apply_record
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform
 from datumio.checks import BadValue, non_negative_int
 from datumio.errors import OptionError
 from datumio.loader.defaults import loader_dataset, resolved_transform
-from datumio.loader.fields import FieldArray, plan_fields, write_sample
+from datumio.loader.fields import (
+    FieldArray,
+    Placed,
+    pipeline_record,
+    placed,
+    plan_fields,
+    write_sample,
+)
 from datumio.loader.options import LoaderOptions
 from datumio.shards.dataset import Dataset
 
@@ -164,21 +172,42 @@ class MapDataset(TorchDataset[Sample]):
         out = np.empty(spec.output_shape(self.channels), spec.dtype)
         rng = sample_rng(self.seed, self._epoch, index)
         enc, bg = ds.encoding, ds.background
-        m = apply(
-            spec, payload, rng, out, encoding=enc, shape=shape, background=bg, return_affine=True
-        )
+        values = [ds.field(index, s.name) for s in self.plan.specs]
+        m: Affine | Placed
+        if spec.pipeline is not None:
+            given, kinds = pipeline_record(self.plan, values, label)
+            result = apply_record(
+                spec, payload, rng, out, given, kinds, encoding=enc, shape=shape, background=bg
+            )
+            m = placed(self.plan, result, values)
+        else:
+            m = apply(
+                spec,
+                payload,
+                rng,
+                out,
+                encoding=enc,
+                shape=shape,
+                background=bg,
+                return_affine=True,
+            )
         image = torch.from_numpy(out)
         if not self.plan.specs:
             return image, label
-        return {"image": image, "label": label, **self._fields(index, m)}
+        return {"image": image, "label": label, **self._fields(values, m)}
 
-    def _fields(self, index: int, m: Affine) -> dict[str, torch.Tensor]:
-        """Record ``index``'s fields as the Loader writes them (through the map ``m``), each
-        variable-length entry cut to its own rows."""
+    def _fields(self, values: list[Any], m: Affine | Placed) -> dict[str, torch.Tensor]:
+        """The record's field ``values`` as the Loader writes them (through the map ``m``, or
+        as a pipeline placed them), each variable-length entry cut to its own rows."""
         arrays = self.plan.arrays
         views = [np.zeros((1, *a.shape), a.dtype) for a in arrays]
-        values = [self.dataset.field(index, spec.name) for spec in self.plan.specs]
-        write_sample(self.plan, values, m, views, 0)
+        write_sample(
+            self.plan,
+            m if isinstance(m, Placed) else values,
+            m if isinstance(m, Affine) else None,
+            views,
+            0,
+        )
         counts = {a.name: int(v[0]) for a, v in zip(arrays, views, strict=True) if _is_count(a)}
         sample = {}
         for a, view in zip(arrays, views, strict=True):

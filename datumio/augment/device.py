@@ -49,6 +49,7 @@ def check(spec: Transform, encoding: str) -> None:
             ("rotation/shear/zoom/translation/do_flip_*", spec.has_affine),
             ("brightness/contrast/saturation/grayscale", spec.has_photometric),
             ("user_fn", spec.user_fn is not None),
+            ("pipeline", spec.pipeline is not None),
             ("keep_scale", spec.keep_scale),
             ("sample_zmuv/batch_zmuv", spec.sample_zmuv or spec.batch_zmuv),
             (f"resample={spec.resample!r}", spec.resample != "bilinear"),

@@ -211,6 +211,14 @@ class Transform:
             Pixels differ slightly between the two; pin one for bit-identical runs across
             installs.
         user_fn: optional hook applied to the uint8 output-sized image.
+        pipeline: an outside augmentation pipeline that owns the geometry
+            (``docs/augment.md``, "Your own pipeline"): a torchvision ``transforms.v2``
+            transform, an albumentations ``Compose``, or ``fn(record, rng) -> record`` on
+            the decoded record (``{"image": HxWxC uint8, "label": int, FIELD: ...}``). It
+            gets the whole stored image and its boxes, masks and keypoints, and must return
+            the image at ``size``; datumio's photometric ops, ``user_fn`` and normalisation
+            follow. Not with datumio's own geometry (resize, crops, zoom, rotation, shear,
+            translation, flips).
     """
 
     #: (height, width) once built; the constructor also takes an int N or text (:class:`SizeField`).
@@ -225,6 +233,7 @@ class Transform:
     resample: Resample = "bilinear"
     backend: Backend = "auto"
     user_fn: UserFn | None = None
+    pipeline: Any = None
     keep_scale: bool = False
     crop_scale: tuple[float, float] | None = None
     crop_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
@@ -271,6 +280,25 @@ class Transform:
         self._check_normalisation()
         if self.user_fn is not None and not callable(self.user_fn):
             raise OptionError("Transform(user_fn=...) must be a callable (top-level function)")
+        if self.pipeline is not None:
+            self._check_pipeline()
+
+    def _check_pipeline(self) -> None:
+        """An outside pipeline is callable and owns the geometry alone."""
+        if not callable(self.pipeline):
+            raise OptionError(
+                f"Transform(pipeline={type(self.pipeline).__name__}): give a torchvision v2 "
+                "transform, an albumentations Compose or a function fn(record, rng) -> record"
+            )
+        geometry = [n for n in _GEOMETRY if getattr(self, n) != _DEFAULTS[n]]
+        if self.flip > 0:
+            geometry.append("flip")
+        if geometry:
+            raise OptionError(
+                f"Transform(pipeline=..., {', '.join(geometry)}): the pipeline owns the "
+                "geometry; put these steps in it (photometric ops, user_fn and normalisation "
+                "may stay)"
+            )
 
     def _check_base(self, size: tuple[int, ...]) -> None:
         if self.resize is not None and not 1 <= _number("resize", self.resize) < math.inf:
@@ -444,6 +472,20 @@ _CHECKS: dict[str, Check] = {
 }
 
 
+#: Datumio's own geometry, which an outside ``pipeline`` replaces (``flip`` apart: a number).
+_GEOMETRY = (
+    "resize",
+    "keep_scale",
+    "crop_scale",
+    "zoom_range",
+    "allow_stretch",
+    "rotation_range",
+    "shear_range",
+    "translation_range",
+    "do_flip_lr",
+    "do_flip_ud",
+)
+_DEFAULTS = {f.name: f.default for f in fields(Transform) if f.name in _GEOMETRY}
 _ORDERS = {0: "nearest", 1: "bilinear", 3: "bicubic"}
 _MODES = {"nearest": "edge", "constant": "constant", "edge": "edge", "reflect": "reflect"}
 _MODES.update(symmetric="symmetric", wrap="wrap", mirror="reflect")
@@ -491,11 +533,12 @@ def transform_from_dict(spec: Mapping[str, Any]) -> Transform:
         OptionError: an unknown field, a missing size or a value that does not fit its field.
     """
     names = {f.name for f in fields(Transform)} | {"output_shape", "warp_kwargs", "input_shape"}
-    unknown = sorted(set(spec) - names - {"user_fn"})
+    unknown = sorted(set(spec) - names)
     if unknown:
         raise OptionError(f"transform spec: unknown field(s) {unknown}; see docs/augment.md")
-    if "user_fn" in spec:
-        raise OptionError("transform spec: user_fn cannot come from JSON; build it in Python")
+    for code in ("user_fn", "pipeline"):
+        if code in spec:
+            raise OptionError(f"transform spec: {code} cannot come from JSON; build it in Python")
     kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
     original = "output_shape" in kw or "warp_kwargs" in kw
     if not original and "size" not in kw:

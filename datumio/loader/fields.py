@@ -31,7 +31,8 @@ import numpy as np
 
 from datumio.augment.annotations import MIN_VISIBLE, boxes_after, keypoints_after, mask_after
 from datumio.augment.geometry import Affine
-from datumio.errors import OptionError
+from datumio.errors import OptionError, TransformError
+from datumio.fields import Boxes
 from datumio.fields.spec import GEOMETRIC, FieldSpec
 from datumio.sampling import rarest_label
 from datumio.shards import format as fmt
@@ -155,21 +156,93 @@ def balance_groups(dataset: Any, name: str) -> np.ndarray:
     return rarest_label(offsets, ids, int(spec.length or 0))
 
 
+@dataclass(frozen=True)
+class Placed:
+    """Field values an outside pipeline already moved into output pixels (in ``plan.specs``
+    order): :func:`write_sample` writes them as they are."""
+
+    values: list[Any]
+
+
+def pipeline_record(
+    plan: FieldPlan | None, values: Sequence[Any], label: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """What an outside pipeline gets besides the image (:mod:`datumio.augment.records`):
+    ``{"label": ..., FIELD: value ...}`` named as the batch names them, and the kinds of
+    the geometric fields. A geometric field the record lacks goes in empty."""
+    record: dict[str, Any] = {"label": int(label)}
+    kinds: dict[str, str] = {}
+    for spec, value in zip(plan.specs if plan else (), values, strict=True):
+        name, kind = spec.name, spec.type
+        if kind == "boxes":
+            boxes = Boxes(np.zeros((0, 4), np.float32), None) if value is None else value
+            record[name] = np.array(boxes.boxes, dtype=np.float32).reshape(-1, 4)
+            if spec.length == 5:
+                classes = boxes.classes if boxes.classes is not None else ()
+                record[f"{name}_classes"] = np.asarray(classes, dtype=np.int32).reshape(-1)
+        elif kind == "keypoints":
+            rows = np.zeros((0, 3), np.float32) if value is None else value
+            record[name] = np.array(rows, dtype=np.float32).reshape(-1, 3)
+        elif kind == "mask":
+            record[name] = None if value is None else np.array(value, dtype=np.uint8)
+        else:
+            record[name] = value
+        if kind in GEOMETRIC and record[name] is not None:
+            kinds[name] = kind
+    return record, kinds
+
+
+def placed(plan: FieldPlan | None, result: Mapping[str, Any], values: Sequence[Any]) -> Placed:
+    """The pipeline's ``result`` (checked by :func:`datumio.augment.records.check`) as the
+    field values :func:`write_sample` writes, in ``plan.specs`` order."""
+    out: list[Any] = []
+    for spec, value in zip(plan.specs if plan else (), values, strict=True):
+        name = spec.name
+        if spec.type not in GEOMETRIC or value is None:
+            out.append(value)
+        elif spec.type == "boxes":
+            out.append(Boxes(result[name], result.get(f"{name}_classes")))
+        else:
+            out.append(result[name])
+    return Placed(out)
+
+
 def write_sample(
     plan: FieldPlan,
-    values: Sequence[Any],
+    values: Sequence[Any] | Placed,
     m: Affine | None,
     views: Sequence[np.ndarray],
     k: int,
 ) -> None:
     """Write sample ``k``'s field ``values`` (``Dataset.field`` results, in ``plan.specs``
     order) into the batch arrays ``views`` (``plan.arrays`` order), geometric ones mapped
-    through ``m`` (the map the image was warped with)."""
+    through ``m`` (the map the image was warped with), or as they are when ``values`` is
+    :class:`Placed`."""
     at = 0
-    for spec, value in zip(plan.specs, values, strict=True):
+    mapped = isinstance(values, Placed)
+    given = values.values if isinstance(values, Placed) else values
+    for spec, value in zip(plan.specs, given, strict=True):
         n = len(_arrays_of(spec, plan.out_hw, plan.mask_fill))
-        _write(plan, spec, value, m, views[at : at + n], k)
+        if mapped and spec.type in GEOMETRIC and value is not None:
+            _write_placed(spec, value, views[at : at + n], k)
+        else:
+            _write(plan, spec, value, m, views[at : at + n], k)
         at += n
+
+
+def _write_placed(spec: FieldSpec, value: Any, views: Sequence[np.ndarray], k: int) -> None:
+    """A geometric value already in output pixels (a pipeline's result)."""
+    if spec.type == "mask":
+        views[0][k] = value
+        return
+    rows, classes = (value.boxes, value.classes) if spec.type == "boxes" else (value, None)
+    count, most = len(rows), views[0].shape[1]
+    if count > most:
+        raise TransformError(
+            f"the pipeline returned {count} rows of {spec.name!r}; a batch holds at most "
+            f"{most} (the field's max_items): a pipeline may drop rows, not add them"
+        )
+    _write_rows(views, k, rows, classes)
 
 
 def _write(
@@ -213,14 +286,21 @@ def _write(
             # a record without the field: no rows, of the batch's row shape ((0, 3), (0, 4))
             absent = np.zeros((0, *views[0].shape[2:]))
             rows, classes = (absent if value is None else np.asarray(value)), None
-        count = len(rows)
-        views[0][k] = 0
-        views[0][k, :count] = rows
-        if len(views) == 3:  # boxes with classes
-            views[1][k] = -1
-            if classes is not None:
-                views[1][k, :count] = classes
-        views[-1][k] = count
+        _write_rows(views, k, rows, classes)
+
+
+def _write_rows(
+    views: Sequence[np.ndarray], k: int, rows: np.ndarray, classes: np.ndarray | None
+) -> None:
+    """Sample ``k``'s rows (and box classes), zero (-1) padded, and their count."""
+    count = len(rows)
+    views[0][k] = 0
+    views[0][k, :count] = rows
+    if len(views) == 3:  # boxes with classes
+        views[1][k] = -1
+        if classes is not None:
+            views[1][k, :count] = classes
+    views[-1][k] = count
 
 
 def _fill(view: np.ndarray) -> Any:

@@ -17,10 +17,11 @@ from datumio.augment.device import stage
 from datumio.augment.geometry import Affine
 from datumio.augment.normalize import normalize_batch
 from datumio.augment.pipeline import apply
+from datumio.augment.records import apply_record
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform
 from datumio.errors import DecodeError, RecordError
-from datumio.loader.fields import FieldPlan, write_sample
+from datumio.loader.fields import FieldPlan, Placed, pipeline_record, placed, write_sample
 from datumio.loader.job import RecordFailure
 from datumio.loader.messages import BatchDone, BatchPlan, Replacement
 from datumio.loader.slots import Segment, SlotLayout
@@ -137,9 +138,10 @@ class DatasetFiller:
         out: np.ndarray,
         params: np.ndarray | None,
         log: list[Replacement],
-    ) -> tuple[int, int, Affine | None]:
+    ) -> tuple[int, int, Affine | Placed | None]:
         """Decode and transform ``record`` (or a replacement) into ``out``: (id used, label,
-        the map the image was warped with when fields need it)."""
+        the map the image was warped with when fields need it, or with an outside pipeline
+        the fields it moved)."""
         ds = self.dataset
         tries = 0
         candidate = record
@@ -154,6 +156,12 @@ class DatasetFiller:
                 if params is not None:  # decode="device": bytes and geometry, no pixels
                     stage(self.config.transform, payload, rng, shape, out, params)
                     return candidate, label, None
+                if self.config.transform.pipeline is not None:
+                    return (
+                        candidate,
+                        label,
+                        self._through_pipeline(candidate, payload, label, shape, rng, out),
+                    )
                 m = apply(
                     self.config.transform,
                     payload,
@@ -178,12 +186,44 @@ class DatasetFiller:
             except Exception as exc:
                 raise RecordFailure(candidate, _shard_of(ds, candidate)) from exc
 
-    def _fill_fields(self, record: int, m: Affine | None, views: list[np.ndarray], k: int) -> None:
-        """Sample ``k``'s fields, from the record actually used, through its map ``m``."""
+    def _through_pipeline(
+        self,
+        record: int,
+        payload: bytes,
+        label: int,
+        shape: tuple[int, int, int],
+        rng: np.random.Generator,
+        out: np.ndarray,
+    ) -> Placed:
+        """``Transform(pipeline=...)``: the record and its fields through the pipeline."""
+        ds, plan = self.dataset, self.config.fields
+        values = [ds.field(record, spec.name) for spec in plan.specs] if plan else []
+        given, kinds = pipeline_record(plan, values, label)
+        result = apply_record(
+            self.config.transform,
+            payload,
+            rng,
+            out,
+            given,
+            kinds,
+            encoding=ds.encoding,
+            shape=shape,
+            background=ds.background,
+        )
+        return placed(plan, result, values)
+
+    def _fill_fields(
+        self, record: int, m: Affine | Placed | None, views: list[np.ndarray], k: int
+    ) -> None:
+        """Sample ``k``'s fields, from the record actually used, through its map ``m`` (or
+        as an outside pipeline placed them)."""
         plan = self.config.fields
         if plan is None:
             return
         ds = self.dataset
+        if isinstance(m, Placed):
+            write_sample(plan, m, None, views, k)
+            return
         try:
             values = [ds.field(record, spec.name) for spec in plan.specs]
         except (RecordError, DecodeError) as exc:

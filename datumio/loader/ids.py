@@ -21,6 +21,11 @@ class IdWindow:
         self._lo = self._hi = 0
         self._ids = np.empty(0, dtype=np.int64)
 
+    def clear(self) -> None:
+        """Forget the window: the sampler was loaded with a state (an epoch resumed on
+        another world size draws other ids at the same positions)."""
+        self._epoch = -1
+
     def get(self, epoch: int, lo: int, hi: int) -> np.ndarray:
         """The ids at positions ``lo`` to ``hi`` (excluded) of ``epoch``."""
         if epoch != self._epoch or lo < self._lo or hi > self._hi:

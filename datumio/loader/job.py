@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass
-from multiprocessing.reduction import ForkingPickler
 from typing import Any, Protocol
 
 import numpy as np
@@ -102,7 +101,7 @@ class Sealed:
 
     def open(self, worker_id: int, slots: list[Segment]) -> Filler:
         if self.job is None:  # it failed to unpickle at start: raise that here
-            self.job = ForkingPickler.loads(self.payload)  # the parent's bytes, never a file
+            self.job = pickle.loads(self.payload)  # the parent's bytes, never a file
         return self.job.open(worker_id, slots)
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
@@ -113,7 +112,7 @@ def _received(payload: bytes) -> Sealed:
     """The sealed job as a worker receives it: unpickled, or (when that fails) its bytes,
     for :meth:`Sealed.open` to raise the error again."""
     try:
-        return Sealed(ForkingPickler.loads(payload), payload)
+        return Sealed(pickle.loads(payload), payload)
     except Exception:
         return Sealed(None, payload)
 
@@ -126,17 +125,24 @@ def portable(job: Job) -> Job:
     try:
         finder.dump(job)
         if not finder.found:
-            return Sealed(job, bytes(ForkingPickler.dumps(job)))
+            return Sealed(job, _plain(job))
     except (pickle.PicklingError, AttributeError, TypeError):
         pass  # cloudpickle may send it; if not, its error says what cannot travel
     try:
         import cloudpickle
     except ImportError:  # a dependency; without it the caller's __main__ must be importable
-        return Sealed(job, bytes(ForkingPickler.dumps(job)))
+        return Sealed(job, _plain(job))
     try:
         return Sealed(job, cloudpickle.dumps(job))
     except (pickle.PicklingError, AttributeError, TypeError):
         return job  # starting the worker raises the plain pickling error, with advice
+
+
+def _plain(job: Job) -> bytes:
+    """``job`` pickled by value. Not ``ForkingPickler``: once torch is imported it sends a
+    tensor (inside a torchvision pipeline, say) as a file descriptor that only the first
+    process to unpickle it receives, and every worker unpickles the same bytes."""
+    return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class _MainFinder(pickle.Pickler):

@@ -38,7 +38,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
 import numpy as np
@@ -57,7 +57,7 @@ from datumio.loader.messages import BatchDone, BatchFailed, BatchPlan
 from datumio.loader.options import LoaderKeywords, LoaderOptions
 from datumio.loader.ordered import Pending, in_order
 from datumio.loader.pool import ConfigFactory, Message, WorkerPool, worker_error
-from datumio.loader.resume import LOADER_STATE_FORMAT, check_resume, split_state
+from datumio.loader.resume import LOADER_STATE_FORMAT, check_resume, merge_states, save_state
 from datumio.loader.slots import SlotLayout, SlotRing, lease_of, remove_stale_segments
 from datumio.loader.stats import LoaderStats
 from datumio.loader.watch import StallWatch
@@ -364,25 +364,32 @@ class Loader:
         if isinstance(epoch, bool) or not isinstance(epoch, int | np.integer) or epoch < 0:
             raise OptionError(f"epoch must be a non-negative int, got {epoch!r}")
         if int(epoch) != self._epoch:
-            self._epoch, self._position, self._origin = int(epoch), 0, 0
+            self._begin(int(epoch))
             self._turn(f"set_epoch({int(epoch)}) was called")
+
+    def _begin(self, epoch: int) -> None:
+        """Move to the start of ``epoch``, the sampler too (whose epoch sizes ``len``)."""
+        self._epoch, self._position, self._origin = epoch, 0, 0
+        self.sampler.set_epoch(epoch)
 
     def state_dict(self) -> dict[str, Any]:
         """A JSON-safe snapshot: resume gives the same batches and pixels from here on."""
-        sampler_state = dict(self.sampler.state_dict())
-        sampler_state["epoch"], sampler_state["position"] = self._epoch, self._position
-        return {
-            "format": STATE_FORMAT,
-            "epoch": self._epoch,
-            "position": self._position,
-            "batch_size": self.options.batch_size,
-            "seed": self.options.seed,
-            **split_state(self.dataset),
-            "sampler": sampler_state,
-        }
+        return save_state(self._epoch, self._position, self.options, self.sampler, self.dataset)
+
+    @staticmethod
+    def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """One state from every rank's :meth:`state_dict` (ranks at any positions of one
+        epoch): every rank of a new world of any size loads it and serves its share of the
+        rest of the epoch, each draw once over both worlds, with its old-world pixels.
+
+        Raises:
+            OptionError: not a list of Loader states of every rank of one run and epoch.
+        """
+        return merge_states(states)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume from :meth:`state_dict`; the next ``iter()`` continues the saved epoch.
+        """Resume from :meth:`state_dict` (same world size) or :meth:`merge_states` (any
+        world size); the next ``iter()`` continues the saved epoch.
 
         Raises:
             OptionError: not a Loader's state (None, another library's, a Sampler's),
@@ -391,6 +398,9 @@ class Loader:
         """
         epoch, position = check_resume(state, self.options, self.sampler, self.dataset)
         self.sampler.load_state_dict(state["sampler"])
+        if "positions" in state["sampler"]:  # merged: the sampler places this rank
+            position = self.sampler.position
+        self._ids.clear()  # the same epoch may now draw other ids (or the same again)
         self._epoch, self._position = epoch, position
         self._origin = position
         self._turn("load_state_dict() was called")
@@ -462,7 +472,7 @@ class Loader:
                 del batch
                 self._check_current(gen, yielded, len(starts))
                 t0 = time.perf_counter()
-            self._epoch, self._position, self._origin = epoch + 1, 0, 0
+            self._begin(epoch + 1)
         finally:
             for done in pending.values():
                 if isinstance(done, BatchDone):  # a failed batch's slot went back already
@@ -482,7 +492,7 @@ class Loader:
     ) -> None:
         positions = np.arange(lo, hi, dtype=np.int64)
         ids = self._ids.get(epoch, lo, hi)
-        plan_positions = positions * self.sampler.world_size + self.sampler.rank
+        plan_positions = self.sampler.plan_positions(positions, epoch)
         plan = BatchPlan(gen, batch, slot, epoch, ids, plan_positions)
         self._inflight[slot] = gen
         self._handle(runtime, gen, runtime.pool.submit(plan), pending)

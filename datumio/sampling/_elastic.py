@@ -59,15 +59,40 @@ class Remainder:
             return -(-self.left // self.world_size)
         return self.left // self.world_size
 
-    def plan_positions(self, positions: I64, rank: int) -> I64:
-        """The plan positions of a new rank's ``positions`` in the rest of the epoch."""
-        index = positions * self.world_size + rank
-        if self.pad:
-            index %= max(self.left, 1)
+    def plan_positions(self, positions: I64, rank: int, wrap: bool = True) -> I64:
+        """The plan positions of a new rank's ``positions`` in the rest of the epoch.
+
+        ``wrap=False`` (a sample's augmentation seed): a ``pad=True`` draw past the end of
+        the rest keeps a place of its own past the epoch's end, as a wrapped draw of a
+        whole epoch does, so a repeat is augmented unlike the draw it repeats.
+        """
+        unwrapped = positions * self.world_size + rank
+        index = unwrapped % max(self.left, 1) if self.pad else unwrapped
         out = self.tail_start + index - len(self.head)
         inside = index < len(self.head)
         out[inside] = self.head[index[inside]]
+        if not wrap:
+            past = unwrapped >= self.left
+            out[past] = self.epoch_size + unwrapped[past] - self.left
         return out
+
+
+def check_agree(states: Sequence[Mapping[str, Any]], names: Sequence[str], owner: str) -> None:
+    """Refuse ranks' states that differ in any entry of ``names`` (``owner.merge_states``).
+
+    Raises:
+        OptionError: naming the entry and two values.
+    """
+    first = states[0]
+    for state in states[1:]:
+        for name in names:
+            if state.get(name) != first.get(name):
+                raise OptionError(
+                    f"{owner}.merge_states(): the states disagree on {name} "
+                    f"({first.get(name)!r} and {state.get(name)!r}); give the states every "
+                    "rank saved at one checkpoint of one run, inside one epoch (save before "
+                    "any rank finishes the epoch)"
+                )
 
 
 def merge(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -90,13 +115,7 @@ def merge(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 f"on another world size (epoch {state.get('epoch')!r}) resumes only on the "
                 "same world size; merge the states of a later epoch"
             )
-        for name in _SHARED:
-            if state.get(name) != first.get(name):
-                raise OptionError(
-                    f"Sampler.merge_states(): the states disagree on {name} "
-                    f"({first.get(name)!r} and {state.get(name)!r}); give the states every "
-                    "rank saved at one checkpoint of one run"
-                )
+    check_agree(checked, _SHARED, "Sampler")
     world = first["world_size"]
     ranks = [state.get("rank") for state in checked]
     whole = sorted(r for r in ranks if isinstance(r, int)) == [*range(len(ranks))]

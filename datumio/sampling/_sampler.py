@@ -271,6 +271,22 @@ class Sampler:
             return slots
         return self._draw(slots, keys)
 
+    def plan_positions(self, positions: npt.ArrayLike, epoch: int | None = None) -> I64:
+        """Return the epoch-plan positions of this rank's ``positions`` of ``epoch`` (default:
+        current): what keys a sample's augmentation, so that a draw is augmented alike on
+        any world it is served on.
+
+        ``position * world_size + rank`` (past the epoch's end for a ``pad=True`` draw
+        that wraps); in an epoch resumed on another world size, the plan positions of the
+        rest of the epoch this rank serves.
+        """
+        epoch = self._epoch if epoch is None else int(epoch)
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        rest = self._rest
+        if rest is None or rest.epoch != epoch:
+            return pos * self._world + self._rank
+        return rest.plan_positions(pos, self._rank, wrap=False)
+
     def _local_plan(self, epoch: int) -> I64:
         """Every plan position's id in the locality order (made once per epoch)."""
         cached = self._local.get(epoch)

@@ -9,9 +9,11 @@ import importlib.util
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from side_by_side import side_by_side
 
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax", "cv2")
 
@@ -57,12 +59,15 @@ def test_an_adapter_imports_its_framework_and_no_other(adapter: str, framework: 
     """What the framework itself loads (Keras loads its backend, and more) is allowed."""
     if framework is not None and importlib.util.find_spec(framework) is None:
         pytest.skip(f"{framework} is not installed")
-    loaded = _frameworks_loaded_by(f"datumio.adapters.{adapter}")
     if framework is None:
-        assert loaded == set()
-    else:
-        assert framework in loaded
-        assert loaded == _frameworks_loaded_by(framework)
+        assert _frameworks_loaded_by(f"datumio.adapters.{adapter}") == set()
+        return
+    # The adapter's interpreter and the framework's alone, side by side.
+    loaded, alone = side_by_side(
+        {m: partial(_frameworks_loaded_by, m) for m in (f"datumio.adapters.{adapter}", framework)}
+    ).values()
+    assert framework in loaded
+    assert loaded == alone
 
 
 #: The adapter, the framework hidden from it, and the install hint its error must give.

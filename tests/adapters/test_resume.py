@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from side_by_side import side_by_side
 
 import datumio
 from datumio.errors import LoaderError, OptionError
@@ -264,12 +265,19 @@ def _keras_fit_steps(path: str | Path, epochs: int, state: Any = None, stop_afte
     return steps, (saved[0] if saved else None)
 
 
+@functools.cache
+def _keras_fit_reference(path: str | Path) -> list[Step]:
+    """The steps of ``fit`` never stopped (the same for every stop below)."""
+    steps: list[Step] = _keras_fit_steps(path, EPOCHS)[0]
+    return steps
+
+
 @pytest.mark.parametrize("stop_after", [PER_EPOCH - 1, PER_EPOCH - 2, 5])
 def test_keras_fit_resumes_with_few_batches_left(shapes_lmdb: Path, stop_after: int) -> None:
     """``fit`` reads a batch (two on the TensorFlow backend) before training, then calls
     ``on_epoch_end``: with one or two batches left that must not end the resumed epoch."""
     pytest.importorskip("keras")
-    expected, _ = _keras_fit_steps(shapes_lmdb, EPOCHS)
+    expected = _keras_fit_reference(shapes_lmdb)
     assert len(expected) == EPOCHS * PER_EPOCH
     before, state = _keras_fit_steps(shapes_lmdb, EPOCHS, stop_after=stop_after)
     assert state is not None and len(before) == stop_after
@@ -336,14 +344,20 @@ def test_example_resume_torch_in_processes(
     resumed, full = tmp_path / "resumed.jsonl", tmp_path / "full.jsonl"
     checkpoint = ["--checkpoint", str(tmp_path / "run.pt"), "--trace", str(resumed)]
 
-    out = _run(example, *common, *checkpoint)  # half the first epoch
-    assert f"stopped after step {PER_EPOCH // 2}" in out
-    out = _run(example, *common, *checkpoint, "--resume", "--stop-after", str(PER_EPOCH + 3))
-    assert f"resumed after step {PER_EPOCH // 2}: epoch 0" in out
-    assert f"stopped after step {PER_EPOCH + 3}" in out
-    last = _run(example, *common, *checkpoint, "--resume")
+    def stopped_twice() -> str:
+        out = _run(example, *common, *checkpoint)  # half the first epoch
+        assert f"stopped after step {PER_EPOCH // 2}" in out
+        out = _run(example, *common, *checkpoint, "--resume", "--stop-after", str(PER_EPOCH + 3))
+        assert f"resumed after step {PER_EPOCH // 2}: epoch 0" in out
+        assert f"stopped after step {PER_EPOCH + 3}" in out
+        return _run(example, *common, *checkpoint, "--resume")
+
+    never_stopped = [unguarded, *common, "--stop-after", "0", "--trace", str(full)]
+    runs = side_by_side(
+        {"last": stopped_twice, "reference": functools.partial(_run, *never_stopped)}
+    )
+    last, reference = runs["last"], runs["reference"]
     assert f"resumed after step {PER_EPOCH + 3}: epoch 1, record {3 * BATCH}" in last
-    reference = _run(unguarded, *common, "--stop-after", "0", "--trace", str(full))
 
     got, expected = _trace(resumed), _trace(full)
     assert len(expected) == EPOCHS * PER_EPOCH
@@ -357,10 +371,15 @@ def test_keras_resume_in_processes(shapes_lmdb: Path, tmp_path: Path) -> None:
     state = str(tmp_path / "state.json")
     resumed, full = tmp_path / "resumed.jsonl", tmp_path / "full.jsonl"
     run = [str(shapes_lmdb), state, str(resumed)]
-    assert "steps 5" in _run(script, *run, "--stop-after", "5")
-    # the rest of epoch 0 in a fit of its own, then epoch 1 in another
-    assert "steps 22" in _run(script, *run, "--resume")
-    _run(script, str(shapes_lmdb), state + ".unused", str(full))
+
+    def stopped_and_resumed() -> str:
+        assert "steps 5" in _run(script, *run, "--stop-after", "5")
+        # the rest of epoch 0 in a fit of its own, then epoch 1 in another
+        return _run(script, *run, "--resume")
+
+    never_stopped = functools.partial(_run, script, str(shapes_lmdb), state + ".unused", str(full))
+    runs = side_by_side({"resumed": stopped_and_resumed, "full": never_stopped})
+    assert "steps 22" in runs["resumed"]
 
     got, expected = _trace(resumed), _trace(full)
     assert len(expected) == EPOCHS * PER_EPOCH

@@ -54,8 +54,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:invalid escape sequence:SyntaxWarning"),
 ]
 
-READERS = fuzz_settings(ci_examples=500, long_examples=2000)
-LOADER = fuzz_settings(ci_examples=50, long_examples=300)
+READERS = fuzz_settings(ci_examples=250, long_examples=2000)
+LOADER = fuzz_settings(ci_examples=25, long_examples=300)
 #: Per test (all its examples); generous, so only a hang trips it.
 TIMEOUT_S = 3 * 3600 if LONG else 300
 BATCH = 8
