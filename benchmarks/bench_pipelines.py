@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,8 +72,13 @@ def run_one(dataset: str, system: str, recipe: str, batches: int) -> dict[str, f
     loader = datumio.Loader(
         dataset, BATCH, transform=transform(system, recipe), workers=2, sampling="natural"
     )
+
+    def endless() -> Iterator[Any]:  # epoch after epoch (one is 60 batches)
+        while True:
+            yield from loader
+
     with loader:
-        it = iter(loader)
+        it = endless()
         for _ in range(WARMUP):
             next(it)
         start = time.perf_counter()

@@ -24,7 +24,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("errors", ("datumio.errors", "datumio._version")),
     (
         "base",
-        ("datumio._process", "datumio._shm", "datumio.checks", "datumio.codec", "datumio.fields"),
+        (
+            "datumio._process",
+            "datumio._shm",
+            "datumio._jpegroi",
+            "datumio.checks",
+            "datumio.codec",
+            "datumio.fields",
+        ),
     ),
     ("stores and specs", ("datumio.shards", "datumio.augment", "datumio.sampling")),
     ("remote stores", ("datumio.remote",)),
@@ -41,6 +48,7 @@ LOOSE_MODULES = frozenset(
         "datumio._version",
         "datumio._process",
         "datumio._shm",  # shared-memory segments (the loader's slots, ingest's chunks)
+        "datumio._jpegroi",  # compiled (datumio/_native/jpegroi.c): region JPEG decoding
         "datumio.checks",  # the shared value checks of options and manifests
         "datumio.codec",
         "datumio.transforms",  # re-export shim of datumio.datagen.transforms
@@ -51,7 +59,7 @@ LOOSE_MODULES = frozenset(
 #: Floors inside datumio.augment, lowest first: a module imports only from lower floors.
 AUGMENT_FLOORS: tuple[tuple[str, ...], ...] = (
     # leaves: nothing from augment
-    ("opencv_probe", "seeds", "jpeg", "bridge_torchvision", "bridge_albumentations"),
+    ("opencv_probe", "seeds", "jpeg", "jpeg_roi", "bridge_torchvision", "bridge_albumentations"),
     ("spec",),
     ("params",),
     ("geometry",),
@@ -62,6 +70,9 @@ AUGMENT_FLOORS: tuple[tuple[str, ...], ...] = (
     ("records",),
     ("__init__",),
 )
+
+#: Compiled modules (built from ``datumio/_native`` by ``setup.py``): nodes with no imports.
+COMPILED = frozenset({"datumio._jpegroi"})
 
 Graph = dict[str, set[str]]
 
@@ -91,10 +102,12 @@ def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) 
         yield f"{base}.{alias.name}"
 
 
-def import_graph(package_dir: Path = PACKAGE_DIR) -> Graph:
-    """Module -> the modules of the same package it imports."""
+def import_graph(package_dir: Path = PACKAGE_DIR, compiled: frozenset[str] = COMPILED) -> Graph:
+    """Module -> the modules of the same package it imports (``compiled``: modules built
+    from C, which import nothing of the package)."""
     files = _module_files(package_dir)
-    graph: Graph = {name: set() for name in files}
+    graph: Graph = {name: set() for name in [*files, *compiled]}
+    known = set(graph)
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
@@ -102,7 +115,7 @@ def import_graph(package_dir: Path = PACKAGE_DIR) -> Graph:
             if not isinstance(node, ast.Import | ast.ImportFrom):
                 continue
             for target in _imported(node, name, is_package):
-                while target and target not in files:  # a name in a module: the module
+                while target and target not in known:  # a name in a module: the module
                     target = target.rpartition(".")[0]
                 if target and target != name:
                     graph[name].add(target)
@@ -215,7 +228,7 @@ def test_import_graph_sees_every_kind_of_import(tmp_path: Path) -> None:
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert import_graph(tmp_path / "pkg") == {
+    assert import_graph(tmp_path / "pkg", frozenset()) == {
         "pkg": {"pkg.sub"},  # a name in a package: the package
         "pkg.base": set(),
         "pkg.sub": {"pkg.sub.leaf"},  # a submodule by relative import

@@ -51,13 +51,18 @@ def test_twine_check_passes(dist: Path) -> None:
 
 
 def test_the_wheel_holds_the_code_the_license_and_py_typed_only(dist: Path) -> None:
-    wheel = _one(dist, f"datumio-{datumio.__version__}-py3-none-any.whl")
+    # py3-none-any without a C compiler; with one, the region JPEG decoder makes it a
+    # platform wheel (datumio/_native, setup.py)
+    wheel = _one(dist, f"datumio-{datumio.__version__}-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         metadata = zf.read(f"datumio-{datumio.__version__}.dist-info/METADATA").decode()
         entry_points = zf.read(f"datumio-{datumio.__version__}.dist-info/entry_points.txt")
     assert "datumio/py.typed" in names and "datumio/__init__.py" in names
     assert "datumio/loader/worker.py" in names and "datumio/datagen/job.py" in names
+    assert "datumio/_jpegroi.pyi" in names
+    if "py3-none-any" not in wheel.name:
+        assert any(n.startswith("datumio/_jpegroi") and n.endswith(".so") for n in names)
     tops = {n.split("/")[0] for n in names}
     assert tops == {"datumio", f"datumio-{datumio.__version__}.dist-info"}, tops
     info = f"datumio-{datumio.__version__}.dist-info"
@@ -73,6 +78,16 @@ def test_the_sdist_builds_the_same_package_without_data(dist: Path) -> None:
     with tarfile.open(sdist) as tar:
         names = tar.getnames()
     base = f"datumio-{datumio.__version__}"
-    for needed in ("LICENSE", "README.md", "setup.cfg", "pyproject.toml", "datumio/py.typed"):
+    for needed in (
+        "LICENSE",
+        "README.md",
+        "setup.cfg",
+        "setup.py",
+        "pyproject.toml",
+        "datumio/py.typed",
+        "datumio/_native/jpegroi.c",
+        "datumio/_native/libjpeg/jpeglib.h",
+        "datumio/_native/libjpeg/README.ijg",
+    ):
         assert f"{base}/{needed}" in names, needed
     assert not [n for n in names if "/bench-out/" in n or n.endswith((".lmdb", ".mdb", ".h5"))]

@@ -9,7 +9,7 @@ from typing import Literal, cast, overload
 import numpy as np
 from PIL import Image
 
-from datumio.augment import geometry, opencv, photometric
+from datumio.augment import geometry, jpeg_roi, opencv, photometric
 from datumio.augment.jpeg import plain_components
 from datumio.augment.normalize import write
 from datumio.augment.params import random_resized_crop
@@ -203,14 +203,36 @@ def _crop_fast(
     scale = cast(tuple[float, float], spec.crop_scale)  # set: _plain_crop
     flip = spec.flip > 0.0 and rng.random() < spec.flip
     left, top, bw, bh = random_resized_crop(rng, w, h, scale, spec.crop_ratio)
-    arr = opencv.decode_jpeg(source, gray=channels == 1, scale=1)
-    if arr is None or arr.shape[:2] != (h, w):
-        got = None if arr is None else arr.shape
-        raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/1")
-    image = opencv.resize_box(arr, (left, top, left + bw, top + bh), out_w, out_h)
+    box = (left, top, left + bw, top + bh)
+    region = _region(source, box, shape)
+    if region is not None:  # only the rows and columns of the box were decoded
+        arr, (x0, y0) = region
+        box = (left - x0, top - y0, left - x0 + bw, top - y0 + bh)
+    else:
+        whole = opencv.decode_jpeg(source, gray=channels == 1, scale=1)
+        if whole is None or whole.shape[:2] != (h, w):
+            got = None if whole is None else whole.shape
+            raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/1")
+        arr = whole
+    image = opencv.resize_box(arr, box, out_w, out_h)
     if image.ndim == 2:
         image = image[:, :, None]
     return (image[:, ::-1] if flip else image), (left, top, bw, bh), flip
+
+
+def _region(
+    source: bytes | memoryview, box: tuple[int, int, int, int], shape: tuple[int, int, int]
+) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The pixels of ``box`` decoded alone (:mod:`datumio.augment.jpeg_roi`) and the
+    corner they start at, or None where region decoding is unavailable or fails (the
+    caller decodes the whole image, which also says what is wrong with a bad record)."""
+    if not jpeg_roi.available():
+        return None
+    try:
+        arr, x0, y0, whole = jpeg_roi.decode_box(source, box, gray=shape[2] == 1)
+    except ValueError:
+        return None
+    return (arr, (x0, y0)) if whole == tuple(shape[:2]) else None
 
 
 def _crop_affine(spec: Transform, box: tuple[int, int, int, int], flip: bool) -> geometry.Affine:
@@ -274,11 +296,11 @@ def apply(
         TransformError: ``spec.user_fn`` raised or returned a wrong array (never replaced).
     """
     if (
-        encoding == "jpeg"
-        and shape is not None
+        shape is not None
         and not isinstance(source, np.ndarray)
         and _plain_crop(spec)
         and (shape[1] < 2 * spec.size[1] or shape[0] < 2 * spec.size[0])  # never DCT-scaled
+        and _opencv_decodes(spec, source, encoding, shape)  # JPEG records, plain kept JPEGs
         and opencv.complete_jpeg(source)  # else Pillow says what is wrong
     ):
         image, box, flip = _crop_fast(spec, source, rng, shape)

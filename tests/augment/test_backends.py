@@ -228,12 +228,13 @@ def test_the_output_never_aliases_an_input_array(backend: str) -> None:
     assert img.any(), "writing into the output changed the caller's array"
 
 
-@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+@pytest.mark.parametrize(("dtype", "encoding"), [("uint8", "jpeg"), ("float32", "keep")])
 def test_the_random_resized_crop_fast_path_gives_the_general_paths_pixels(
-    jpeg_dataset: Path, dtype: str
+    jpeg_dataset: Path, dtype: str, encoding: str
 ) -> None:
-    """``apply`` takes a short cut for the ImageNet recipe (crop + flip, no matrix); its
-    output must be the general path's (``decode_for`` + ``write``), bit for bit."""
+    """``apply`` takes a short cut for the ImageNet recipe (crop + flip, no matrix) on
+    JPEG records and on kept plain JPEGs (the same bytes as ``keep``); its output must be
+    the general path's (``decode_for`` + ``write``), bit for bit."""
     ds = datumio.open(jpeg_dataset)
     spec = Transform(size=(96, 96), crop_scale=(0.08, 1.0), flip=0.5, dtype=dtype)
     channels = ds.shape(0)[2]
@@ -243,9 +244,10 @@ def test_the_random_resized_crop_fast_path_gives_the_general_paths_pixels(
         for position in range(8):
             shape = ds.shape(i)
             fast = np.full(spec.output_shape(shape[2]), 7, spec.numpy_dtype)
-            apply(spec, ds.read(i), sample_rng(2, 0, position), fast, encoding="jpeg", shape=shape)
+            rng = sample_rng(2, 0, position)
+            apply(spec, ds.read(i), rng, fast, encoding=encoding, shape=shape)
             image = decode_for(
-                spec, ds.read(i), sample_rng(2, 0, position), encoding="jpeg", shape=shape
+                spec, ds.read(i), sample_rng(2, 0, position), encoding=encoding, shape=shape
             )
             general = np.full_like(fast, 9)
             write(spec, image, general)

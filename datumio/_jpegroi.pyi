@@ -1,0 +1,13 @@
+"""Types of the compiled region-of-interest JPEG decoder (``datumio/_native/jpegroi.c``)."""
+
+def load(path: str, /) -> bool: ...
+def decode(
+    data: bytes | memoryview,
+    left: int,
+    top: int,
+    right: int,
+    bottom: int,
+    denom: int,
+    gray: bool,
+    /,
+) -> tuple[bytearray, int, int, int, int, int, int]: ...
