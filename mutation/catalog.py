@@ -987,4 +987,12 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         guarantee="adapters.md: a Lightning checkpoint resumes on another number of ranks",
     ),
+    Mutant(
+        name="jpeg-region-without-margin",
+        path="datumio/augment/jpeg_roi.py",
+        old="""_MARGIN = 16""",
+        new="""_MARGIN = 0""",
+        tests=("tests/augment/test_jpeg_roi.py::test_a_region_is_the_whole_decodes_pixels",),
+        guarantee="augment.md: a crop decoded alone has a whole decode's pixels, bit for bit",
+    ),
 )

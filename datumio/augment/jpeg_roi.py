@@ -23,11 +23,25 @@ import os
 
 import numpy as np
 
-__all__ = ["available", "decode_box", "library"]
+__all__ = ["TALLY", "Tally", "available", "decode_box", "library"]
 
 #: Columns decoded on each side of the box beyond it (clipped to the image by the caller's
 #: box check in the extension; see :func:`decode_box`).
 _MARGIN = 16
+
+
+class Tally:
+    """How the crop recipe's JPEGs were decoded in this process so far: ``regions`` (the
+    crop alone) and ``whole`` (the whole image: no extension, or a JPEG it refused). The
+    Loader reports the counts of its workers in ``loader.stats``."""
+
+    def __init__(self) -> None:
+        self.regions = 0
+        self.whole = 0
+
+
+#: This process's :class:`Tally`.
+TALLY = Tally()
 
 
 @functools.cache

@@ -226,13 +226,19 @@ def _region(
     """The pixels of ``box`` decoded alone (:mod:`datumio.augment.jpeg_roi`) and the
     corner they start at, or None where region decoding is unavailable or fails (the
     caller decodes the whole image, which also says what is wrong with a bad record)."""
+    tally = jpeg_roi.TALLY
     if not jpeg_roi.available():
+        tally.whole += 1
         return None
     try:
         arr, x0, y0, whole = jpeg_roi.decode_box(source, box, gray=shape[2] == 1)
     except ValueError:
+        whole = None
+    if whole != tuple(shape[:2]):
+        tally.whole += 1
         return None
-    return (arr, (x0, y0)) if whole == tuple(shape[:2]) else None
+    tally.regions += 1
+    return arr, (x0, y0)
 
 
 def _crop_affine(spec: Transform, box: tuple[int, int, int, int], flip: bool) -> geometry.Affine:

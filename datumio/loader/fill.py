@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datumio.augment import jpeg_roi
 from datumio.augment.device import stage
 from datumio.augment.geometry import Affine
 from datumio.augment.normalize import normalize_batch
@@ -105,6 +106,8 @@ class DatasetFiller:
         progress = self.progress[plan.slot]
         progress[:] = (plan.generation, plan.batch, 0, -1)
         replacements: list[Replacement] = []
+        tally = jpeg_roi.TALLY
+        regions, wholes = tally.regions, tally.whole
         for k in range(len(plan.ids)):
             record = int(plan.ids[k])
             position = int(plan.positions[k])
@@ -128,6 +131,8 @@ class DatasetFiller:
             self.worker_id,
             len(plan.ids),
             tuple(replacements),
+            tally.regions - regions,
+            tally.whole - wholes,
         )
 
     def _fill_one(

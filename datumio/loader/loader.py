@@ -463,6 +463,8 @@ class Loader:
                 self._position = starts[yielded - 1] + finished.count
                 stats.batches += 1
                 stats.samples += finished.count
+                stats.jpeg_regions += finished.regions
+                stats.jpeg_whole += finished.wholes
                 stats.worker_restarts = runtime.pool.restarts
                 now = time.perf_counter()
                 stats.main_s += now - t0

@@ -59,6 +59,9 @@ class BatchDone:
     worker_id: int
     count: int
     replacements: tuple[Replacement, ...] = ()
+    #: Crop-recipe JPEGs of the batch decoded as the crop alone / whole (jpeg_roi.TALLY).
+    regions: int = 0
+    wholes: int = 0
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ class LoaderStats:
     main_s: float = 0.0
     #: Of which waiting for workers.
     wait_s: float = 0.0
+    #: Random-resized-crop JPEGs decoded as the crop alone (``datumio.augment.jpeg_roi``)...
+    jpeg_regions: int = 0
+    #: ... and decoded whole (no region decoder here, or a JPEG it does not take).
+    jpeg_whole: int = 0
 
     def __getitem__(self, name: str) -> Any:
         if name not in {f.name for f in fields(self)}:

@@ -144,3 +144,21 @@ def test_the_crop_path_gives_the_pixels_of_a_whole_decode(tmp_path, layout: str)
 )
 def test_the_default_install_has_the_fast_path_on_linux_x86_64() -> None:
     assert jpeg_roi.library() is not None
+
+
+@needs_roi
+def test_the_loader_counts_how_its_crops_were_decoded(tmp_path) -> None:
+    with datumio.Writer(tmp_path / "kept.lmdb") as writer:
+        for i in range(6):
+            writer.add(_jpeg(_photo(120, 150, i)), i % 2)
+    spec = datumio.Transform(size=64, crop_scale=(0.08, 1.0), flip=0.5)
+    with datumio.Loader(tmp_path / "kept.lmdb", 3, transform=spec, workers=1) as loader:
+        for _ in loader:
+            pass
+        assert loader.stats.jpeg_regions == loader.stats.samples == 6
+        assert loader.stats.jpeg_whole == 0
+    resize = datumio.Transform(size=64)  # no random crop: whole decodes, not counted
+    with datumio.Loader(tmp_path / "kept.lmdb", 3, transform=resize, workers=1) as loader:
+        for _ in loader:
+            pass
+        assert loader.stats.jpeg_regions == loader.stats.jpeg_whole == 0
