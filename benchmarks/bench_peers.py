@@ -274,7 +274,8 @@ def run_one(system: str, work: str, batches: int) -> dict[str, float]:
     """Construct the system's loader, time its first batch, then ``batches`` after a warm-up.
 
     ``other_load``: the cores busy during the timed batches with work not of this process
-    tree (``/proc/stat`` less the tree's CPU time), what tells a disturbed run.
+    tree (``/proc/stat`` less the tree's CPU time), what tells a disturbed run;
+    ``cpu_us``: the tree's CPU time (main process, workers, threads) per image.
     """
     start = time.perf_counter()
     it = RUNS[system](work)
@@ -286,8 +287,14 @@ def run_one(system: str, work: str, batches: int) -> dict[str, float]:
     for _ in range(batches):
         next(it)
     wall = time.perf_counter() - start
-    other = (busy_seconds() - busy - (tree_cpu() - ours)) / wall
-    return {"rate": batches * BATCH / wall, "first_batch_s": first, "other_load": other}
+    spent = tree_cpu() - ours
+    other = (busy_seconds() - busy - spent) / wall
+    return {
+        "rate": batches * BATCH / wall,
+        "first_batch_s": first,
+        "other_load": other,
+        "cpu_us": spent / (batches * BATCH) * 1e6,
+    }
 
 
 def busy_seconds() -> float:
@@ -390,6 +397,7 @@ def summary(runs: dict[str, list[dict[str, Any]]], rounds: int) -> dict[str, dic
             "img_s": statistics.median(r["rate"] for r in kept),
             "vs_datumio": statistics.median(ratios) if ratios else float("nan"),
             "first_batch_s": statistics.median(r["first_batch_s"] for r in kept),
+            "cpu_us_per_image": statistics.median(r["cpu_us"] for r in kept),
             "kept": f"{sum(r['kept'] for r in got)}/{rounds}",
             "runs": [round(r["rate"]) for r in got],
         }
@@ -404,11 +412,15 @@ def report(
         print(json.dumps({"images": count, "results": table, "skipped": skipped}, indent=1))
         return
     print(f"{count} images, batch {BATCH}, {WORKERS} workers, {args.batches} timed batches a run")
-    print(f"{'system':<10} {'img/s':>7} {'vs datumio':>10} {'first batch s':>13} {'kept':>6}  runs")
+    print(
+        f"{'system':<10} {'img/s':>7} {'vs datumio':>10} {'first batch s':>13} "
+        f"{'CPU us/img':>10} {'kept':>6}  runs"
+    )
     for system, row in table.items():
         print(
             f"{system:<10} {row['img_s']:>7,.0f} {row['vs_datumio']:>9.2f}x "
-            f"{row['first_batch_s']:>13.2f} {row['kept']:>6}  {row['runs']}"
+            f"{row['first_batch_s']:>13.2f} {row['cpu_us_per_image']:>10,.0f} {row['kept']:>6}  "
+            f"{row['runs']}"
         )
     for system, why in skipped.items():
         print(f"skipped {system}: {why}")
