@@ -24,7 +24,8 @@ class LoaderStats:
     main_s: float = 0.0
     #: Of which waiting for workers.
     wait_s: float = 0.0
-    #: Random-resized-crop JPEGs decoded as the crop alone (``datumio.augment.jpeg_roi``)...
+    #: Random-resized-crop JPEGs at full DCT scale (less than twice the output on a side)
+    #: decoded as the crop alone (``datumio.augment.jpeg_roi``)...
     jpeg_regions: int = 0
     #: ... and decoded whole (no region decoder here, or a JPEG it does not take).
     jpeg_whole: int = 0
