@@ -967,7 +967,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         name="pipeline-boxes-left-as-stored",
-        path="datumio/loader/fields.py",
+        path="datumio/loader/sample.py",
         old="""            out.append(Boxes(result[name], result.get(f"{name}_classes")))""",
         new="""            out.append(value)""",
         tests=(

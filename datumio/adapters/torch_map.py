@@ -13,9 +13,10 @@ does it:
     batches = DataLoader(ds, batch_size=64, sampler=TorchSampler(ds), num_workers=4)
 
 Each sample goes through the same per-record entry point as the Loader's workers
-(:func:`datumio.augment.pipeline.apply`, with the Transform resolved against the dataset's
-statistics as the Loader resolves it; fields through :func:`datumio.loader.fields.
-write_sample`), so sizes, dtype, layout and normalisation are the Loader's.
+(:func:`datumio.loader.sample.transform_sample`, with the Transform resolved against the
+dataset's statistics as the Loader resolves it; fields through
+:func:`datumio.loader.fields.write_sample`), so sizes, dtype, layout and normalisation are
+the Loader's, and an outside pipeline (``Transform(pipeline=...)``) runs as it runs there.
 
 Thread/fork/pickle: a ``MapDataset`` pickles as its dataset's path, split and options (the
 :class:`~datumio.Dataset` rules) and opens shards lazily in the process that reads, so each
@@ -34,22 +35,14 @@ import numpy as np
 
 from datumio.adapters._install import missing
 from datumio.augment.geometry import Affine
-from datumio.augment.pipeline import apply
-from datumio.augment.records import apply_record
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform
 from datumio.checks import BadValue, non_negative_int
 from datumio.errors import OptionError
 from datumio.loader.defaults import loader_dataset, resolved_transform
-from datumio.loader.fields import (
-    FieldArray,
-    Placed,
-    pipeline_record,
-    placed,
-    plan_fields,
-    write_sample,
-)
+from datumio.loader.fields import FieldArray, Placed, plan_fields, write_sample
 from datumio.loader.options import LoaderOptions
+from datumio.loader.sample import transform_sample
 from datumio.shards.dataset import Dataset
 
 try:
@@ -171,26 +164,19 @@ class MapDataset(TorchDataset[Sample]):
         payload, label, shape = ds.stored(index)
         out = np.empty(spec.output_shape(self.channels), spec.dtype)
         rng = sample_rng(self.seed, self._epoch, index)
-        enc, bg = ds.encoding, ds.background
         values = [ds.field(index, s.name) for s in self.plan.specs]
-        m: Affine | Placed
-        if spec.pipeline is not None:
-            given, kinds = pipeline_record(self.plan, values, label)
-            result = apply_record(
-                spec, payload, rng, out, given, kinds, encoding=enc, shape=shape, background=bg
-            )
-            m = placed(self.plan, result, values)
-        else:
-            m = apply(
-                spec,
-                payload,
-                rng,
-                out,
-                encoding=enc,
-                shape=shape,
-                background=bg,
-                return_affine=True,
-            )
+        m = transform_sample(
+            spec,
+            payload,
+            rng,
+            out,
+            encoding=ds.encoding,
+            shape=shape,
+            background=ds.background,
+            plan=self.plan,
+            label=label,
+            fields=lambda: values,
+        )
         image = torch.from_numpy(out)
         if not self.plan.specs:
             return image, label
@@ -201,13 +187,7 @@ class MapDataset(TorchDataset[Sample]):
         as a pipeline placed them), each variable-length entry cut to its own rows."""
         arrays = self.plan.arrays
         views = [np.zeros((1, *a.shape), a.dtype) for a in arrays]
-        write_sample(
-            self.plan,
-            m if isinstance(m, Placed) else values,
-            m if isinstance(m, Affine) else None,
-            views,
-            0,
-        )
+        write_sample(self.plan, values, m, views, 0)
         counts = {a.name: int(v[0]) for a, v in zip(arrays, views, strict=True) if _is_count(a)}
         sample = {}
         for a, view in zip(arrays, views, strict=True):

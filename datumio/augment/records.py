@@ -192,13 +192,13 @@ def check(
         )
     for field, kind in kinds.items():
         result[field] = _checked(name, field, kind, result.get(field), given[field], spec.size)
-    classes = [f"{f}_classes" for f, k in kinds.items() if k == "boxes" and f"{f}_classes" in given]
-    for key in classes:
-        rows = len(result[key[: -len("_classes")]])
+        key = f"{field}_classes"
+        if kind != "boxes" or key not in given:
+            continue
         result[key] = np.asarray(result.get(key, ()), dtype=np.int32).reshape(-1)
-        if len(result[key]) != rows:
+        if len(result[key]) != len(result[field]):
             raise TransformError(
-                f"Transform(pipeline={name}) returned {rows} boxes but "
+                f"Transform(pipeline={name}) returned {len(result[field])} boxes but "
                 f"{len(result[key])} {key}; keep one class per box"
             )
     return image

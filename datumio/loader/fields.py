@@ -32,7 +32,6 @@ import numpy as np
 from datumio.augment.annotations import MIN_VISIBLE, boxes_after, keypoints_after, mask_after
 from datumio.augment.geometry import Affine
 from datumio.errors import OptionError, TransformError
-from datumio.fields import Boxes
 from datumio.fields.spec import GEOMETRIC, FieldSpec
 from datumio.sampling import rarest_label
 from datumio.shards import format as fmt
@@ -164,66 +163,26 @@ class Placed:
     values: list[Any]
 
 
-def pipeline_record(
-    plan: FieldPlan | None, values: Sequence[Any], label: int
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """What an outside pipeline gets besides the image (:mod:`datumio.augment.records`):
-    ``{"label": ..., FIELD: value ...}`` named as the batch names them, and the kinds of
-    the geometric fields. A geometric field the record lacks goes in empty."""
-    record: dict[str, Any] = {"label": int(label)}
-    kinds: dict[str, str] = {}
-    for spec, value in zip(plan.specs if plan else (), values, strict=True):
-        name, kind = spec.name, spec.type
-        if kind == "boxes":
-            boxes = Boxes(np.zeros((0, 4), np.float32), None) if value is None else value
-            record[name] = np.array(boxes.boxes, dtype=np.float32).reshape(-1, 4)
-            if spec.length == 5:
-                classes = boxes.classes if boxes.classes is not None else ()
-                record[f"{name}_classes"] = np.asarray(classes, dtype=np.int32).reshape(-1)
-        elif kind == "keypoints":
-            rows = np.zeros((0, 3), np.float32) if value is None else value
-            record[name] = np.array(rows, dtype=np.float32).reshape(-1, 3)
-        elif kind == "mask":
-            record[name] = None if value is None else np.array(value, dtype=np.uint8)
-        else:
-            record[name] = value
-        if kind in GEOMETRIC and record[name] is not None:
-            kinds[name] = kind
-    return record, kinds
-
-
-def placed(plan: FieldPlan | None, result: Mapping[str, Any], values: Sequence[Any]) -> Placed:
-    """The pipeline's ``result`` (checked by :func:`datumio.augment.records.check`) as the
-    field values :func:`write_sample` writes, in ``plan.specs`` order."""
-    out: list[Any] = []
-    for spec, value in zip(plan.specs if plan else (), values, strict=True):
-        name = spec.name
-        if spec.type not in GEOMETRIC or value is None:
-            out.append(value)
-        elif spec.type == "boxes":
-            out.append(Boxes(result[name], result.get(f"{name}_classes")))
-        else:
-            out.append(result[name])
-    return Placed(out)
-
-
 def write_sample(
     plan: FieldPlan,
-    values: Sequence[Any] | Placed,
-    m: Affine | None,
+    values: Sequence[Any],
+    m: Affine | Placed | None,
     views: Sequence[np.ndarray],
     k: int,
 ) -> None:
     """Write sample ``k``'s field ``values`` (``Dataset.field`` results, in ``plan.specs``
-    order) into the batch arrays ``views`` (``plan.arrays`` order), geometric ones mapped
-    through ``m`` (the map the image was warped with), or as they are when ``values`` is
-    :class:`Placed`."""
+    order) into the batch arrays ``views`` (``plan.arrays`` order): geometric ones mapped
+    through ``m`` (the map the image was warped with), or, when ``m`` is :class:`Placed`,
+    as an outside pipeline placed them."""
+    if isinstance(m, Placed):
+        values, m = m.values, None
+        placed = True
+    else:
+        placed = False
     at = 0
-    mapped = isinstance(values, Placed)
-    given = values.values if isinstance(values, Placed) else values
-    for spec, value in zip(plan.specs, given, strict=True):
+    for spec, value in zip(plan.specs, values, strict=True):
         n = len(_arrays_of(spec, plan.out_hw, plan.mask_fill))
-        if mapped and spec.type in GEOMETRIC and value is not None:
+        if placed and spec.type in GEOMETRIC and value is not None:
             _write_placed(spec, value, views[at : at + n], k)
         else:
             _write(plan, spec, value, m, views[at : at + n], k)

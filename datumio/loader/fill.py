@@ -9,7 +9,9 @@ batch and names the record.
 from __future__ import annotations
 
 import collections
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,14 +19,13 @@ from datumio.augment import jpeg_roi
 from datumio.augment.device import stage
 from datumio.augment.geometry import Affine
 from datumio.augment.normalize import normalize_batch
-from datumio.augment.pipeline import apply
-from datumio.augment.records import apply_record
 from datumio.augment.seeds import sample_rng
 from datumio.augment.spec import Transform
 from datumio.errors import DecodeError, RecordError
-from datumio.loader.fields import FieldPlan, Placed, pipeline_record, placed, write_sample
+from datumio.loader.fields import FieldPlan, Placed, write_sample
 from datumio.loader.job import RecordFailure
 from datumio.loader.messages import BatchDone, BatchPlan, Replacement
+from datumio.loader.sample import transform_sample
 from datumio.loader.slots import Segment, SlotLayout
 from datumio.shards.dataset import Dataset
 
@@ -161,13 +162,7 @@ class DatasetFiller:
                 if params is not None:  # decode="device": bytes and geometry, no pixels
                     stage(self.config.transform, payload, rng, shape, out, params)
                     return candidate, label, None
-                if self.config.transform.pipeline is not None:
-                    return (
-                        candidate,
-                        label,
-                        self._through_pipeline(candidate, payload, label, shape, rng, out),
-                    )
-                m = apply(
+                where = transform_sample(
                     self.config.transform,
                     payload,
                     rng,
@@ -175,9 +170,11 @@ class DatasetFiller:
                     encoding=ds.encoding,
                     shape=shape,
                     background=ds.background,
-                    return_affine=True,
+                    plan=self.config.fields,
+                    label=label,
+                    fields=functools.partial(self._values, candidate),
                 )
-                return candidate, label, m
+                return candidate, label, where
             except (RecordError, DecodeError) as exc:
                 shard = _shard_of(ds, candidate)
                 if self.config.strict:
@@ -191,31 +188,9 @@ class DatasetFiller:
             except Exception as exc:
                 raise RecordFailure(candidate, _shard_of(ds, candidate)) from exc
 
-    def _through_pipeline(
-        self,
-        record: int,
-        payload: bytes,
-        label: int,
-        shape: tuple[int, int, int],
-        rng: np.random.Generator,
-        out: np.ndarray,
-    ) -> Placed:
-        """``Transform(pipeline=...)``: the record and its fields through the pipeline."""
-        ds, plan = self.dataset, self.config.fields
-        values = [ds.field(record, spec.name) for spec in plan.specs] if plan else []
-        given, kinds = pipeline_record(plan, values, label)
-        result = apply_record(
-            self.config.transform,
-            payload,
-            rng,
-            out,
-            given,
-            kinds,
-            encoding=ds.encoding,
-            shape=shape,
-            background=ds.background,
-        )
-        return placed(plan, result, values)
+    def _values(self, record: int) -> list[Any]:
+        plan = self.config.fields
+        return [self.dataset.field(record, spec.name) for spec in plan.specs] if plan else []
 
     def _fill_fields(
         self, record: int, m: Affine | Placed | None, views: list[np.ndarray], k: int
@@ -225,14 +200,13 @@ class DatasetFiller:
         plan = self.config.fields
         if plan is None:
             return
-        ds = self.dataset
-        if isinstance(m, Placed):
-            write_sample(plan, m, None, views, k)
+        if isinstance(m, Placed):  # read with the image, moved by the pipeline
+            write_sample(plan, m.values, m, views, k)
             return
         try:
-            values = [ds.field(record, spec.name) for spec in plan.specs]
+            values = self._values(record)
         except (RecordError, DecodeError) as exc:
-            raise RecordFailure(record, _shard_of(ds, record)) from exc
+            raise RecordFailure(record, _shard_of(self.dataset, record)) from exc
         write_sample(plan, values, m, views, k)
 
     def _next_of_class(self, record: int, tries: int) -> int | None:
