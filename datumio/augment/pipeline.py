@@ -69,7 +69,7 @@ def _decode(
         out = _finish(spec, arr, m, rng)
         # Never hand out a view of the caller's array (a user_fn may write into its input).
         return (out.copy() if np.may_share_memory(out, arr) else out), m
-    if shape is not None and _opencv_decodes(spec, source, encoding, shape):
+    if shape is not None and opencv_decodes(spec, source, encoding, shape):
         decoded = _decode_jpeg_opencv(spec, source, shape, rng)
         if decoded is not None:
             return decoded
@@ -92,7 +92,7 @@ def _decode(
     return _finish(spec, img, m, rng), stored
 
 
-def _opencv_decodes(
+def opencv_decodes(
     spec: Transform, source: bytes | memoryview, encoding: str, shape: tuple[int, int, int]
 ) -> bool:
     """Whether OpenCV decodes this record to Pillow's pixels: every JPEG datumio wrote, and
@@ -306,7 +306,7 @@ def apply(
         and not isinstance(source, np.ndarray)
         and _plain_crop(spec)
         and (shape[1] < 2 * spec.size[1] or shape[0] < 2 * spec.size[0])  # never DCT-scaled
-        and _opencv_decodes(spec, source, encoding, shape)  # JPEG records, plain kept JPEGs
+        and opencv_decodes(spec, source, encoding, shape)  # JPEG records, plain kept JPEGs
         and opencv.complete_jpeg(source)  # else Pillow says what is wrong
     ):
         image, box, flip = _crop_fast(spec, source, rng, shape)
@@ -314,12 +314,12 @@ def apply(
         return _crop_affine(spec, box, flip) if return_affine else None
     image, m = _decode(spec, source, rng, encoding=encoding, shape=shape, background=background)
     if spec.user_fn is not None:
-        image = _run_user_fn(spec.user_fn, image, rng)
+        image = run_user_fn(spec.user_fn, image, rng)
     write(spec, image, out)
     return m if return_affine else None
 
 
-def _run_user_fn(fn: UserFn, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def run_user_fn(fn: UserFn, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``fn(image, rng)`` as uint8, checked; its failures become :class:`TransformError`.
 
     A failure here is the user's code, not the record: replacing the record with another

@@ -33,7 +33,7 @@ import numpy as np
 from datumio.augment import bridge_albumentations, bridge_torchvision, photometric
 from datumio.augment.normalize import write
 from datumio.augment.opencv import decode_jpeg
-from datumio.augment.pipeline import _opencv_decodes, _run_user_fn
+from datumio.augment.pipeline import opencv_decodes, run_user_fn
 from datumio.augment.spec import Transform
 from datumio.augment.warp import as_pil
 from datumio.codec import DEFAULT_BACKGROUND, decode_record
@@ -88,7 +88,7 @@ def apply_record(
         image = np.asarray(photometric.adjust(as_pil(image), spec, rng), dtype=np.uint8)
         image = image if image.ndim == 3 else image[:, :, None]
     if spec.user_fn is not None:
-        image = _run_user_fn(spec.user_fn, image, rng)
+        image = run_user_fn(spec.user_fn, image, rng)
     write(spec, image, out)
     return result
 
@@ -107,7 +107,7 @@ def _decoded(
     if shape is None:
         raise DecodeError("no shape", "decoding a record for a pipeline needs its stored shape")
     arr: np.ndarray | None = None
-    if _opencv_decodes(spec, source, encoding, shape):
+    if opencv_decodes(spec, source, encoding, shape):
         arr = decode_jpeg(source, gray=shape[2] == 1, scale=1)
     if arr is None:
         arr = decode_record(source, encoding, shape, background=background)
