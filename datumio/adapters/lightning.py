@@ -374,7 +374,8 @@ class DataModule(pl.LightningDataModule):
 
         Raises:
             OptionError: the state does not fit the train Loader (another dataset, split,
-                batch size, seed, sampling or world size), when the dataloader is built.
+                batch size, seed or sampling), when the dataloader is built. A state saved
+                on another number of ranks resumes (:func:`_for_this_world`).
         """
         if not state:
             return
