@@ -12,9 +12,9 @@ setup(
     ext_modules=[
         Extension(
             "datumio._jpegroi",
-            ["datumio/_native/jpegroi.c"],
+            ["datumio/_native/jpegroi.c", "datumio/_native/area.c"],
             include_dirs=["datumio/_native/libjpeg"],
-            libraries=["dl"],
+            libraries=["dl", "m"],
             optional=True,
         )
     ]

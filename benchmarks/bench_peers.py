@@ -16,7 +16,9 @@ own earlier runs still add (decaying over 60 s); during the timed batches, CPU t
 outside the run's process tree (``/proc/stat`` less the tree's ``/proc/PID/stat``) above 0.5
 core marks the run disturbed, and it is run again (``--retries``). Reported: median images/s
 over kept runs, the median per-round ratio to datumio, the median first-batch latency
-(constructing the loader to its first batch: worker start and JIT included). A peer that
+(constructing the loader to its first batch: worker start and JIT included), the whole
+process tree's CPU time per image, and for datumio the share of crops whose JPEG was decoded
+alone (region decoding; ``Loader.stats``) rather than whole. A peer that
 does not import is skipped with one line. Peers live in their own venv (see
 ``benchmarks/README.md``); run it alone:
 ``flock /tmp/datumio-bench.lock bench-out/venv-peers/bin/python benchmarks/bench_peers.py``.
@@ -59,7 +61,14 @@ def run_datumio(work: str) -> Iterator[Any]:
     loader = datumio.Loader(path, BATCH, transform=transform, workers=WORKERS, sampling="natural")
     with loader:
         while True:
-            yield from loader
+            for batch in loader:
+                stats = loader.stats
+                CROPS.update(regions=stats.jpeg_regions, whole=stats.jpeg_whole)
+                yield batch
+
+
+#: datumio's crop decodes so far in this process: crops decoded alone, whole images.
+CROPS: dict[str, int] = {"regions": 0, "whole": 0}
 
 
 def file_list(work: str) -> list[tuple[str, int]]:
@@ -284,17 +293,22 @@ def run_one(system: str, work: str, batches: int) -> dict[str, float]:
     for _ in range(WARMUP):
         next(it)
     busy, ours, start = busy_seconds(), tree_cpu(), time.perf_counter()
+    crops = dict(CROPS)
     for _ in range(batches):
         next(it)
     wall = time.perf_counter() - start
     spent = tree_cpu() - ours
     other = (busy_seconds() - busy - spent) / wall
-    return {
+    result = {
         "rate": batches * BATCH / wall,
         "first_batch_s": first,
         "other_load": other,
         "cpu_us": spent / (batches * BATCH) * 1e6,
     }
+    regions, whole = (CROPS[k] - crops[k] for k in ("regions", "whole"))
+    if regions + whole:  # datumio: the share of crops decoded alone in the timed batches
+        result["crops_alone"] = regions / (regions + whole)
+    return result
 
 
 def busy_seconds() -> float:
@@ -401,6 +415,8 @@ def summary(runs: dict[str, list[dict[str, Any]]], rounds: int) -> dict[str, dic
             "kept": f"{sum(r['kept'] for r in got)}/{rounds}",
             "runs": [round(r["rate"]) for r in got],
         }
+        if alone := [r["crops_alone"] for r in kept if "crops_alone" in r]:
+            table[system]["crops_decoded_alone"] = min(alone)
     return table
 
 
@@ -422,6 +438,12 @@ def report(
             f"{row['first_batch_s']:>13.2f} {row['cpu_us_per_image']:>10,.0f} {row['kept']:>6}  "
             f"{row['runs']}"
         )
+    for system, row in table.items():
+        if "crops_decoded_alone" in row:
+            print(
+                f"{system}: {row['crops_decoded_alone']:.1%} of crops decoded alone "
+                "(the rest whole)"
+            )
     for system, why in skipped.items():
         print(f"skipped {system}: {why}")
 

@@ -11,3 +11,14 @@ def decode(
     gray: bool,
     /,
 ) -> tuple[bytearray, int, int, int, int, int, int]: ...
+def area(
+    image: object,
+    left: int,
+    top: int,
+    right: int,
+    bottom: int,
+    out: object,
+    flip: bool,
+    portable: bool = False,
+    /,
+) -> None: ...

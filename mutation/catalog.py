@@ -234,8 +234,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="format-crc-not-checked-on-read",
         path="datumio/shards/dataset.py",
-        old="""if check_crc and zlib.crc32(payload) != int(self._meta(shard).crc32[local]):""",
-        new="""if check_crc and zlib.crc32(payload) == -1:""",
+        old="""zlib.crc32(payload) != int((meta or self._meta(shard)).crc32[local])""",
+        new="""zlib.crc32(payload) == -1""",
         tests=(_ROUND + "test_bit_rot_is_caught_by_crc",),
         guarantee="format.md/loader.md: reading a record checks the payload's CRC32",
     ),
@@ -438,8 +438,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         name="loader-augment-seed-per-worker",
         path="datumio/loader/fill.py",
-        old="""            rng = sample_rng(self.config.seed, epoch, position)""",
-        new="""            rng = sample_rng(self.config.seed + self.worker_id, epoch, position)""",
+        old="""        self.streams = SampleStreams(job.seed)""",
+        new="""        self.streams = SampleStreams(job.seed + worker_id)""",
         tests=(_LOADER_ITER + "test_same_pixels_whatever_the_worker_count",),
         guarantee="loader.md: the same seed, epoch and position give the same pixels whatever "
         "the number of workers",
@@ -988,9 +988,30 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="adapters.md: a Lightning checkpoint resumes on another number of ranks",
     ),
     Mutant(
+        name="area-shrink-ignores-flip",
+        path="datumio/augment/opencv.py",
+        old="""        native(arr, x0, y0, x1, y1, out if arr.ndim == out.ndim else dst, flip)""",
+        new="""        native(arr, x0, y0, x1, y1, out if arr.ndim == out.ndim else dst, False)""",
+        tests=(
+            "tests/augment/test_area.py::"
+            "test_writing_into_a_slot_gives_the_resized_box_mirrored_when_asked",
+        ),
+        guarantee="augment.md: a flipped crop written into its slot is the mirrored resize",
+    ),
+    Mutant(
+        name="sample-streams-ignore-position",
+        path="datumio/augment/seeds.py",
+        old="""                h = ((position ^ c[2 * dst]) * c[2 * dst + 1]) & _MASK""",
+        new="""                h = ((0 ^ c[2 * dst]) * c[2 * dst + 1]) & _MASK""",
+        tests=(
+            "tests/augment/test_sample_streams.py::test_every_stream_draws_what_sample_rng_draws",
+        ),
+        guarantee="augment.md: the workers' streams draw exactly what sample_rng draws",
+    ),
+    Mutant(
         name="jpeg-region-without-margin",
         path="datumio/augment/jpeg_roi.py",
-        old="""_MARGIN = 16""",
+        old="""_MARGIN = 2""",
         new="""_MARGIN = 0""",
         tests=("tests/augment/test_jpeg_roi.py::test_a_region_is_the_whole_decodes_pixels",),
         guarantee="augment.md: a crop decoded alone has a whole decode's pixels, bit for bit",

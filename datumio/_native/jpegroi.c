@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "jpeglib.h"
+#include "native.h"
 
 typedef struct jpeg_error_mgr *(*std_error_fn)(struct jpeg_error_mgr *);
 typedef void (*create_fn)(j_decompress_ptr, int, size_t);
@@ -25,7 +26,6 @@ typedef void (*crop_fn)(j_decompress_ptr, JDIMENSION *, JDIMENSION *);
 typedef JDIMENSION (*skip_fn)(j_decompress_ptr, JDIMENSION);
 typedef JDIMENSION (*read_fn)(j_decompress_ptr, JSAMPARRAY, JDIMENSION);
 typedef void (*abort_fn)(j_decompress_ptr);
-typedef void (*destroy_fn)(j_decompress_ptr);
 
 static struct {
     void *handle;
@@ -38,7 +38,6 @@ static struct {
     skip_fn skip;
     read_fn read;
     abort_fn abort_;
-    destroy_fn destroy;
 } lib;
 
 typedef struct {
@@ -79,7 +78,6 @@ static PyObject *load(PyObject *self, PyObject *args) {
     TAKE(skip, skip_fn, "jpeg_skip_scanlines")
     TAKE(read, read_fn, "jpeg_read_scanlines")
     TAKE(abort_, abort_fn, "jpeg_abort_decompress")
-    TAKE(destroy, destroy_fn, "jpeg_destroy_decompress")
 #undef TAKE
     lib.handle = h;
     Py_RETURN_TRUE;
@@ -105,22 +103,26 @@ static PyObject *decode(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "no libjpeg loaded: call load(path) first");
         return NULL;
     }
-    struct jpeg_decompress_struct cinfo;
-    error_mgr err;
+    /* One decompressor per thread, kept between calls: creating and destroying one costs
+     * more than a small region's decode. jpeg_abort_decompress readies it for the next. */
+    static __thread struct jpeg_decompress_struct cinfo;
+    static __thread error_mgr err;
+    static __thread int created = 0;
     PyObject *volatile out = NULL;
     JSAMPROW row = NULL;
-    cinfo.err = lib.std_error(&err.pub);
-    err.pub.error_exit = on_error;
-    err.pub.emit_message = on_message;
     err.message[0] = '\0';
-    volatile int created = 0;
     volatile int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     if (setjmp(err.jump)) {
         failed = 1;
     } else {
-        lib.create(&cinfo, JPEG_LIB_VERSION, sizeof(struct jpeg_decompress_struct));
-        created = 1;
+        if (!created) {
+            cinfo.err = lib.std_error(&err.pub);
+            err.pub.error_exit = on_error;
+            err.pub.emit_message = on_message;
+            lib.create(&cinfo, JPEG_LIB_VERSION, sizeof(struct jpeg_decompress_struct));
+            created = 1;
+        }
         lib.mem_src(&cinfo, (const unsigned char *)data.buf, (unsigned long)data.len);
         lib.read_header(&cinfo, TRUE);
         cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
@@ -172,10 +174,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
         out = result;
     }
 done:
-    if (created) {
-        lib.abort_(&cinfo);
-        lib.destroy(&cinfo);
-    }
+    if (created) lib.abort_(&cinfo);
     PyBuffer_Release(&data);
     if (failed || (out == NULL && !PyErr_Occurred())) {
         Py_XDECREF(out);
@@ -189,6 +188,8 @@ static PyMethodDef methods[] = {
     {"load", load, METH_VARARGS, "load(path) -> bool: take libjpeg-turbo from this library."},
     {"decode", decode, METH_VARARGS,
      "decode(data, left, top, right, bottom, denom, gray) -> (bytearray, x0, y0, w, h, W, H)."},
+    {"area", area, METH_VARARGS,
+     "area(image, left, top, right, bottom, out, flip) -> None: the box area-resampled into out."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -182,7 +182,7 @@ class MapDataset(TorchDataset[Sample]):
             return image, label
         return {"image": image, "label": label, **self._fields(values, m)}
 
-    def _fields(self, values: list[Any], m: Affine | Placed) -> dict[str, torch.Tensor]:
+    def _fields(self, values: list[Any], m: Affine | Placed | None) -> dict[str, torch.Tensor]:
         """The record's field ``values`` as the Loader writes them (through the map ``m``, or
         as a pipeline placed them), each variable-length entry cut to its own rows."""
         arrays = self.plan.arrays

@@ -17,37 +17,38 @@ _SOF_OTHER = frozenset({0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0x
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
 _ORIENTATION = 0x0112
 _HEADER_LIMIT = 1 << 16  # a header longer than this (a huge EXIF or ICC block) goes to Pillow
+#: The segments :func:`_plain_segment` reads: other frames, Adobe, MPF and EXIF.
+_INSPECTED = frozenset({*_SOF_OTHER, 0xEE, 0xE2, 0xE1})
 
 
 def plain_components(data: bytes | memoryview) -> int | None:
     """The number of components (1 or 3) of a plain JPEG, or None when ``data`` is anything
     else or its header cannot be read."""
-    buf = memoryview(data)
-    end = min(len(buf), _HEADER_LIMIT)
-    if bytes(buf[:2]) != b"\xff\xd8":
+    head = bytes(memoryview(data)[:_HEADER_LIMIT])
+    end = len(head)
+    if head[:2] != b"\xff\xd8":
         return None
     at, components = 2, None
     while at + 4 <= end:
-        if buf[at] != 0xFF:
+        if head[at] != 0xFF:
             return None
-        marker = buf[at + 1]
+        marker = head[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1
             continue
         if marker in _STANDALONE:
             at += 2
             continue
-        (length,) = struct.unpack_from(">H", buf, at + 2)
-        body = bytes(buf[at + 4 : min(at + 2 + length, end)])
-        if length < 2 or len(body) != length - 2:
+        length = (head[at + 2] << 8) | head[at + 3]
+        if length < 2 or at + 2 + length > end:
             return None
         if marker == 0xDA:  # start of scan: the header is over
             return components
         if marker in _SOF_PLAIN:
-            if len(body) < 6 or body[0] != 8 or body[5] not in (1, 3):
+            if length < 8 or head[at + 4] != 8 or head[at + 9] not in (1, 3):
                 return None
-            components = body[5]
-        elif not _plain_segment(marker, body):
+            components = head[at + 9]
+        elif marker in _INSPECTED and not _plain_segment(marker, head[at + 4 : at + 2 + length]):
             return None
         at += 2 + length
     return None

@@ -27,7 +27,7 @@ __all__ = ["TALLY", "Tally", "available", "decode_box", "library"]
 
 #: Columns decoded on each side of the box beyond it (clipped to the image by the caller's
 #: box check in the extension; see :func:`decode_box`).
-_MARGIN = 16
+_MARGIN = 2
 
 
 class Tally:
@@ -94,8 +94,9 @@ def decode_box(
     if library() is None:
         raise ValueError("region decoding is not available here (see available())")
     left, top, right, bottom = box
-    # One iMCU (at most 16 px) more on each side: chroma upsampling at the edge of a
-    # cropped region sees no neighbour and would differ from a whole decode there.
+    # Two columns more on each side (the region then starts at the iMCU boundary at or
+    # before them): the 2:1 chroma upsampling of a pixel at the region's edge reads the
+    # chroma sample beyond it, which a region starting right at the box would not have.
     buf, x0, y0, width, height, full_w, full_h = _jpegroi.decode(
         source, max(left - _MARGIN, 0), top, right + _MARGIN, bottom, scale, gray
     )

@@ -19,6 +19,8 @@ the output is deterministic.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,26 +99,73 @@ def resize_box(
 ) -> np.ndarray:
     """The whole-pixel ``box`` (x0, y0, x1, y1) of ``arr`` (HxW[xC] uint8) resized to
     out_w x out_h by ``cv2.resize``: ``INTER_AREA`` (exact pixel-area averaging, the
-    antialiased shrink) when both sides shrink, else ``INTER_LINEAR``.
+    antialiased shrink) when both sides shrink, else ``INTER_LINEAR``. The shrink is
+    datumio's compiled area resampling where it is built (``datumio/_native/area.c``: the
+    same filter within one grey level, rounding, at about half of OpenCV's cost).
 
     This is torchvision's ``RandomResizedCrop``: cut the box, then resize it. Against
     Pillow's antialiased ``resize(box=...)`` the pixels differ by about 0.25 grey levels on
     average, 99% within 1 (the outermost output rows and columns differ more: Pillow also
     weighs the pixels just outside the box), at a quarter of the cost.
     """
-    cv2 = load()
-    if cv2 is None:
-        raise ImportError('OpenCV is not installed: pip install "datumio[opencv]"')
     x0, y0, x1, y1 = box
     crop = arr[y0:y1, x0:x1]
     if crop.shape[:2] == (out_h, out_w):
         return crop
-    shrink = x1 - x0 > out_w and y1 - y0 > out_h
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    out: np.ndarray = cv2.resize(crop, (out_w, out_h), interpolation=interp)
-    if arr.ndim == 3 and out.ndim == 2:
-        out = out[:, :, None]  # OpenCV drops a single channel axis
+    out = np.empty((out_h, out_w, *arr.shape[2:]), np.uint8)
+    resize_box_into(arr, box, out, flip=False)
     return out
+
+
+def resize_box_into(
+    arr: np.ndarray, box: tuple[int, int, int, int], out: np.ndarray, *, flip: bool
+) -> None:
+    """:func:`resize_box` written straight into ``out`` (a C-contiguous HxW[xC] uint8 array
+    of the output size, a batch slot), mirrored left-right when ``flip``: no intermediate
+    image where the resize can write there itself."""
+    cv2 = load()
+    if cv2 is None:
+        raise ImportError('OpenCV is not installed: pip install "datumio[opencv]"')
+    out_h, out_w = out.shape[:2]
+    x0, y0, x1, y1 = box
+    shrink = x1 - x0 > out_w and y1 - y0 > out_h
+    dst = out[:, :, 0] if out.ndim == 3 and out.shape[2] == 1 else out  # OpenCV's 1 channel
+    if shrink and (native := _native_area()) is not None and _packed(arr):
+        native(arr, x0, y0, x1, y1, out if arr.ndim == out.ndim else dst, flip)
+        return
+    crop = arr[y0:y1, x0:x1]
+    if crop.shape[:2] == (out_h, out_w):
+        resized = crop
+    else:
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        if not flip:
+            cv2.resize(crop, (out_w, out_h), dst=dst, interpolation=interp)
+            return
+        resized = cv2.resize(crop, (out_w, out_h), interpolation=interp)
+    if flip:
+        cv2.flip(resized, 1, dst=dst)
+    else:
+        np.copyto(out, resized.reshape(out.shape))
+
+
+@functools.cache
+def _native_area() -> Callable[[np.ndarray, int, int, int, int, np.ndarray, bool], None] | None:
+    try:
+        from datumio import _jpegroi
+    except ImportError:
+        return None
+    return _jpegroi.area
+
+
+def _packed(arr: np.ndarray) -> bool:
+    """uint8 with pixels packed along each row (what the compiled resampling reads)."""
+    channels = arr.shape[2] if arr.ndim == 3 else 1
+    return bool(
+        arr.dtype == np.uint8
+        and arr.strides[1] == channels
+        and (arr.ndim == 2 or arr.strides[2] == 1)
+        and arr.strides[0] > 0
+    )
 
 
 def warp_affine(

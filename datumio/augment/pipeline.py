@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import signal
 from typing import Literal, cast, overload
 
@@ -170,10 +169,24 @@ def _finish(
     return arr
 
 
-@functools.lru_cache(maxsize=16)
+#: :func:`_plain_crop` of the Transforms seen, by identity (hashing a Transform per sample,
+#: as a cache keyed by value does, costs more than the answer).
+_PLAIN_CROP: dict[int, tuple[Transform, bool]] = {}
+
+
 def _plain_crop(spec: Transform) -> bool:
     """Whether ``spec`` is a random resized crop + flip and nothing else that touches the
     geometry or the pixels (the ImageNet training recipe), with OpenCV enabled."""
+    hit = _PLAIN_CROP.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    if len(_PLAIN_CROP) >= 16:
+        _PLAIN_CROP.clear()
+    answer = _PLAIN_CROP[id(spec)] = (spec, _is_plain_crop(spec))
+    return answer[1]
+
+
+def _is_plain_crop(spec: Transform) -> bool:
     return bool(
         spec.crop_scale is not None
         and not spec.has_affine
@@ -189,14 +202,17 @@ def _crop_fast(
     source: bytes | memoryview,
     rng: np.random.Generator,
     shape: tuple[int, int, int],
-) -> tuple[np.ndarray, tuple[int, int, int, int], bool]:
+    out: np.ndarray,
+) -> tuple[np.ndarray | None, tuple[int, int, int, int], bool]:
     """:func:`decode_for` of a :func:`_plain_crop` spec on a JPEG record that is never
     DCT-scaled (smaller than twice the output): the same draws, box, decode and resize,
-    without the affine matrix and the general warp (about 25 us less per image).
+    without the affine matrix and the general warp (about 25 us less per image). A uint8
+    HWC ``out`` gets the resize (and flip) straight from it.
 
     Returns:
-        (image, (left, top, w, h) box, flip): :func:`_crop_affine` makes the map of the
-        last two, for a caller that asks.
+        (image, (left, top, w, h) box, flip): the image for :func:`write`, None when it is
+        already in ``out``; :func:`_crop_affine` makes the map of the last two, for a
+        caller that asks.
     """
     h, w, channels = shape
     out_h, out_w = spec.size
@@ -214,6 +230,14 @@ def _crop_fast(
             got = None if whole is None else whole.shape
             raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/1")
         arr = whole
+    if (
+        spec.dtype == "uint8"
+        and spec.layout == "HWC"
+        and out.shape == (out_h, out_w, channels)
+        and out.flags.c_contiguous
+    ):
+        opencv.resize_box_into(arr, box, out, flip=flip)
+        return None, (left, top, bw, bh), flip
     image = opencv.resize_box(arr, box, out_w, out_h)
     if image.ndim == 2:
         image = image[:, :, None]
@@ -276,6 +300,20 @@ def apply(
 ) -> geometry.Affine: ...
 
 
+@overload
+def apply(
+    spec: Transform,
+    source: bytes | memoryview | np.ndarray,
+    rng: np.random.Generator,
+    out: np.ndarray,
+    *,
+    encoding: str = ...,
+    shape: tuple[int, int, int] | None = ...,
+    background: tuple[int, int, int] = ...,
+    return_affine: bool,
+) -> geometry.Affine | None: ...
+
+
 def apply(
     spec: Transform,
     source: bytes | memoryview | np.ndarray,
@@ -309,8 +347,9 @@ def apply(
         and opencv_decodes(spec, source, encoding, shape)  # JPEG records, plain kept JPEGs
         and opencv.complete_jpeg(source)  # else Pillow says what is wrong
     ):
-        image, box, flip = _crop_fast(spec, source, rng, shape)
-        write(spec, image, out)
+        image, box, flip = _crop_fast(spec, source, rng, shape, out)
+        if image is not None:
+            write(spec, image, out)
         return _crop_affine(spec, box, flip) if return_affine else None
     image, m = _decode(spec, source, rng, encoding=encoding, shape=shape, background=background)
     if spec.user_fn is not None:

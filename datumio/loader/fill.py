@@ -19,7 +19,7 @@ from datumio.augment import jpeg_roi
 from datumio.augment.device import stage
 from datumio.augment.geometry import Affine
 from datumio.augment.normalize import normalize_batch
-from datumio.augment.seeds import sample_rng
+from datumio.augment.seeds import SampleStreams
 from datumio.augment.spec import Transform
 from datumio.errors import DecodeError, RecordError
 from datumio.loader.fields import FieldPlan, Placed, write_sample
@@ -76,6 +76,8 @@ class DatasetFiller:
             [job.layout.params_view(seg.mmap) for seg in segments] if job.layout.params else None
         )
         self.field_views = [job.layout.field_views(seg.mmap) for seg in segments]
+        #: Each sample's generator, ``sample_rng(seed, epoch, position)``'s draws.
+        self.streams = SampleStreams(job.seed)
         #: Remote datasets: the ids of the batches hinted and not yet filled, in order.
         self.ahead: collections.deque[np.ndarray] = collections.deque()
 
@@ -154,7 +156,7 @@ class DatasetFiller:
         while True:
             # A fresh stream per attempt: the pixels of a replacement do not depend on how
             # far the failed attempt got.
-            rng = sample_rng(self.config.seed, epoch, position)
+            rng = self.streams.rng(epoch, position)
             try:
                 payload, label, shape = ds.stored(candidate)
                 if not ds.has_images:  # a label and fields: nothing to decode

@@ -35,8 +35,9 @@ def transform_sample(
     plan: FieldPlan | None,
     label: int,
     fields: Callable[[], Sequence[Any]],
-) -> Affine | Placed:
-    """Decode ``payload``, transform it into ``out`` and say how the fields follow.
+) -> Affine | Placed | None:
+    """Decode ``payload``, transform it into ``out`` and say how the fields follow (None:
+    no field of ``plan`` follows the geometry, so no map is made).
 
     ``fields()`` reads the record's field values (``plan.specs`` order); it is called only
     when an outside pipeline needs them with the image.
@@ -54,7 +55,7 @@ def transform_sample(
             encoding=encoding,
             shape=shape,
             background=background,
-            return_affine=True,
+            return_affine=plan is not None and plan.geometric,
         )
     values = fields()
     given, kinds = pipeline_record(plan, values, label)

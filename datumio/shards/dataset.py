@@ -432,12 +432,13 @@ class Dataset:
     def _stored(self, i: int) -> tuple[bytes, int, tuple[int, int, int]]:
         """:meth:`stored` of dataset record id ``i``."""
         shard, local = self._shard_of(i)
-        payload = self._payload(i, shard, local, self.verify_crc)
         meta = self._meta(shard)
+        payload = self._payload(i, shard, local, self.verify_crc, meta)
         label = int(self._labels[i])
-        shape = (int(self._shapes[i, 0]), int(self._shapes[i, 1]), int(self._shapes[i, 2]))
+        h, w, c = self._shapes[i].tolist()
+        shape = (h, w, c)
         listed_label = int(meta.labels[local])
-        listed_shape = tuple(int(v) for v in meta.shapes[local])
+        listed_shape = tuple(meta.shapes[local].tolist())
         if listed_label != label or listed_shape != shape:
             raise RecordError(
                 f"{self._where(i)}: the index gives label {label} and shape {shape}, the shard "
@@ -453,9 +454,11 @@ class Dataset:
         shard, local = self._shard_of(i)
         return self._payload(i, shard, local, self.verify_crc if verify_crc is None else verify_crc)
 
-    def _payload(self, i: int, shard: int, local: int, check_crc: bool) -> bytes:
+    def _payload(
+        self, i: int, shard: int, local: int, check_crc: bool, meta: ShardMeta | None = None
+    ) -> bytes:
         payload = self._reader(shard).get(local)
-        if check_crc and zlib.crc32(payload) != int(self._meta(shard).crc32[local]):
+        if check_crc and zlib.crc32(payload) != int((meta or self._meta(shard)).crc32[local]):
             raise RecordError(
                 f"{self._where(i)} fails its CRC32 check: the shard is corrupt on disk "
                 "(run datumio verify)"
