@@ -31,6 +31,7 @@ _CORRUPT = "tests/faults/test_corrupt_data.py::"
 _ROUND = "tests/ingest/test_ingest_roundtrip.py::"
 _BAD = "tests/ingest/test_bad_input.py::"
 _WRITER = "tests/ingest/test_writer.py::"
+_ROI = "tests/augment/test_jpeg_roi.py::"
 _MODES = "tests/sampling/test_sampler_modes.py::"
 _QUOTAS = "tests/sampling/test_sampler_quotas.py::"
 _ESCAPES = "tests/faults/test_escapes.py::"
@@ -1009,11 +1010,27 @@ MUTANTS: tuple[Mutant, ...] = (
         guarantee="augment.md: the workers' streams draw exactly what sample_rng draws",
     ),
     Mutant(
+        name="warp-region-without-margin",
+        path="datumio/augment/pipeline.py",
+        old="""_WARP_MARGIN = 3""",
+        new="""_WARP_MARGIN = 0""",
+        tests=(_ROI + "test_the_affine_recipe_decodes_only_what_its_warp_samples",),
+        guarantee="augment.md: the affine recipe's region holds every tap of the warp's filter",
+    ),
+    Mutant(
+        name="warp-region-ignores-wrap-fill",
+        path="datumio/augment/pipeline.py",
+        old="""    if not inside and spec.fill_mode not in ("constant", "edge"):""",
+        new="""    if not inside and spec.fill_mode not in ("constant", "edge", "wrap"):""",
+        tests=(_ROI + "test_the_affine_recipe_decodes_only_what_its_warp_samples",),
+        guarantee="augment.md: a fill that reads beyond the region takes the whole image",
+    ),
+    Mutant(
         name="jpeg-region-without-margin",
         path="datumio/augment/jpeg_roi.py",
         old="""_MARGIN = 2""",
         new="""_MARGIN = 0""",
-        tests=("tests/augment/test_jpeg_roi.py::test_a_region_is_the_whole_decodes_pixels",),
+        tests=(_ROI + "test_a_region_is_the_whole_decodes_pixels",),
         guarantee="augment.md: a crop decoded alone has a whole decode's pixels, bit for bit",
     ),
 )

@@ -13,7 +13,7 @@ from datumio.augment.jpeg import plain_components
 from datumio.augment.normalize import write
 from datumio.augment.params import random_resized_crop
 from datumio.augment.spec import Transform, UserFn
-from datumio.augment.warp import as_pil, resized_by_pillow, warp
+from datumio.augment.warp import as_pil, opencv_general_warp, resized_by_pillow, warp
 from datumio.codec import (
     DEFAULT_BACKGROUND,
     SWAPS_AXES,
@@ -134,12 +134,54 @@ def _decode_jpeg_opencv(
         opened = open_image(bytes(source), max_pixels=2**62)  # checked at ingest
         img = normalise(opened, gray=shape[2] == 1, draft_size=request)
         got: tuple[int, ...] | None = (img.height, img.width)
+    elif (region := _warp_region(spec, source, m, (w, h), shape[2] == 1, scale)) is not None:
+        img, m = region  # only the part the warp samples was decoded
+        got = (h, w)
     else:
         img = opencv.decode_jpeg(source, gray=shape[2] == 1, scale=scale)
         got = None if img is None else img.shape[:2]
     if img is None or got != (h, w):
         raise DecodeError("corrupt data", f"decoded shape {got} != stored {shape} at 1/{scale}")
     return _finish(spec, img, m, rng), stored
+
+
+#: Pixels around the mapped output that the warp's filter may read (bicubic: 2), plus one.
+_WARP_MARGIN = 3
+
+
+def _warp_region(
+    spec: Transform,
+    source: bytes | memoryview,
+    m: geometry.Affine,
+    size: tuple[int, int],
+    gray: bool,
+    scale: int,
+) -> tuple[np.ndarray, geometry.Affine] | None:
+    """The part of a JPEG (decoded at ``1/scale``, ``size`` = (w, h)) that the general
+    warp through ``m`` samples, decoded alone, with the map onto it; None where the warp
+    needs the whole image (an axis-aligned resize, a box-reduce first, a ``reflect`` or
+    ``wrap`` fill reaching past the image, a box that is the whole image) or where region
+    decoding is unavailable. The warp reads the same pixels either way: the region holds
+    every filter tap, and where it is cut at the image's edge, the edge is the image's."""
+    w, h = size
+    out_h, out_w = spec.size
+    if not opencv_general_warp(m, size, out_w, out_h, resample=spec.resample, backend=spec.backend):
+        return None
+    corners = m.apply(np.array([[0, 0], [out_w, 0], [0, out_h], [out_w, out_h]], np.float64))
+    low = np.floor(corners.min(axis=0)) - _WARP_MARGIN
+    high = np.ceil(corners.max(axis=0)) + _WARP_MARGIN
+    inside = low[0] >= 0 and low[1] >= 0 and high[0] <= w and high[1] <= h
+    if not inside and spec.fill_mode not in ("constant", "edge"):
+        return None  # reflect, symmetric, wrap: the fill reads pixels beyond the box
+    left, top = max(int(low[0]), 0), max(int(low[1]), 0)
+    right, bottom = min(int(high[0]), w), min(int(high[1]), h)
+    if right <= left or bottom <= top or (right - left, bottom - top) == (w, h):
+        return None
+    region = _region(source, (left, top, right, bottom), (h, w, 1 if gray else 3), scale)
+    if region is None:
+        return None
+    arr, (x0, y0) = region
+    return arr, m.shift_input(-x0, -y0)
 
 
 def _finish(
@@ -245,17 +287,21 @@ def _crop_fast(
 
 
 def _region(
-    source: bytes | memoryview, box: tuple[int, int, int, int], shape: tuple[int, int, int]
+    source: bytes | memoryview,
+    box: tuple[int, int, int, int],
+    shape: tuple[int, int, int],
+    scale: int = 1,
 ) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """The pixels of ``box`` decoded alone (:mod:`datumio.augment.jpeg_roi`) and the
-    corner they start at, or None where region decoding is unavailable or fails (the
-    caller decodes the whole image, which also says what is wrong with a bad record)."""
+    """The pixels of ``box`` decoded alone (:mod:`datumio.augment.jpeg_roi`) at ``1/scale``
+    (``shape``: the image's at that scale) and the corner they start at, or None where
+    region decoding is unavailable or fails (the caller decodes the whole image, which
+    also says what is wrong with a bad record)."""
     tally = jpeg_roi.TALLY
     if not jpeg_roi.available():
         tally.whole += 1
         return None
     try:
-        arr, x0, y0, whole = jpeg_roi.decode_box(source, box, gray=shape[2] == 1)
+        arr, x0, y0, whole = jpeg_roi.decode_box(source, box, gray=shape[2] == 1, scale=scale)
     except ValueError:
         whole = None
     if whole != tuple(shape[:2]):

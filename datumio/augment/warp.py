@@ -148,6 +148,19 @@ def resized_by_pillow(
     return not (_whole(box) and _opencv_resize(backend, resample))
 
 
+def opencv_general_warp(
+    m: Affine, size: tuple[int, int], out_w: int, out_h: int, *, resample: str, backend: str
+) -> bool:
+    """Whether :func:`warp` of an array of ``size`` (w, h) is one ``cv2.warpAffine`` of the
+    array as it is (not axis-aligned, no box-reduce first): it then reads only the pixels
+    around the mapped output, so a decoder may hand it just those."""
+    if _axis_aligned(m, size, out_w, out_h) is not None:
+        return False
+    if resample != "nearest" and min(min(m.input_per_output()), *size) >= REDUCE_MIN_FACTOR:
+        return False
+    return opencv.use_opencv(backend, resample, array=True)
+
+
 def warp(
     img: Image.Image | np.ndarray,
     m: Affine,

@@ -24,8 +24,9 @@ class LoaderStats:
     main_s: float = 0.0
     #: Of which waiting for workers.
     wait_s: float = 0.0
-    #: Random-resized-crop JPEGs at full DCT scale (less than twice the output on a side)
-    #: decoded as the crop alone (``datumio.augment.jpeg_roi``)...
+    #: JPEGs decoded in part (``datumio.augment.jpeg_roi``): random-resized crops at full
+    #: DCT scale (less than twice the output on a side) decoded as the crop alone, and the
+    #: affine recipe's images decoded as the part its warp samples...
     jpeg_regions: int = 0
     #: ... and decoded whole (no region decoder here, or a JPEG it does not take).
     jpeg_whole: int = 0

@@ -162,3 +162,56 @@ def test_the_loader_counts_how_its_crops_were_decoded(tmp_path) -> None:
         for _ in loader:
             pass
         assert loader.stats.jpeg_regions == loader.stats.jpeg_whole == 0
+
+
+@needs_roi
+@pytest.mark.parametrize(
+    ("fill_mode", "resample"),
+    [("constant", "bilinear"), ("edge", "bicubic"), ("reflect", "bilinear"), ("wrap", "bicubic")],
+)
+@pytest.mark.parametrize("layout", ["420", "444", "progressive", "grey"])
+def test_the_affine_recipe_decodes_only_what_its_warp_samples(
+    tmp_path, layout: str, fill_mode: str, resample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotation, zoom, translation and flips through one warp: the part of the JPEG the
+    warp samples, decoded alone (at DCT scale for the large images), gives the pixels of
+    the whole image decoded, and most samples take that path."""
+    gray = layout == "grey"
+    with datumio.Writer(tmp_path / "kept.lmdb") as writer:
+        for i, (h, w) in enumerate([(150, 200), (201, 157), (410, 530), (97, 260)]):
+            photo = _photo(h, w, i)
+            writer.add(_jpeg(photo[:, :, 0] if gray else photo, **LAYOUTS.get(layout, {})), i % 2)
+    ds = datumio.open(tmp_path / "kept.lmdb")
+    channels = ds.stored(0)[2][2]
+    spec = datumio.Transform(
+        size=96,
+        rotation_range=(-25.0, 25.0),
+        zoom_range=(0.8, 1.2),
+        translation_range=(-12.0, 12.0),
+        do_flip_lr=True,
+        fill_mode=fill_mode,
+        resample=resample,
+        dtype="uint8",
+    ).resolved({"mean": [0.0] * 3, "std": [1.0] * 3}, channels)
+    before = jpeg_roi.TALLY.regions
+    outputs = []
+    for i in range(len(ds)):
+        payload, _, shape = ds.stored(i)
+        for position in range(8):
+            out = np.zeros(spec.output_shape(channels), np.uint8)
+            apply(spec, payload, sample_rng(2, 0, position), out, encoding="keep", shape=shape)
+            outputs.append(out)
+    regions = jpeg_roi.TALLY.regions - before
+    monkeypatch.setattr(jpeg_roi, "available", lambda: False)
+    differ = total = 0
+    for k, (i, position) in enumerate((i, p) for i in range(len(ds)) for p in range(8)):
+        payload, _, shape = ds.stored(i)
+        whole = np.zeros(spec.output_shape(channels), np.uint8)
+        apply(spec, payload, sample_rng(2, 0, position), whole, encoding="keep", shape=shape)
+        diff = np.abs(outputs[k].astype(int) - whole.astype(int))
+        assert diff.max() <= 1, (i, position)
+        differ, total = differ + int((diff > 0).sum()), total + diff.size
+    # The region's pixels are the whole decode's; the warp's matrix, moved by the region's
+    # corner, rounds its fixed-point coordinates differently once in a while.
+    assert differ <= total / 1000, (differ, total)
+    assert regions >= (16 if fill_mode in ("constant", "edge") else 2), regions  # others: inside
