@@ -20,10 +20,11 @@ import ctypes.util
 import functools
 import glob
 import os
+from types import ModuleType
 
 import numpy as np
 
-__all__ = ["TALLY", "Tally", "available", "decode_box", "library"]
+__all__ = ["TALLY", "Tally", "available", "decode_box", "extension", "library"]
 
 #: Columns decoded on each side of the box beyond it (clipped to the image by the caller's
 #: box check in the extension; see :func:`decode_box`).
@@ -45,17 +46,25 @@ TALLY = Tally()
 
 
 @functools.cache
-def library() -> str | None:
-    """The libjpeg-turbo shared library in use (None: none, no extension, or switched off
-    with the environment variable ``DATUMIO_JPEG_ROI=0``)."""
-    if os.environ.get("DATUMIO_JPEG_ROI", "1") == "0":
-        return None
+def extension() -> ModuleType | None:
+    """The compiled ``datumio._jpegroi`` (region decoding and the area shrink of
+    :func:`datumio.augment.opencv.resize_box`), None where it was not built."""
     try:
         from datumio import _jpegroi
     except ImportError:
         return None
+    return _jpegroi
+
+
+@functools.cache
+def library() -> str | None:
+    """The libjpeg-turbo shared library in use (None: none, no extension, or switched off
+    with the environment variable ``DATUMIO_JPEG_ROI=0``)."""
+    native = extension()
+    if native is None or os.environ.get("DATUMIO_JPEG_ROI", "1") == "0":
+        return None
     for path in _candidates():
-        if _jpegroi.load(path):
+        if native.load(path):
             return path
     return None
 
@@ -89,15 +98,14 @@ def decode_box(
     Raises:
         ValueError: the data does not decode, or the box is outside the image.
     """
-    from datumio import _jpegroi
-
-    if library() is None:
+    native = extension()
+    if native is None or library() is None:
         raise ValueError("region decoding is not available here (see available())")
     left, top, right, bottom = box
     # Two columns more on each side (the region then starts at the iMCU boundary at or
     # before them): the 2:1 chroma upsampling of a pixel at the region's edge reads the
     # chroma sample beyond it, which a region starting right at the box would not have.
-    buf, x0, y0, width, height, full_w, full_h = _jpegroi.decode(
+    buf, x0, y0, width, height, full_w, full_h = native.decode(
         source, max(left - _MARGIN, 0), top, right + _MARGIN, bottom, scale, gray
     )
     channels = 1 if gray else 3

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from datumio.augment import jpeg_roi
 from datumio.augment.opencv_probe import load
 
 if TYPE_CHECKING:
@@ -150,11 +151,8 @@ def resize_box_into(
 
 @functools.cache
 def _native_area() -> Callable[[np.ndarray, int, int, int, int, np.ndarray, bool], None] | None:
-    try:
-        from datumio import _jpegroi
-    except ImportError:
-        return None
-    return _jpegroi.area
+    native = jpeg_roi.extension()
+    return None if native is None else native.area
 
 
 def _packed(arr: np.ndarray) -> bool:

@@ -328,20 +328,6 @@ def apply(
     encoding: str = ...,
     shape: tuple[int, int, int] | None = ...,
     background: tuple[int, int, int] = ...,
-    return_affine: Literal[False] = ...,
-) -> None: ...
-
-
-@overload
-def apply(
-    spec: Transform,
-    source: bytes | memoryview | np.ndarray,
-    rng: np.random.Generator,
-    out: np.ndarray,
-    *,
-    encoding: str = ...,
-    shape: tuple[int, int, int] | None = ...,
-    background: tuple[int, int, int] = ...,
     return_affine: Literal[True],
 ) -> geometry.Affine: ...
 
@@ -356,7 +342,7 @@ def apply(
     encoding: str = ...,
     shape: tuple[int, int, int] | None = ...,
     background: tuple[int, int, int] = ...,
-    return_affine: bool,
+    return_affine: bool = ...,
 ) -> geometry.Affine | None: ...
 
 

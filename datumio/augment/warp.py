@@ -156,9 +156,15 @@ def opencv_general_warp(
     around the mapped output, so a decoder may hand it just those."""
     if _axis_aligned(m, size, out_w, out_h) is not None:
         return False
-    if resample != "nearest" and min(min(m.input_per_output()), *size) >= REDUCE_MIN_FACTOR:
+    if _reduce_factor(m, size, resample) >= REDUCE_MIN_FACTOR:
         return False
     return opencv.use_opencv(backend, resample, array=True)
+
+
+def _reduce_factor(m: Affine, size: tuple[int, int], resample: str) -> int:
+    """The integer box-reduce :func:`warp` applies before a general warp that shrinks (it
+    does when this is at least :data:`REDUCE_MIN_FACTOR`; never for nearest)."""
+    return 0 if resample == "nearest" else int(min(min(m.input_per_output()), *size))
 
 
 def warp(
@@ -197,11 +203,9 @@ def warp(
         else:
             out = as_pil(img).resize((out_w, out_h), RESAMPLE[resample], box=box)
         return out, flip_x, flip_y
-    if resample != "nearest":
-        k = int(min(min(m.input_per_output()), *size))
-        if k >= REDUCE_MIN_FACTOR:
-            img = as_pil(img).reduce(k)
-            m = m.rescale_input(1.0 / k, 1.0 / k)
+    if (k := _reduce_factor(m, size, resample)) >= REDUCE_MIN_FACTOR:
+        img = as_pil(img).reduce(k)
+        m = m.rescale_input(1.0 / k, 1.0 / k)
     if opencv.use_opencv(backend, resample, array=isinstance(img, np.ndarray)):
         arr = opencv.warp_affine(
             img if isinstance(img, np.ndarray) else np.asarray(img),

@@ -59,7 +59,7 @@ class BatchDone:
     worker_id: int
     count: int
     replacements: tuple[Replacement, ...] = ()
-    #: Crop-recipe JPEGs of the batch decoded as the crop alone / whole (jpeg_roi.TALLY).
+    #: JPEGs of the batch decoded in part / whole where they could have been (jpeg_roi.TALLY).
     regions: int = 0
     wholes: int = 0
 
